@@ -1,0 +1,121 @@
+// audiocap public C API: status codes, audio loading, resampling and the CoNeTTE log-mel front end.
+//
+// Usage:
+//   ac_audio a;  ac_audio_info info;
+//   if (ac_audio_load("clip.flac", &a, &info) != AC_OK) { fprintf(stderr, "%s\n", ac_last_error()); ... }
+//   float *x32; int64_t n32;
+//   ac_audio_to_model_rate(&a, 32000, &x32, &n32);            // torchaudio resample, then channel mean
+//   ac_frontend fe;  ac_frontend_init_default(&fe);             // CoNeTTE constants (or from a model file)
+//   ac_logmel_ref(&fe, x32, n32, logmel, n_frames);             // (T, 224)
+//
+// Every function returns an ac_status; on failure ac_last_error() names the file, the reason and a hint.
+// Nothing in the library calls exit(). No CUDA types appear here.
+#ifndef AC_H
+#define AC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AC_VERSION "0.1.0"
+
+typedef enum {
+    AC_OK = 0,
+    AC_ERR_INVALID_ARG = 1,  // caller error: bad argument or option
+    AC_ERR_IO = 2,           // file missing, unreadable, not writable
+    AC_ERR_FORMAT = 3,       // not audio, unsupported or corrupt container/codec
+    AC_ERR_AUDIO = 4,        // decodable but unusable: empty, truncated, NaN/Inf, absurd rate, too short
+    AC_ERR_NOMEM = 5,        // allocation failed (host or device)
+    AC_ERR_CUDA = 6,         // CUDA runtime / library failure
+    AC_ERR_INTERNAL = 7,     // a bug: please report
+} ac_status;
+
+const char *ac_status_name(ac_status s);
+// Message of the last failure on this thread ("" if none). Valid until the next failing call on this thread.
+const char *ac_last_error(void);
+
+// ---------------------------------------------------------------------------------------------------------
+// Audio
+// ---------------------------------------------------------------------------------------------------------
+#define AC_MIN_SAMPLE_RATE 1000     // below or above these an input rate is called absurd
+#define AC_MAX_SAMPLE_RATE 768000
+#define AC_MAX_CHANNELS 64
+#define AC_MAX_SECONDS (4.0 * 3600.0)  // refuse decoding more than 4 h of audio in one file (memory bound)
+
+typedef struct {
+    float *data;         // (channels, n_frames) planar, float32 in [-1, 1] as torchaudio.load normalises
+    int64_t n_frames;
+    int channels;
+    int sample_rate;
+} ac_audio;
+
+typedef struct {
+    char container[48];  // "WAV", "FLAC", "OGG", "MPEG", ...
+    char codec[48];      // "PCM_16", "VORBIS", "OPUS", "MPEG_LAYER_III", ...
+    int sample_rate;     // rate of the decoded samples
+    int original_rate;   // Opus: rate before encoding (libsndfile decodes at 48 kHz); else = sample_rate
+    int channels;
+    int64_t n_frames;
+} ac_audio_info;
+
+// Decode any file libsndfile reads (WAV/AIFF/FLAC/Ogg Vorbis/Opus/MP3...). Fails with a named reason on a
+// missing, empty, truncated, non-audio, zero-length, NaN/Inf-containing or absurd-rate file.
+ac_status ac_audio_load(const char *path, ac_audio *out, ac_audio_info *info);
+// Same checks on samples already in memory (interleaved (n_frames, channels)); copies them. `name` is used
+// in messages.
+ac_status ac_audio_from_interleaved(const char *name, const float *interleaved, int64_t n_frames, int channels,
+                                    int sample_rate, ac_audio *out);
+void ac_audio_free(ac_audio *a);
+
+// ---------------------------------------------------------------------------------------------------------
+// Resampling: exact port of torchaudio.functional.resample defaults (sinc_interp_hann, lowpass_filter_width 6,
+// rolloff 0.99), float32 kernel as torchaudio builds it for a float32 waveform.
+// ---------------------------------------------------------------------------------------------------------
+typedef struct ac_resampler ac_resampler;
+
+ac_status ac_resampler_create(int orig_freq, int new_freq, ac_resampler **out);
+void ac_resampler_free(ac_resampler *r);
+// Output length exactly as torchaudio computes it (including its float32 rounding of new*len/orig).
+int64_t ac_resampler_out_len(const ac_resampler *r, int64_t in_len);
+// x: (in_len,) -> y: (ac_resampler_out_len(in_len),). y must not alias x.
+void ac_resampler_run(const ac_resampler *r, const float *x, int64_t in_len, float *y);
+
+// Resample every channel to `target_rate`, then average channels (the CoNeTTE preprocessor's order).
+// *out is malloc'ed (free() it); *out_len receives its length.
+ac_status ac_audio_to_model_rate(const ac_audio *a, int target_rate, float **out, int64_t *out_len);
+
+// ---------------------------------------------------------------------------------------------------------
+// Log-mel front end (CoNeTTE ConvNeXt: torchlibrosa Spectrogram + LogmelFilterBank, then bn0)
+// ---------------------------------------------------------------------------------------------------------
+typedef struct {
+    int sample_rate;  // 32000
+    int n_fft;        // 1024 (= win_length)
+    int hop;          // 320
+    int n_mels;       // 224
+    float fmin, fmax; // 50, 14000
+    float amin;       // 1e-10
+    float bn_eps;     // 1e-5
+    // Upstream parameter names (encoder.spectrogram_extractor.stft.conv_real.weight, ...):
+    float *conv_real;  // (n_fft/2+1, n_fft) windowed DFT, real part
+    float *conv_imag;  // (n_fft/2+1, n_fft) windowed DFT, imaginary part
+    float *melW;       // (n_fft/2+1, n_mels) Slaney mel filterbank
+    // bn0 (BatchNorm2d over mel bins, eval mode); NULL means "not applied" (raw log-mel)
+    float *bn0_weight, *bn0_bias, *bn0_running_mean, *bn0_running_var;  // (n_mels,)
+    int owns_buffers;
+} ac_frontend;
+
+// Build the CoNeTTE constants the way torchlibrosa/librosa do (used until a model file supplies them).
+ac_status ac_frontend_init_default(ac_frontend *fe);
+void ac_frontend_free(ac_frontend *fe);
+// Minimum input length (samples at the model rate) the reference accepts: reflect padding needs > n_fft/2.
+int64_t ac_frontend_min_samples(const ac_frontend *fe);
+// Number of STFT frames for n samples at the model rate (center=True): floor(n / hop) + 1.
+int64_t ac_frontend_n_frames(const ac_frontend *fe, int64_t n_samples);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

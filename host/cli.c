@@ -1,0 +1,316 @@
+// audiocap command-line tool: git-style subcommands over the library in ac.h.
+//   audiocap features [--dump-dir DIR] [-o FILE] [--threads N] [-q] INPUT...
+//   audiocap devices
+//   audiocap version
+// Per-input failures become JSON rows with status "error" and the run goes on; the exit code is non-zero
+// only for usage errors (2) or systemic failures such as an unwritable output (1).
+#include "../kernels/device.h"
+#include "ac.h"
+#include "npy.h"
+#include "ref/ref_logmel.h"
+#include "status.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <math.h>
+#include <sndfile.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include <cblas.h>
+
+#define MODEL_SR 32000
+
+static void usage_main(FILE *f) {
+    fprintf(f,
+            "audiocap %s: natural-language captions for audio (CoNeTTE family)\n\n"
+            "usage: audiocap <command> [options]\n\n"
+            "commands:\n"
+            "  features   decode, resample to 32 kHz and compute the model's log-mel features\n"
+            "  devices    list CUDA devices and run a launch self-test on each\n"
+            "  version    print version and build configuration\n\n"
+            "'audiocap <command> --help' shows every option of a command with its default.\n",
+            AC_VERSION);
+}
+
+static void usage_features(FILE *f) {
+    fprintf(f,
+            "usage: audiocap features [options] INPUT...\n\n"
+            "Decodes each INPUT (WAV, AIFF, FLAC, Ogg Vorbis, Opus, MP3; any channels; 1-768 kHz), resamples it\n"
+            "to 32 kHz exactly as torchaudio.functional.resample does, averages channels, and computes the CoNeTTE\n"
+            "log-mel features (T, 224). Writes one JSON object per input, in input order.\n\n"
+            "options:\n"
+            "  --dump-dir DIR   write DIR/<id>/audio_32k.npy (n,) and DIR/<id>/logmel.npy (T, 224)  [off]\n"
+            "  -o, --output F   write the JSON lines to F                                   [stdout]\n"
+            "  --threads N      CPU threads for BLAS and OpenMP                              [all cores]\n"
+            "  -q, --quiet      no summary on stderr                                         [off]\n"
+            "  -h, --help       this help\n\n"
+            "Row fields: id, path, status (ok|error), error, sample_rate, channels, container, codec,\n"
+            "duration_s, samples_32k, frames, logmel_min_db, logmel_max_db, logmel_mean_db.\n"
+            "id is the file name, or the path as given when two inputs share a file name.\n");
+}
+
+static void set_threads(int n) {
+    if (n <= 0) return;
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#endif
+    openblas_set_num_threads(n);
+}
+
+static int mkdir_p(const char *path) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0777) != 0 && errno != EEXIST) return -1;
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, 0777) != 0 && errno != EEXIST) return -1;
+    return 0;
+}
+
+static const char *base_name(const char *p) {
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+// id = file name, unless another input has the same file name: then the path as given.
+static const char *make_id(char **inputs, int n, int i) {
+    const char *b = base_name(inputs[i]);
+    for (int j = 0; j < n; j++)
+        if (j != i && strcmp(base_name(inputs[j]), b) == 0) return inputs[i];
+    return b;
+}
+
+typedef struct {
+    int ok, failed;
+    double audio_s;
+} summary;
+
+static ac_status features_one(const ac_frontend *fe, const char *path, const char *id, const char *dump_dir,
+                              cJSON *row, double *audio_s) {
+    ac_audio a;
+    ac_audio_info info;
+    float *x = NULL, *logmel = NULL;
+    int64_t n = 0;
+    ac_status st = ac_audio_load(path, &a, &info);
+    if (st) return st;
+    cJSON_AddNumberToObject(row, "sample_rate", a.sample_rate);
+    cJSON_AddNumberToObject(row, "channels", a.channels);
+    cJSON_AddStringToObject(row, "container", info.container);
+    cJSON_AddStringToObject(row, "codec", info.codec);
+    cJSON_AddNumberToObject(row, "duration_s", (double)a.n_frames / a.sample_rate);
+    *audio_s = (double)a.n_frames / a.sample_rate;
+    st = ac_audio_to_model_rate(&a, MODEL_SR, &x, &n);
+    ac_audio_free(&a);
+    if (st) goto done;
+    cJSON_AddNumberToObject(row, "samples_32k", (double)n);
+    if (n < ac_frontend_min_samples(fe)) {
+        st = ac_fail(AC_ERR_AUDIO,
+                     "%s: too short: %lld samples at 32 kHz (%.1f ms); the model's STFT needs at least %lld (%.1f ms)",
+                     path, (long long)n, 1000.0 * n / MODEL_SR, (long long)ac_frontend_min_samples(fe),
+                     1000.0 * ac_frontend_min_samples(fe) / MODEL_SR);
+        goto done;
+    }
+    int64_t T = ac_frontend_n_frames(fe, n);
+    logmel = malloc(sizeof(float) * T * fe->n_mels);
+    if (!logmel) {
+        st = ac_fail(AC_ERR_NOMEM, "%s: out of memory for %lld log-mel frames", path, (long long)T);
+        goto done;
+    }
+    st = ac_logmel_ref(fe, x, n, logmel, T);
+    if (st) goto done;
+    double mn = INFINITY, mx = -INFINITY, sum = 0;
+    for (int64_t i = 0; i < T * fe->n_mels; i++) {
+        mn = fmin(mn, logmel[i]);
+        mx = fmax(mx, logmel[i]);
+        sum += logmel[i];
+    }
+    cJSON_AddNumberToObject(row, "frames", (double)T);
+    cJSON_AddNumberToObject(row, "logmel_min_db", mn);
+    cJSON_AddNumberToObject(row, "logmel_max_db", mx);
+    cJSON_AddNumberToObject(row, "logmel_mean_db", sum / (double)(T * fe->n_mels));
+    if (dump_dir) {
+        char dir[4096], file[4200], safe[1024];
+        snprintf(safe, sizeof safe, "%s", id);
+        for (char *p = safe; *p; p++)
+            if (*p == '/') *p = '_';
+        snprintf(dir, sizeof dir, "%s/%s", dump_dir, safe);
+        if (mkdir_p(dir) != 0) {
+            st = ac_fail(AC_ERR_IO, "%s: cannot create dump directory: %s", dir, strerror(errno));
+            goto done;
+        }
+        snprintf(file, sizeof file, "%s/audio_32k.npy", dir);
+        st = ac_npy_write_f32(file, x, 1, &n);
+        if (st) goto done;
+        snprintf(file, sizeof file, "%s/logmel.npy", dir);
+        int64_t shape[2] = {T, fe->n_mels};
+        st = ac_npy_write_f32(file, logmel, 2, shape);
+    }
+done:
+    free(x);
+    free(logmel);
+    return st;
+}
+
+static int cmd_features(int argc, char **argv) {
+    static struct option opts[] = {{"dump-dir", required_argument, 0, 'd'}, {"output", required_argument, 0, 'o'},
+                                   {"threads", required_argument, 0, 't'},  {"quiet", no_argument, 0, 'q'},
+                                   {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+    const char *dump_dir = NULL, *out_path = NULL;
+    int quiet = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dump_dir = optarg; break;
+        case 'o': out_path = optarg; break;
+        case 't': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 4096) {
+                fprintf(stderr, "audiocap features: --threads wants a positive integer, got '%s'\n", optarg);
+                return 2;
+            }
+            set_threads((int)v);
+            break;
+        }
+        case 'q': quiet = 1; break;
+        case 'h': usage_features(stdout); return 0;
+        default: usage_features(stderr); return 2;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "audiocap features: no INPUT given\n\n");
+        usage_features(stderr);
+        return 2;
+    }
+    FILE *out = stdout;
+    if (out_path && !(out = fopen(out_path, "w"))) {
+        fprintf(stderr, "audiocap features: cannot write %s: %s\n", out_path, strerror(errno));
+        return 1;
+    }
+    if (dump_dir && mkdir_p(dump_dir) != 0) {
+        fprintf(stderr, "audiocap features: cannot create --dump-dir %s: %s\n", dump_dir, strerror(errno));
+        return 1;
+    }
+    ac_frontend fe;
+    if (ac_frontend_init_default(&fe) != AC_OK) {
+        fprintf(stderr, "audiocap features: %s\n", ac_last_error());
+        return 1;
+    }
+    int n_in = argc - optind;
+    char **inputs = argv + optind;
+    summary sum = {0};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = 0;
+    for (int i = 0; i < n_in; i++) {
+        cJSON *row = cJSON_CreateObject();
+        const char *id = make_id(inputs, n_in, i);
+        cJSON_AddStringToObject(row, "id", id);
+        cJSON_AddStringToObject(row, "path", inputs[i]);
+        double audio_s = 0;
+        ac_clear_error();
+        ac_status st = features_one(&fe, inputs[i], id, dump_dir, row, &audio_s);
+        cJSON_AddStringToObject(row, "status", st == AC_OK ? "ok" : "error");
+        if (st == AC_OK) {
+            cJSON_AddNullToObject(row, "error");
+            sum.ok++;
+            sum.audio_s += audio_s;
+        } else {
+            cJSON_AddStringToObject(row, "error", ac_last_error());
+            cJSON_AddStringToObject(row, "error_kind", ac_status_name(st));
+            sum.failed++;
+        }
+        char *s = cJSON_PrintUnformatted(row);
+        cJSON_Delete(row);
+        if (!s || fprintf(out, "%s\n", s) < 0 || fflush(out) != 0) {
+            fprintf(stderr, "audiocap features: cannot write output: %s\n", strerror(errno));
+            free(s);
+            rc = 1;
+            break;
+        }
+        free(s);
+        if (st == AC_ERR_NOMEM) {  // systemic: the machine, not the file
+            rc = 1;
+            break;
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double wall = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    if (!quiet)
+        fprintf(stderr, "audiocap features: %d ok, %d failed, %.1f s of audio in %.2f s (%.0fx real time)\n", sum.ok,
+                sum.failed, sum.audio_s, wall, wall > 0 ? sum.audio_s / wall : 0.0);
+    ac_frontend_free(&fe);
+    if (out != stdout && fclose(out) != 0) {
+        fprintf(stderr, "audiocap features: cannot close %s: %s\n", out_path, strerror(errno));
+        rc = 1;
+    }
+    return rc;
+}
+
+static int cmd_devices(void) {
+    int n = 0;
+    if (!ac_cuda_compiled()) {
+        printf("built without CUDA: CPU only\n");
+        return 0;
+    }
+    if (ac_cuda_device_count(&n) != AC_OK) {
+        fprintf(stderr, "audiocap devices: %s\n", ac_last_error());
+        return 1;
+    }
+    if (n == 0) printf("no CUDA device found (the CPU path will be used)\n");
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        char buf[256];
+        if (ac_cuda_device_describe(i, buf, sizeof buf) != AC_OK || ac_cuda_selftest(i) != AC_OK) {
+            fprintf(stderr, "cuda:%d: %s\n", i, ac_last_error());
+            rc = 1;
+            continue;
+        }
+        printf("%s  [self-test ok]\n", buf);
+    }
+    return rc;
+}
+
+static int cmd_version(void) {
+    printf("audiocap %s\n", AC_VERSION);
+    printf("libsndfile: %s\n", sf_version_string());
+    printf("cJSON: %s\n", cJSON_Version());
+    printf("OpenBLAS: %s\n", openblas_get_config());
+#ifdef _OPENMP
+    printf("OpenMP: %d (max threads %d)\n", _OPENMP, omp_get_max_threads());
+#else
+    printf("OpenMP: off\n");
+#endif
+    printf("CUDA: %s\n", ac_cuda_compiled() ? "compiled in" : "off");
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage_main(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        usage_main(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "features")) return cmd_features(argc - 1, argv + 1);
+    if (!strcmp(cmd, "devices")) return cmd_devices();
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cmd_version();
+    fprintf(stderr, "audiocap: unknown command '%s'\n\n", cmd);
+    usage_main(stderr);
+    return 2;
+}

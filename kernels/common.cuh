@@ -1,0 +1,40 @@
+// Error checking shared by every CUDA file. Library code never exits: a failed call records a message with
+// the expression, file, line and a hint, and returns AC_ERR_CUDA (or AC_ERR_NOMEM for out-of-memory) from
+// the calling function. KERNEL_CHECK() after each launch; AC_SYNC=1 in the environment (or -DAC_DEBUG_SYNC)
+// also synchronises so that an asynchronous fault is reported at the kernel that caused it.
+#pragma once
+
+#include <cuda_runtime.h>
+#include <stdlib.h>
+
+#include "../host/status.h"
+
+static inline int ac_debug_sync(void) {
+#ifdef AC_DEBUG_SYNC
+    return 1;
+#else
+    const char *e = getenv("AC_SYNC");
+    return e && e[0] == '1';
+#endif
+}
+
+#define CUDA_CHECK(expr)                                                                                          \
+    do {                                                                                                          \
+        cudaError_t err_ = (expr);                                                                                \
+        if (err_ != cudaSuccess)                                                                                  \
+            return ac_fail(err_ == cudaErrorMemoryAllocation ? AC_ERR_NOMEM : AC_ERR_CUDA,                        \
+                           "%s:%d: %s failed: %s (%s) (hint: %s)", __FILE__, __LINE__, #expr,                    \
+                           cudaGetErrorName(err_), cudaGetErrorString(err_),                                      \
+                           err_ == cudaErrorMemoryAllocation ? "reduce --batch-size"                             \
+                           : err_ == cudaErrorNoKernelImageForDevice                                             \
+                               ? "rebuild with -DCMAKE_CUDA_ARCHITECTURES matching this GPU"                      \
+                               : "run with AC_SYNC=1 to locate the failing kernel");                             \
+    } while (0)
+
+#define KERNEL_CHECK()                                                                                            \
+    do {                                                                                                          \
+        CUDA_CHECK(cudaGetLastError());                                                                           \
+        if (ac_debug_sync()) CUDA_CHECK(cudaDeviceSynchronize());                                                 \
+    } while (0)
+
+#define CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
