@@ -115,13 +115,6 @@ static ac_status features_one(const ac_frontend *fe, const char *path, const cha
     ac_audio_free(&a);
     if (st) goto done;
     cJSON_AddNumberToObject(row, "samples_32k", (double)n);
-    if (n < ac_frontend_min_samples(fe)) {
-        st = ac_fail(AC_ERR_AUDIO,
-                     "%s: too short: %lld samples at 32 kHz (%.1f ms); the model's STFT needs at least %lld (%.1f ms)",
-                     path, (long long)n, 1000.0 * n / MODEL_SR, (long long)ac_frontend_min_samples(fe),
-                     1000.0 * ac_frontend_min_samples(fe) / MODEL_SR);
-        goto done;
-    }
     int64_t T = ac_frontend_n_frames(fe, n);
     logmel = malloc(sizeof(float) * T * fe->n_mels);
     if (!logmel) {
@@ -129,7 +122,12 @@ static ac_status features_one(const ac_frontend *fe, const char *path, const cha
         goto done;
     }
     st = ac_logmel_ref(fe, x, n, logmel, T);
-    if (st) goto done;
+    if (st) {  // the library message does not know the file: prefix it
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", ac_last_error());
+        ac_fail(st, "%s: %s", path, msg);
+        goto done;
+    }
     double mn = INFINITY, mx = -INFINITY, sum = 0;
     for (int64_t i = 0; i < T * fe->n_mels; i++) {
         mn = fmin(mn, logmel[i]);

@@ -20,7 +20,7 @@ ac_status ac_logmel_ref(const ac_frontend *fe, const float *x, int64_t n, float 
     const int nfft = fe->n_fft, nb = nfft / 2 + 1, nm = fe->n_mels, pad = nfft / 2;
     if (n < ac_frontend_min_samples(fe))
         return ac_fail(AC_ERR_AUDIO,
-                       "log-mel: %lld samples at %d Hz is too short: reflect padding of the reference STFT needs "
+                       "too short: %lld samples at %d Hz; the reference STFT's reflect padding needs "
                        "at least %lld (%.1f ms)",
                        (long long)n, fe->sample_rate, (long long)ac_frontend_min_samples(fe),
                        1000.0 * ac_frontend_min_samples(fe) / fe->sample_rate);
