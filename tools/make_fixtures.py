@@ -12,6 +12,8 @@ Each is saved the way the Hugging Face hub publishes CoNeTTE, in two variants th
   hf_bin/:          config.json with tokenizer_state + pytorch_model.bin (torch zip pickle), keys `scale_layer`
   hf_safetensors/:  config.json without tokenizer + model.safetensors holding the tokenizer in `_extra_state_`,
                     and the original ConvNeXt key name `gamma` (which the upstream load hook renames).
+The tiny model is also saved in the DCASE-2024 baseline's three-file layout (dcase2024/, see
+save_dcase2024_layout).
 For each input clip it dumps, at batch size 1 in float32 (TF32 off), every stage the engine will be compared on
 (see STAGES below) into dumps/<clip>.<stage>.npy, with manifest.json. tensors.json holds the SHA-256 of every
 state_dict tensor's float32/int64/bool bytes, as torch holds them, for the convert -> load round-trip test.
@@ -249,6 +251,34 @@ def tensor_table(sd) -> dict:
             for k, v in sd.items() if k != "_extra_state_"}
 
 
+def save_dcase2024_layout(model, out: Path):
+    """The DCASE-2024 Task 6 baseline's three files (dcase2024-task6-baseline src/dcase24t6/nn/ckpt.py): a
+    ConvNeXt checkpoint {"model": state_dict} with the original `gamma` names, a Lightning checkpoint whose
+    "state_dict" holds TransDecoderModel's projection/decoder/forbid_rep_mask, and a Hugging Face `tokenizers`
+    WordLevel tokenizer.json. Made from the same random model (its task tokens become ordinary words)."""
+    from tokenizers import Tokenizer, normalizers, pre_tokenizers
+    from tokenizers.models import WordLevel
+    d = out / "dcase2024"
+    d.mkdir(parents=True)
+    sd = model.state_dict()
+    enc = {k[len("preprocessor.encoder."):].replace("scale_layer", "gamma"): v for k, v in sd.items()
+           if k.startswith("preprocessor.encoder.")}
+    torch.save({"model": enc}, d / "convnext_tiny_fixture.pth")
+    dec = {k[len("model."):]: v for k, v in sd.items() if k.startswith("model.") and k != "model.task_id_to_token_id"}
+    torch.save({"epoch": 192, "global_step": 1544, "pytorch-lightning_version": "2.2.1", "state_dict": dec,
+                "hyper_parameters": {"in_features": dec["projection.2.weight"].shape[1],
+                                     "d_model": dec["projection.2.weight"].shape[0], "label_smoothing": 0.2,
+                                     "mixup_alpha": 0.4, "min_pred_size": 3, "max_pred_size": 20, "beam_size": 3,
+                                     "verbose": 1},
+                "hparams_name": "kwargs", "optimizer_states": [], "lr_schedulers": [], "loops": {},
+                "callbacks": {"ModelCheckpoint": {"best_model_path": "best.ckpt"}}}, d / "best.ckpt")
+    itos = model.model.tokenizers["0"]._itos
+    tok = Tokenizer(WordLevel({w: i for i, w in itos.items()}, unk_token="<unk>"))
+    tok.normalizer = normalizers.Sequence([normalizers.Lowercase(), normalizers.Strip()])
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.save(str(d / "tokenizer.json"))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--full", action="store_true", help="make the full-size fixtures (git-ignored) instead of tiny")
@@ -265,6 +295,8 @@ def main():
         setup_offline_shims(Path(tmp))
         model = build_model(size, seed=2024)
         sd = save_variants(model, out)
+        if not args.full:
+            save_dcase2024_layout(model, out)
         (out / "tensors.json").write_text(json.dumps(tensor_table(sd), indent=0) + "\n")
         dumps = out / "dumps"
         dumps.mkdir()
