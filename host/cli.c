@@ -1,11 +1,13 @@
 // audiocap command-line tool: git-style subcommands over the library in ac.h.
 //   audiocap features [--dump-dir DIR] [-o FILE] [--threads N] [-q] INPUT...
+//   audiocap info [--tensors] MODEL
 //   audiocap devices
 //   audiocap version
 // Per-input failures become JSON rows with status "error" and the run goes on; the exit code is non-zero
 // only for usage errors (2) or systemic failures such as an unwritable output (1).
 #include "../kernels/device.h"
 #include "ac.h"
+#include "model_file.h"
 #include "npy.h"
 #include "ref/ref_logmel.h"
 #include "status.h"
@@ -34,6 +36,7 @@ static void usage_main(FILE *f) {
             "usage: audiocap <command> [options]\n\n"
             "commands:\n"
             "  features   decode, resample to 32 kHz and compute the model's log-mel features\n"
+            "  info       validate a model file and summarise it (hyper-parameters, vocabulary, tensors)\n"
             "  devices    list CUDA devices and run a launch self-test on each\n"
             "  version    print version and build configuration\n\n"
             "'audiocap <command> --help' shows every option of a command with its default.\n",
@@ -55,6 +58,49 @@ static void usage_features(FILE *f) {
             "Row fields: id, path, status (ok|error), error, sample_rate, channels, container, codec,\n"
             "duration_s, samples_32k, frames, logmel_min_db, logmel_max_db, logmel_mean_db.\n"
             "id is the file name, or the path as given when two inputs share a file name.\n");
+}
+
+static void usage_info(FILE *f) {
+    fprintf(f,
+            "usage: audiocap info [options] MODEL\n\n"
+            "Opens MODEL (a .safetensors model file written by tools/convert.py, format in weights/FORMAT.md),\n"
+            "validates all of it, and prints the format version, architecture, encoder/decoder hyper-parameters,\n"
+            "front-end parameters, decoding defaults and tasks, the vocabulary size and first tokens, the converted\n"
+            "sources, and tensor and parameter counts per dtype. For an invalid file it prints the problems found\n"
+            "on stderr and exits 1.\n\n"
+            "options:\n"
+            "  --tensors    also list every tensor: name, dtype, shape, data offset   [off]\n"
+            "  -h, --help   this help\n");
+}
+
+static int cmd_info(int argc, char **argv) {
+    static struct option opts[] = {{"tensors", no_argument, 0, 't'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int list_tensors = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 't': list_tensors = 1; break;
+        case 'h': usage_info(stdout); return 0;
+        default: usage_info(stderr); return 2;
+        }
+    }
+    if (argc - optind != 1) {
+        fprintf(stderr, "audiocap info: %s\n\n", optind >= argc ? "no MODEL given" : "give exactly one MODEL");
+        usage_info(stderr);
+        return 2;
+    }
+    ac_model_file *mf;
+    if (ac_model_file_open(argv[optind], &mf) != AC_OK) {
+        fprintf(stderr, "audiocap info: %s\n", ac_last_error());
+        return 1;
+    }
+    int rc = 0;
+    if (ac_model_file_print_info(mf, stdout, list_tensors) != AC_OK || fflush(stdout) != 0) {
+        fprintf(stderr, "audiocap info: cannot write output: %s\n", strerror(errno));
+        rc = 1;
+    }
+    ac_model_file_close(mf);
+    return rc;
 }
 
 static void set_threads(int n) {
@@ -306,6 +352,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "features")) return cmd_features(argc - 1, argv + 1);
+    if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "devices")) return cmd_devices();
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cmd_version();
     fprintf(stderr, "audiocap: unknown command '%s'\n\n", cmd);
