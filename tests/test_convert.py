@@ -115,7 +115,7 @@ class Convert(unittest.TestCase):
         d = FIX / "dcase2024"
         out = WORK / "dcase.safetensors"
         rc, err = run("--dcase2024", d / "best.ckpt", "--tokenizer", d / "tokenizer.json", "--encoder",
-                      d / "convnext_tiny_fixture.pth", "-o", out)
+                      d / "convnext_tiny_fixture.pth", "--nhead", "2", "-o", out)
         self.assertEqual(rc, 0, err)
         self.check_against_torch(out, skip={"model.task_id_to_token_id"})
         m = meta(out)
@@ -123,6 +123,7 @@ class Convert(unittest.TestCase):
         self.assertEqual(m["decoding"]["task_names"], [])
         self.assertIsNone(m["decoding"]["default_task"])
         self.assertEqual(m["hparams"]["encoder"]["frame_len_rule"], "dcase2024")
+        self.assertEqual(m["hparams"]["decoder"]["nhead"], 2)
         self.assertEqual(len(m["sources"]), 3)
         self.assertEqual(m["converter"]["name_map"]["model.decoder.classifier.bias"], "best.ckpt:decoder.classifier.bias")
 

@@ -54,7 +54,7 @@ class FetchModel(unittest.TestCase):
 
     def registry(self, files, convert="hf"):
         reg = {"default": "tiny", "models": {"tiny": {"description": "fixture", "licence": "test",
-                                                       "convert": convert, "files": files}}}
+                                                       "convert": convert, "nhead": 2, "files": files}}}
         p = self.dir / "registry.json"
         p.write_text(json.dumps(reg))
         return p
@@ -106,6 +106,9 @@ class FetchModel(unittest.TestCase):
             convert="dcase2024")
         rc, err = self.fetch(reg)
         self.assertEqual(rc, 0, err)
+        from safetensors import safe_open
+        with safe_open(str(self.dir / "w" / "tiny.safetensors"), "np") as f:
+            self.assertEqual(json.loads(f.metadata()["hparams"])["decoder"]["nhead"], 2)
 
     def test_unknown_name(self):
         rc, err = self.fetch(self.registry([]), "nope")

@@ -465,7 +465,7 @@ def convert_hf(d: Path, name: str):
     return tensors, hp, fe, decoding, tokenizer, sources, name_map
 
 
-def convert_dcase2024(ckpt: Path, tok_path: Path, enc_path: Path, name: str):
+def convert_dcase2024(ckpt: Path, tok_path: Path, enc_path: Path, name: str, nhead: int = 8):
     what = str(ckpt)
     obj, refused = load_weights(ckpt)
     sd = obj.get("state_dict") if isinstance(obj, dict) else None
@@ -487,7 +487,9 @@ def convert_dcase2024(ckpt: Path, tok_path: Path, enc_path: Path, name: str):
         if not isinstance(v, np.ndarray):
             raise ConvertError(f"{what}: {name_map[k]} is not a tensor ({v!r}); refused: {sorted(refused)}")
     # The baseline's encoder checkpoint is the AudioSet model: its front end lives in the same state dict.
-    hp, fe = infer_hparams(tensors, {"nhead": 8}, what, "dcase2024")
+    # The checkpoint does not record the head count: TransDecoderModel builds AACTransformerDecoder with its
+    # default, 8 (dcase2024-task6-baseline src/dcase24t6/models/trans_decoder.py:93-97, nn/decoders/aac_tfmer.py).
+    hp, fe = infer_hparams(tensors, {"nhead": nhead}, what, "dcase2024")
     tj = json.loads(tok_path.read_text())
     vocab = (tj.get("model") or {}).get("vocab")
     if not isinstance(vocab, dict):
@@ -536,6 +538,8 @@ def main(argv=None):
     src.add_argument("--dcase2024", type=Path, metavar="CKPT", help="DCASE-2024 baseline Lightning checkpoint")
     ap.add_argument("--tokenizer", type=Path, help="tokenizer.json (with --dcase2024)")
     ap.add_argument("--encoder", type=Path, help="ConvNeXt checkpoint (with --dcase2024)")
+    ap.add_argument("--nhead", type=int, default=8,
+                    help="attention heads (with --dcase2024: not stored in its checkpoint; default 8, the baseline's)")
     ap.add_argument("--name", default=None, help="model name stored in the file (default: from the output name)")
     ap.add_argument("-o", "--output", type=Path, required=True, help="output .safetensors file")
     args = ap.parse_args(argv)
@@ -546,7 +550,7 @@ def main(argv=None):
         else:
             if not args.tokenizer or not args.encoder:
                 ap.error("--dcase2024 needs --tokenizer and --encoder")
-            parts = convert_dcase2024(args.dcase2024, args.tokenizer, args.encoder, name)
+            parts = convert_dcase2024(args.dcase2024, args.tokenizer, args.encoder, name, args.nhead)
         write_model(args.output, name, *parts)
     except ConvertError as e:
         print(f"convert: error: {e}", file=sys.stderr)
