@@ -28,6 +28,7 @@ import convert  # noqa: E402
 
 FIX = ROOT / "tests" / "data" / "fixtures" / "tiny"
 TENSORS = json.loads((FIX / "tensors.json").read_text())
+SIZE = json.loads((FIX / "manifest.json").read_text())["size"]  # the architecture make_fixtures.py built
 WORK = Path(tempfile.mkdtemp(prefix="test_convert_"))
 
 
@@ -76,11 +77,13 @@ class Convert(unittest.TestCase):
         self.assertEqual((m["format"], m["format_version"], m["architecture"], m["model_name"]),
                          ("audiocap", "1", "cnext-trans", "fixture-tiny"))
         hp = m["hparams"]
-        self.assertEqual(hp["encoder"]["dims"], [8, 16, 24, 32])
-        self.assertEqual(hp["encoder"]["depths"], [1, 1, 1, 1])
+        self.assertEqual(hp["encoder"]["dims"], SIZE["dims"])
+        self.assertEqual(hp["encoder"]["depths"], SIZE["depths"])
         self.assertEqual((hp["decoder"]["d_model"], hp["decoder"]["nhead"], hp["decoder"]["num_layers"],
-                          hp["decoder"]["dim_feedforward"], hp["vocab_size"]), (16, 2, 2, 32, 71))
-        self.assertEqual((m["frontend"]["n_fft"], m["frontend"]["n_mels"], m["frontend"]["hop"]), (256, 64, 320))
+                          hp["decoder"]["dim_feedforward"], hp["vocab_size"]),
+                         (SIZE["d_model"], SIZE["nhead"], SIZE["num_decoder_layers"], SIZE["dim_feedforward"], 71))
+        self.assertEqual((m["frontend"]["n_fft"], m["frontend"]["n_mels"], m["frontend"]["hop"]),
+                         (SIZE["n_fft"], SIZE["n_mels"], 320))
         tok = m["tokenizer"]
         self.assertEqual(len(tok["itos"]), 71)
         self.assertEqual(tok["itos"][:4], ["<pad>", "<bos>", "<eos>", "<unk>"])

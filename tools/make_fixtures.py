@@ -4,8 +4,8 @@ layout, plus per-stage reference outputs.
 
 The upstream classes (conette 0.3.1: CoNeTTEConfig, CoNeTTEModel, its ConvNeXt encoder, CoNeTTEPLM, the
 torchlibrosa front end) are built with seeded random weights and a small synthetic vocabulary, in two sizes:
-  tiny (committed, tests/data/fixtures/tiny/): the same classes with a small front end (n_fft 256, 64 mels),
-       encoder dims 8/16/24/32 with one block per stage, a 2-layer d=16 decoder;
+  tiny (committed, tests/data/fixtures/tiny/): the same classes with a small front end (n_fft 128, 32 mels),
+       encoder dims 8/16/24/32 with one block per stage, a 2-layer d=8 decoder;
   full (tests/data/fixtures/full/, git-ignored, --full): the real architecture (ConvNeXt-Tiny 3/3/9/3, 96..768,
        n_fft 1024, 224 mels; decoder 6 layers, d 256, 8 heads, FFN 2048).
 Each is saved the way the Hugging Face hub publishes CoNeTTE, in two variants that the converter must both read:
@@ -59,8 +59,8 @@ ringing clock ticking phone typing keyboard birds insects buzzing waves crashing
 vehicle distance nearby street traffic siren alarm beeping""".split()
 FUNCTION_WORDS = "a the is are and in of with while on as by from to at some".split()
 
-TINY = dict(n_fft=256, n_mels=64, dims=[8, 16, 24, 32], depths=[1, 1, 1, 1], d_model=16, nhead=2,
-            num_decoder_layers=2, dim_feedforward=32, n_words=60)
+TINY = dict(n_fft=128, n_mels=32, dims=[8, 16, 24, 32], depths=[1, 1, 1, 1], d_model=8, nhead=2,
+            num_decoder_layers=2, dim_feedforward=16, n_words=60)
 FULL = dict(n_fft=1024, n_mels=224, dims=[96, 192, 384, 768], depths=[3, 3, 9, 3], d_model=256, nhead=8,
             num_decoder_layers=6, dim_feedforward=2048, n_words=len(CONTENT_WORDS) + len(FUNCTION_WORDS))
 
@@ -111,7 +111,7 @@ def build_model(size: dict, seed: int):
     model = CoNeTTEModel(config, device="cpu", inference=True, offline=True)
     if size is TINY:
         # Same classes, smaller: the encoder as convnext_tiny builds it (conette convnext.py:356-426) but with
-        # small dims, one block per stage, a 256-point STFT and 64 mels; the projection from its width.
+        # small dims, one block per stage, a 128-point STFT and 32 mels; the projection from its width.
         enc = ConvNeXt(in_chans=1, num_classes=527, depths=size["depths"], dims=size["dims"], drop_path_rate=0.0,
                        use_speed_perturb=False, waveform_input=True, use_specaug=False, return_clip_outputs=True,
                        return_frame_outputs=True)
