@@ -34,4 +34,13 @@
 // samples bit-exact; sums, computed in double in another order, to 1e-9 relative.
 #define TOL_DECODE_SUM_REL 1e-9
 
+// Encoder/decoder stages vs the upstream model run by tools/make_fixtures.py (float32, TF32 off), as
+// max |ours - ref| / max |ref| over the stage. Issue #4: frame embeddings to 1e-4 relative; the same budget for
+// every later stage and for the teacher-forced logits. The log-mel and bn0 stages carry the front end's deep-bin
+// rounding noise (up to ~0.2 dB on a ~100 dB scale, see above), hence their own budget.
+#define TOL_STAGE_REL 1e-4
+#define TOL_FRONTEND_STAGE_REL 3e-3
+// Beam-search scores (average log-prob over up to 20 tokens, float32): absolute difference.
+#define TOL_SCORE_ABS 1e-4
+
 #endif

@@ -199,7 +199,14 @@ def synth_clips(out: Path):
     return paths
 
 
-def dump_clip(model, path: Path, dumps: Path, stem: str, beams, full: bool) -> dict:
+def generated(row) -> list:
+    """A beam's generated ids: up to and including the first <eos> (id 2), else the whole row (forced at
+    max_pred_size). Padding is only ever after <eos>; a <pad> id generated mid-sentence is kept."""
+    ids = [int(v) for v in row]
+    return ids[: ids.index(2) + 1] if 2 in ids else ids
+
+
+def dump_clip(model, path: Path, dumps: Path, stem: str, beams, full: bool, hf_tok=None) -> dict:
     """Every stage for one clip at batch size 1; returns its manifest entry."""
     enc = model.preprocessor.encoder
     plm = model.model
@@ -231,16 +238,26 @@ def dump_clip(model, path: Path, dumps: Path, stem: str, beams, full: bool) -> d
 
     entry = {"file": path.name, "stages": {}, "beam_search": []}
     for name, t in captured.items():
-        a = t.detach().cpu().numpy()
+        a = np.ascontiguousarray(t.detach().cpu().numpy())  # C order: transposed views would save Fortran order
         fname = f"{stem}.{name}.npy"
         np.save(dumps / fname, a)
         entry["stages"][name] = {"file": fname, "shape": list(a.shape), "dtype": str(a.dtype)}
     for task, k in beams:
-        out = model(str(path), task=task, beam_size=k)
+        if task == "<bos>":  # no task embedding (the DCASE-2024 baseline's start): plain <bos>, same generate()
+            ids = torch.tensor([plm.bos_id])
+            preds, lprobs, mpreds, mlprobs = plm.decode_audio(enc_outs, "generate", bos_id=ids, beam_size=k)
+            out = {"cands": plm.tokenizer.decode_rec(preds), "preds": preds, "lprobs": lprobs,
+                   "mult_cands": plm.tokenizer.decode_rec(mpreds)[0:1], "mult_preds": mpreds, "mult_lprobs": mlprobs}
+        else:
+            out = model(str(path), task=task, beam_size=k)
         r = {"task": task, "beam_size": k, "caption": out["cands"][0],
-             "tokens": [int(v) for v in out["preds"][0] if int(v) != 0], "score": float(out["lprobs"][0]),
-             "beams": [{"caption": c, "tokens": [int(v) for v in p if int(v) != 0], "score": float(l)}
+             "tokens": generated(out["preds"][0]), "score": float(out["lprobs"][0]),
+             "beams": [{"caption": c, "tokens": generated(p), "score": float(l)}
                        for c, p, l in zip(out["mult_cands"][0], out["mult_preds"][0], out["mult_lprobs"][0])]}
+        if hf_tok is not None:  # the DCASE-2024 layout's tokenizer.json decoding the same ids
+            r["caption_hf"] = hf_tok.decode(r["tokens"], skip_special_tokens=True)
+            for b in r["beams"]:
+                b["caption_hf"] = hf_tok.decode(b["tokens"], skip_special_tokens=True)
         entry["beam_search"].append(r)
     return entry
 
@@ -276,7 +293,9 @@ def save_dcase2024_layout(model, out: Path):
     tok = Tokenizer(WordLevel({w: i for i, w in itos.items()}, unk_token="<unk>"))
     tok.normalizer = normalizers.Sequence([normalizers.Lowercase(), normalizers.Strip()])
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.add_special_tokens(["<pad>", "<bos>", "<eos>", "<unk>"])  # as the baseline's (ids unchanged)
     tok.save(str(d / "tokenizer.json"))
+    return tok
 
 
 def main():
@@ -295,13 +314,12 @@ def main():
         setup_offline_shims(Path(tmp))
         model = build_model(size, seed=2024)
         sd = save_variants(model, out)
-        if not args.full:
-            save_dcase2024_layout(model, out)
+        hf_tok = None if args.full else save_dcase2024_layout(model, out)
         (out / "tensors.json").write_text(json.dumps(tensor_table(sd), indent=0) + "\n")
         dumps = out / "dumps"
         dumps.mkdir()
         clips = [AUDIO / c for c in TINY_CLIPS] + (synth_clips(out) if args.full else [])
-        beams = [("clotho", k) for k in range(1, 6)] + [("audiocaps", 3)]
+        beams = [("clotho", k) for k in range(1, 6)] + [("audiocaps", 3), ("<bos>", 3)]
         manifest = {
             "generator": "tools/make_fixtures.py" + (" --full" if args.full else ""),
             "versions": {"conette": __import__("conette").__version__, "torch": torch.__version__},
@@ -315,7 +333,7 @@ def main():
                 "forcing_tokens": "(S+1,) task token, words, <eos>",
                 "forcing_logits": "(V, S) decoder logits for inputs forcing_tokens[:-1]",
             },
-            "clips": [dump_clip(model, c, dumps, c.name.replace(".", "_"), beams, args.full) for c in clips],
+            "clips": [dump_clip(model, c, dumps, c.name.replace(".", "_"), beams, args.full, hf_tok) for c in clips],
         }
         (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
