@@ -11,6 +11,7 @@
 #include "npy.h"
 #include "ref/ref_logmel.h"
 #include "status.h"
+#include "cli.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -35,6 +36,7 @@ static void usage_main(FILE *f) {
             "audiocap %s: natural-language captions for audio (CoNeTTE family)\n\n"
             "usage: audiocap <command> [options]\n\n"
             "commands:\n"
+            "  caption    caption audio files with a model (CPU)\n"
             "  features   decode, resample to 32 kHz and compute the model's log-mel features\n"
             "  info       validate a model file and summarise it (hyper-parameters, vocabulary, tensors)\n"
             "  devices    list CUDA devices and run a launch self-test on each\n"
@@ -103,7 +105,7 @@ static int cmd_info(int argc, char **argv) {
     return rc;
 }
 
-static void set_threads(int n) {
+void cli_set_threads(int n) {
     if (n <= 0) return;
 #ifdef _OPENMP
     omp_set_num_threads(n);
@@ -111,7 +113,7 @@ static void set_threads(int n) {
     openblas_set_num_threads(n);
 }
 
-static int mkdir_p(const char *path) {
+int cli_mkdir_p(const char *path) {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s", path);
     for (char *p = tmp + 1; *p; p++) {
@@ -131,7 +133,7 @@ static const char *base_name(const char *p) {
 }
 
 // id = file name, unless another input has the same file name: then the path as given.
-static const char *make_id(char **inputs, int n, int i) {
+const char *cli_make_id(char **inputs, int n, int i) {
     const char *b = base_name(inputs[i]);
     for (int j = 0; j < n; j++)
         if (j != i && strcmp(base_name(inputs[j]), b) == 0) return inputs[i];
@@ -190,7 +192,7 @@ static ac_status features_one(const ac_frontend *fe, const char *path, const cha
         for (char *p = safe; *p; p++)
             if (*p == '/') *p = '_';
         snprintf(dir, sizeof dir, "%s/%s", dump_dir, safe);
-        if (mkdir_p(dir) != 0) {
+        if (cli_mkdir_p(dir) != 0) {
             st = ac_fail(AC_ERR_IO, "%s: cannot create dump directory: %s", dir, strerror(errno));
             goto done;
         }
@@ -225,7 +227,7 @@ static int cmd_features(int argc, char **argv) {
                 fprintf(stderr, "audiocap features: --threads wants a positive integer, got '%s'\n", optarg);
                 return 2;
             }
-            set_threads((int)v);
+            cli_set_threads((int)v);
             break;
         }
         case 'q': quiet = 1; break;
@@ -243,7 +245,7 @@ static int cmd_features(int argc, char **argv) {
         fprintf(stderr, "audiocap features: cannot write %s: %s\n", out_path, strerror(errno));
         return 1;
     }
-    if (dump_dir && mkdir_p(dump_dir) != 0) {
+    if (dump_dir && cli_mkdir_p(dump_dir) != 0) {
         fprintf(stderr, "audiocap features: cannot create --dump-dir %s: %s\n", dump_dir, strerror(errno));
         return 1;
     }
@@ -260,7 +262,7 @@ static int cmd_features(int argc, char **argv) {
     int rc = 0;
     for (int i = 0; i < n_in; i++) {
         cJSON *row = cJSON_CreateObject();
-        const char *id = make_id(inputs, n_in, i);
+        const char *id = cli_make_id(inputs, n_in, i);
         cJSON_AddStringToObject(row, "id", id);
         cJSON_AddStringToObject(row, "path", inputs[i]);
         double audio_s = 0;
@@ -353,6 +355,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(cmd, "features")) return cmd_features(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
+    if (!strcmp(cmd, "caption")) return cli_caption(argc - 1, argv + 1);
     if (!strcmp(cmd, "devices")) return cmd_devices();
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cmd_version();
     fprintf(stderr, "audiocap: unknown command '%s'\n\n", cmd);

@@ -40,6 +40,11 @@
 // rounding noise (up to ~0.2 dB on a ~100 dB scale, see above), hence their own budget.
 #define TOL_STAGE_REL 1e-4
 #define TOL_FRONTEND_STAGE_REL 3e-3
+// Where the reference's own float32 result is further than that from its float64 evaluation (recorded per clip
+// and stage by make_fixtures.py as reference_f32_rel_error: e.g. the full-size model on an 8 kHz clip, whose
+// empty upper band leaves many log-mel bins at the rounding floor), the budget is that deviation times
+// TOL_REF_FACTOR: two float32 evaluations that each sit within e of the exact value can differ by 2e.
+#define TOL_REF_FACTOR 3.0
 // Beam-search scores (average log-prob over up to 20 tokens, float32): absolute difference.
 #define TOL_SCORE_ABS 1e-4
 

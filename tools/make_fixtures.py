@@ -26,6 +26,7 @@ AudioSet label CSV the model wrapper loads is given synthetic names.
 Run: refenv/bin/python tools/make_fixtures.py [--full]   (tiny: ~20 s; full: ~3 min on 2 cores)
 """
 import argparse
+import copy
 import hashlib
 import json
 import os
@@ -206,7 +207,24 @@ def generated(row) -> list:
     return ids[: ids.index(2) + 1] if 2 in ids else ids
 
 
-def dump_clip(model, path: Path, dumps: Path, stem: str, beams, full: bool, hf_tok=None) -> dict:
+def encoder_stages(model, x) -> dict:
+    """logmel, bn0, stem, stage0-3, frame_embs, projection of `model` on x (1, n), by the upstream modules."""
+    enc, plm, cap = model.preprocessor.encoder, model.model, {}
+    hooks = [enc.logmel_extractor.register_forward_hook(lambda m, i, o: cap.__setitem__("logmel", o[0, 0])),
+             enc.bn0.register_forward_hook(lambda m, i, o: cap.__setitem__("bn0", o.transpose(1, 3)[0, 0])),
+             enc.downsample_layers[0].register_forward_hook(lambda m, i, o: cap.__setitem__("stem", o[0]))]
+    for s in range(4):
+        hooks.append(enc.stages[s].register_forward_hook(lambda m, i, o, s=s: cap.__setitem__(f"stage{s}", o[0])))
+    out = enc(x, torch.as_tensor([[x.shape[1]]]))
+    for h in hooks:
+        h.remove()
+    fe = out["frame_embs"].transpose(1, 2)  # (1, T', C3), as the preprocessor hands it on
+    cap["frame_embs"] = fe[0]
+    cap["projection"] = plm.encode_audio(fe, torch.as_tensor([[fe.shape[2], int(out["frame_embs_lens"][0])]]))["frame_embs"][0]
+    return cap
+
+
+def dump_clip(model, path: Path, dumps: Path, stem: str, beams, full: bool, hf_tok=None, model64=None) -> dict:
     """Every stage for one clip at batch size 1; returns its manifest entry."""
     enc = model.preprocessor.encoder
     plm = model.model
@@ -236,7 +254,14 @@ def dump_clip(model, path: Path, dumps: Path, stem: str, beams, full: bool, hf_t
     logits = plm.decode_audio(enc_outs, "forcing", caps_in=caps[:, :-1])
     captured["forcing_logits"] = logits[0]  # teacher_forcing returns (bsize, V, S)
 
-    entry = {"file": path.name, "stages": {}, "beam_search": []}
+    entry = {"file": path.name, "stages": {}, "beam_search": [], "reference_f32_rel_error": {}}
+    # The reference's own float32 rounding, per stage: the same modules in float64 on the same samples.
+    # max|f32 - f64| / max|f64|; no float32 implementation can be expected to agree more closely than this.
+    if model64 is not None:
+        ref64 = encoder_stages(model64, x.double())
+        for name, t64 in ref64.items():
+            t32 = captured[name].double()
+            entry["reference_f32_rel_error"][name] = float((t32 - t64).abs().max() / t64.abs().max().clamp_min(1e-30))
     for name, t in captured.items():
         a = np.ascontiguousarray(t.detach().cpu().numpy())  # C order: transposed views would save Fortran order
         fname = f"{stem}.{name}.npy"
@@ -318,6 +343,7 @@ def main():
         (out / "tensors.json").write_text(json.dumps(tensor_table(sd), indent=0) + "\n")
         dumps = out / "dumps"
         dumps.mkdir()
+        model64 = copy.deepcopy(model).double()
         clips = [AUDIO / c for c in TINY_CLIPS] + (synth_clips(out) if args.full else [])
         beams = [("clotho", k) for k in range(1, 6)] + [("audiocaps", 3), ("<bos>", 3)]
         manifest = {
@@ -333,7 +359,8 @@ def main():
                 "forcing_tokens": "(S+1,) task token, words, <eos>",
                 "forcing_logits": "(V, S) decoder logits for inputs forcing_tokens[:-1]",
             },
-            "clips": [dump_clip(model, c, dumps, c.name.replace(".", "_"), beams, args.full, hf_tok) for c in clips],
+            "clips": [dump_clip(model, c, dumps, c.name.replace(".", "_"), beams, args.full, hf_tok, model64)
+                      for c in clips],
         }
         (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())

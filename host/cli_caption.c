@@ -1,0 +1,331 @@
+// audiocap caption: decode, resample and caption audio files with a model file on the CPU.
+// Inputs are read and captioned --batch-size at a time (the decoder runs all of a batch's hypotheses together;
+// results do not depend on the batch). One output row per input, in input order; a bad input is an error row and
+// the run goes on. Exit codes: 2 usage, 1 systemic (model unreadable, output not writable, out of memory), else 0.
+#include "cli.h"
+#include "ac.h"
+#include "model.h"
+#include "npy.h"
+#include "status.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_CLIP_SECONDS 30.0  // the models were trained on clips of at most 30 s (conette README, Limitations)
+
+static void usage_caption(FILE *f) {
+    fprintf(f,
+            "usage: audiocap caption --model FILE [options] INPUT...\n\n"
+            "Captions each INPUT (any format `audiocap features` reads) with the model in FILE (a .safetensors model\n"
+            "file: tools/fetch-model or tools/convert.py). Clips longer than %.0f s are captioned on their first %.0f s\n"
+            "and the row says so (truncated_s).\n\n"
+            "options:\n"
+            "  -m, --model FILE     model file                                                  [required]\n"
+            "  --task NAME          task token (CoNeTTE: clotho, audiocaps, macs, wavcaps_*)     [model default: clotho]\n"
+            "  --beam N             beam size                                                   [model default: 3]\n"
+            "  --min-len N          minimum tokens before <eos> may be chosen                   [model default: 3]\n"
+            "  --max-len N          maximum tokens                                              [model default: 20]\n"
+            "  --nbest              add every beam (caption, score, tokens) to the JSON row     [off]\n"
+            "  --format jsonl|csv   jsonl rows, or the DCASE submission CSV file_name,caption_predicted\n"
+            "                       (RFC 4180 quoting; inputs that fail are reported on stderr only)  [jsonl]\n"
+            "  -o, --output FILE    write the rows to FILE                                      [stdout]\n"
+            "  --batch-size N       clips captioned together                                    [8]\n"
+            "  --threads N          CPU threads for BLAS and OpenMP                             [all cores]\n"
+            "  --dump-dir DIR       write DIR/<id>/<stage>.npy for every stage (audio_32k, logmel, bn0, stem,\n"
+            "                       stage0..3, frame_embs, projection), for comparison with the reference  [off]\n"
+            "  -q, --quiet          no summary on stderr                                        [off]\n"
+            "  -h, --help           this help\n\n"
+            "JSON row fields: id, path, status (ok|error), error, caption, score (average log-prob of the chosen\n"
+            "beam, <eos> included), tokens (generated ids), duration_s, truncated_s (when truncated), task,\n"
+            "and with --nbest: best (index) and beams.\n",
+            MAX_CLIP_SECONDS, MAX_CLIP_SECONDS);
+}
+
+// RFC 4180: quote a field that contains a comma, a quote or a line break (quotes doubled inside)
+static void csv_field(FILE *f, const char *s) {
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static int parse_int(const char *opt, const char *v, int lo, int hi, int *out) {
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (*v == '\0' || *end || x < lo || x > hi) {
+        fprintf(stderr, "audiocap caption: %s wants an integer in %d..%d, got '%s'\n", opt, lo, hi, v);
+        return 0;
+    }
+    *out = (int)x;
+    return 1;
+}
+
+typedef struct {
+    const char *dir;
+    ac_status st;
+} dump_ctx;
+
+static void dump_stage(void *ctx, const char *stage, const float *data, int ndim, const int64_t *shape) {
+    dump_ctx *d = ctx;
+    if (d->st) return;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s.npy", d->dir, stage);
+    d->st = ac_npy_write_f32(path, data, ndim, shape);
+}
+
+typedef struct {
+    const char *path, *id;
+    ac_status st;
+    char error[1024];
+    float *x;
+    int64_t n;
+    double duration_s, truncated_s;
+} item;
+
+static void load_item(item *it, int sr) {
+    ac_audio a;
+    ac_clear_error();
+    it->st = ac_audio_load(it->path, &a, NULL);
+    if (!it->st) {
+        it->duration_s = (double)a.n_frames / a.sample_rate;
+        it->st = ac_audio_to_model_rate(&a, sr, &it->x, &it->n);
+        ac_audio_free(&a);
+    }
+    if (it->st) {
+        snprintf(it->error, sizeof it->error, "%s", ac_last_error());
+        return;
+    }
+    int64_t max_n = (int64_t)(MAX_CLIP_SECONDS * sr);
+    if (it->n > max_n) {
+        it->truncated_s = it->duration_s - MAX_CLIP_SECONDS;
+        it->n = max_n;
+    }
+}
+
+static cJSON *ids_json(const int *t, int n) {
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(t[i]));
+    return a;
+}
+
+int cli_caption(int argc, char **argv) {
+    static struct option opts[] = {
+        {"model", required_argument, 0, 'm'},    {"task", required_argument, 0, 'T'},
+        {"beam", required_argument, 0, 'b'},     {"min-len", required_argument, 0, 'n'},
+        {"max-len", required_argument, 0, 'x'},  {"nbest", no_argument, 0, 'N'},
+        {"format", required_argument, 0, 'F'},   {"output", required_argument, 0, 'o'},
+        {"batch-size", required_argument, 0, 'B'}, {"threads", required_argument, 0, 't'},
+        {"dump-dir", required_argument, 0, 'd'}, {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+    const char *model_path = NULL, *task = NULL, *out_path = NULL, *dump_dir = NULL;
+    int beam = 0, min_len = -1, max_len = 0, nbest = 0, csv = 0, batch = 8, quiet = 0, c, threads = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:o:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_path = optarg; break;
+        case 'T': task = optarg; break;
+        case 'b': if (!parse_int("--beam", optarg, 1, AC_MAX_BEAM, &beam)) return 2; break;
+        case 'n': if (!parse_int("--min-len", optarg, 0, AC_MAX_PRED - 1, &min_len)) return 2; break;
+        case 'x': if (!parse_int("--max-len", optarg, 1, AC_MAX_PRED - 1, &max_len)) return 2; break;
+        case 'N': nbest = 1; break;
+        case 'F':
+            if (!strcmp(optarg, "csv")) csv = 1;
+            else if (strcmp(optarg, "jsonl")) {
+                fprintf(stderr, "audiocap caption: --format is jsonl or csv, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'o': out_path = optarg; break;
+        case 'B': if (!parse_int("--batch-size", optarg, 1, 4096, &batch)) return 2; break;
+        case 't': if (!parse_int("--threads", optarg, 1, 4096, &threads)) return 2; break;
+        case 'd': dump_dir = optarg; break;
+        case 'q': quiet = 1; break;
+        case 'h': usage_caption(stdout); return 0;
+        default: usage_caption(stderr); return 2;
+        }
+    }
+    if (!model_path || optind >= argc) {
+        fprintf(stderr, "audiocap caption: %s\n\n", !model_path ? "--model FILE is required" : "no INPUT given");
+        usage_caption(stderr);
+        return 2;
+    }
+    cli_set_threads(threads);
+    ac_model *m;
+    if (ac_model_load(model_path, &m) != AC_OK) {
+        fprintf(stderr, "audiocap caption: %s\n", ac_last_error());
+        return 1;
+    }
+    const ac_model_config *cfg = ac_model_config_of(m);
+    ac_decode_params params = {.beam_size = beam, .min_pred_size = min_len, .max_pred_size = max_len, .task = -1};
+    if (task) {
+        for (int i = 0; i < cfg->decoding.n_tasks; i++)
+            if (!strcmp(cfg->decoding.task_names[i], task)) params.task = i;
+        if (params.task < 0) {
+            fprintf(stderr, "audiocap caption: task '%s' is not one of this model's tasks:", task);
+            for (int i = 0; i < cfg->decoding.n_tasks; i++) fprintf(stderr, " %s", cfg->decoding.task_names[i]);
+            fprintf(stderr, "%s\n", cfg->decoding.n_tasks ? "" : " (none: this model has no task embedding)");
+            ac_model_free(m);
+            return 2;
+        }
+    }
+    const char *task_name = cfg->decoding.n_tasks
+                                ? cfg->decoding.task_names[params.task >= 0 ? params.task : cfg->decoding.default_task]
+                                : NULL;
+    FILE *out = stdout;
+    if (out_path && !(out = fopen(out_path, "w"))) {
+        fprintf(stderr, "audiocap caption: cannot write %s: %s\n", out_path, strerror(errno));
+        ac_model_free(m);
+        return 1;
+    }
+    if (csv) fprintf(out, "file_name,caption_predicted\n");
+    const int n_in = argc - optind;
+    char **inputs = argv + optind;
+    item *items = calloc((size_t)batch, sizeof(item));
+    ac_caption *caps = calloc((size_t)batch, sizeof(ac_caption));
+    const float **xs = calloc((size_t)batch, sizeof(float *));
+    int64_t *ns = calloc((size_t)batch, sizeof(int64_t));
+    int *which = calloc((size_t)batch, sizeof(int));
+    int rc = 0, n_ok = 0, n_err = 0;
+    double audio_s = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int b0 = 0; b0 < n_in && rc == 0; b0 += batch) {
+        const int nb = n_in - b0 < batch ? n_in - b0 : batch;
+        int k = 0;
+        for (int i = 0; i < nb; i++) {
+            item *it = &items[i];
+            memset(it, 0, sizeof *it);
+            it->path = inputs[b0 + i];
+            it->id = cli_make_id(inputs, n_in, b0 + i);
+            load_item(it, cfg->frontend.sample_rate);
+            if (it->st == AC_ERR_NOMEM) rc = 1;
+            if (!it->st && dump_dir) {
+                char dir[4096], safe[2048];
+                snprintf(safe, sizeof safe, "%s", it->id);
+                for (char *p = safe; *p; p++)
+                    if (*p == '/') *p = '_';
+                snprintf(dir, sizeof dir, "%s/%s", dump_dir, safe);
+                dump_ctx dc = {dir, AC_OK};
+                if (cli_mkdir_p(dir) != 0) dc.st = ac_fail(AC_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
+                if (!dc.st) dump_stage(&dc, "audio_32k", it->x, 1, &it->n);
+                float *mem = NULL;
+                int nf, ml;
+                if (!dc.st) {
+                    ac_status es = ac_model_encode(m, it->x, it->n, dump_stage, &dc, &mem, &nf, &ml);
+                    free(mem);
+                    if (!dc.st) dc.st = es == AC_ERR_AUDIO ? AC_OK : es;  // too short: reported by its row
+                }
+                if (dc.st) {
+                    fprintf(stderr, "audiocap caption: --dump-dir: %s\n", ac_last_error());
+                    rc = 1;
+                }
+            }
+            if (!it->st) {
+                xs[k] = it->x;
+                ns[k] = it->n;
+                which[k++] = i;
+            }
+        }
+        if (rc) break;
+        if (k > 0 && ac_caption_clips(m, k, xs, ns, &params, caps) != AC_OK) {
+            fprintf(stderr, "audiocap caption: %s\n", ac_last_error());
+            rc = 1;
+            break;
+        }
+        for (int j = 0; j < k; j++) {
+            item *it = &items[which[j]];
+            if (caps[j].status) {
+                it->st = caps[j].status;
+                snprintf(it->error, sizeof it->error, "%s: %s", it->path, caps[j].error);
+            }
+        }
+        for (int i = 0, j = 0; i < nb; i++) {
+            item *it = &items[i];
+            const ac_caption *cp = (j < k && which[j] == i) ? &caps[j++] : NULL;
+            const ac_hyp *best = (cp && !it->st) ? &cp->beams[cp->best] : NULL;
+            if (best) {
+                n_ok++;
+                audio_s += it->duration_s;
+            } else {
+                n_err++;
+            }
+            if (csv) {
+                if (best) {
+                    csv_field(out, it->id);
+                    fputc(',', out);
+                    csv_field(out, best->text);
+                    fputc('\n', out);
+                } else {
+                    fprintf(stderr, "audiocap caption: %s\n", it->error);
+                }
+            } else {
+                cJSON *row = cJSON_CreateObject();
+                cJSON_AddStringToObject(row, "id", it->id);
+                cJSON_AddStringToObject(row, "path", it->path);
+                cJSON_AddStringToObject(row, "status", best ? "ok" : "error");
+                if (best) cJSON_AddNullToObject(row, "error");
+                else cJSON_AddStringToObject(row, "error", it->error);
+                if (best) {
+                    cJSON_AddStringToObject(row, "caption", best->text);
+                    cJSON_AddNumberToObject(row, "score", best->score);
+                    cJSON_AddItemToObject(row, "tokens", ids_json(best->tokens, best->n_tokens));
+                }
+                if (it->duration_s > 0) cJSON_AddNumberToObject(row, "duration_s", it->duration_s);
+                if (it->truncated_s > 0) cJSON_AddNumberToObject(row, "truncated_s", it->truncated_s);
+                if (task_name) cJSON_AddStringToObject(row, "task", task_name);
+                if (best && nbest) {
+                    cJSON_AddNumberToObject(row, "best", cp->best);
+                    cJSON *arr = cJSON_AddArrayToObject(row, "beams");
+                    for (int b = 0; b < cp->n_beams; b++) {
+                        cJSON *o = cJSON_CreateObject();
+                        cJSON_AddStringToObject(o, "caption", cp->beams[b].text);
+                        cJSON_AddNumberToObject(o, "score", cp->beams[b].score);
+                        cJSON_AddItemToObject(o, "tokens", ids_json(cp->beams[b].tokens, cp->beams[b].n_tokens));
+                        cJSON_AddItemToArray(arr, o);
+                    }
+                }
+                char *s = cJSON_PrintUnformatted(row);
+                cJSON_Delete(row);
+                if (s) fprintf(out, "%s\n", s);
+                free(s);
+            }
+            if (it->truncated_s > 0 && !quiet)
+                fprintf(stderr, "audiocap caption: %s: %.1f s long, captioned on its first %.0f s\n", it->path,
+                        it->duration_s, MAX_CLIP_SECONDS);
+            free(it->x);
+            it->x = NULL;
+        }
+        if (fflush(out) != 0) {
+            fprintf(stderr, "audiocap caption: cannot write output: %s\n", strerror(errno));
+            rc = 1;
+        }
+    }
+    for (int i = 0; i < batch; i++) free(items[i].x);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double wall = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    if (!quiet)
+        fprintf(stderr, "audiocap caption: %d ok, %d failed, %.1f s of audio in %.2f s (%.2f clips/s)\n", n_ok, n_err,
+                audio_s, wall, wall > 0 ? n_ok / wall : 0.0);
+    if (out != stdout && fclose(out) != 0) {
+        fprintf(stderr, "audiocap caption: cannot close %s: %s\n", out_path, strerror(errno));
+        rc = 1;
+    }
+    free(items);
+    free(caps);
+    free(xs);
+    free(ns);
+    free(which);
+    ac_model_free(m);
+    return rc;
+}
