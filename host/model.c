@@ -16,8 +16,29 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+// AC_PROFILE=1 in the environment: time spent per part of the model, printed to stderr by ac_model_free.
+enum { P_FRONT, P_STEM, P_DW, P_LN, P_PW1, P_GELU, P_PW2, P_RES, P_DOWN, P_HEAD, P_DEC, P_N };
+static const char *const P_NAMES[P_N] = {"front end", "stem", "dwconv", "layernorm", "pwconv1", "gelu",
+                                         "pwconv2", "residual", "downsample", "frame+proj", "decoder"};
+static double g_prof[P_N];
+static int g_prof_on = -1;
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+static inline double prof_mark(int part, double t0) {
+    if (g_prof_on < 0) g_prof_on = getenv("AC_PROFILE") && getenv("AC_PROFILE")[0] == '1';
+    if (!g_prof_on) return 0;
+    double t = now_s();
+    if (part >= 0) g_prof[part] += t - t0;
+    return t;
+}
 
 typedef struct {
     float *dw_w, *dw_b, *ln_w, *ln_b, *pw1_w, *pw1_b, *pw2_w, *pw2_b, *scale;
@@ -48,6 +69,12 @@ const ac_frontend *ac_model_frontend(const ac_model *m) { return &m->fe; }
 
 void ac_model_free(ac_model *m) {
     if (!m) return;
+    if (g_prof_on == 1) {
+        double tot = 0;
+        for (int i = 0; i < P_N; i++) tot += g_prof[i];
+        for (int i = 0; i < P_N; i++)
+            fprintf(stderr, "profile: %-11s %8.3f s  %5.1f %%\n", P_NAMES[i], g_prof[i], tot > 0 ? 100 * g_prof[i] / tot : 0);
+    }
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     for (int s = 0; s < 4; s++) free(m->blocks[s]);
@@ -257,11 +284,13 @@ ac_status ac_model_encode(const ac_model *m, const float *x, int64_t n, ac_dump_
     ac_status st = AC_OK;
     float *a = malloc(sizeof(float) * (size_t)T * F), *b = NULL, *h = NULL, *tmp = NULL;
     if (!a) return ac_fail(AC_ERR_NOMEM, "encoder: out of memory for %lld frames", (long long)T);
+    double tp = prof_mark(-1, 0);
     if ((st = ac_logmel_ref(fe, x, n, a, T))) goto done;
     int64_t shp[3] = {T, F, 0};
     if (dump) dump(dctx, "logmel", a, 2, shp);
     if ((st = ac_bn0_ref(fe, a, T))) goto done;
     if (dump) dump(dctx, "bn0", a, 2, shp);
+    tp = prof_mark(P_FRONT, tp);
 
     const int *dims = c->encoder.dims;
     int t = (int)T, f = F;
@@ -290,6 +319,7 @@ ac_status ac_model_encode(const ac_model *m, const float *x, int64_t n, ac_dump_
     ref_conv2d_patch(a, t, f, 1, m->stem_w, m->stem_b, dims[0], c->encoder.stem_kernel[0], c->encoder.stem_kernel[1],
                      c->encoder.stem_padding[0], c->encoder.stem_padding[1], b, &t, &f);
     ref_layernorm(b, (int64_t)t * f, dims[0], m->stem_ln_w, m->stem_ln_b, (float)c->encoder.ln_eps);
+    tp = prof_mark(P_STEM, tp);
     dump_tfc(dump, dctx, "stem", b, t, f, dims[0]);
     for (int s = 0; s < 4; s++) {
         int C = dims[s];
@@ -299,17 +329,24 @@ ac_status ac_model_encode(const ac_model *m, const float *x, int64_t n, ac_dump_
             float *sw = b;
             b = tmp;
             tmp = sw;
+            tp = prof_mark(P_DOWN, tp);
         }
         const int64_t P = (int64_t)t * f;
         for (int k = 0; k < c->encoder.depths[s]; k++) {
             const block_w *w = &m->blocks[s][k];
             ref_dwconv7(b, t, f, C, w->dw_w, w->dw_b, tmp);
+            tp = prof_mark(P_DW, tp);
             ref_layernorm(tmp, P, C, w->ln_w, w->ln_b, (float)c->encoder.ln_eps);
+            tp = prof_mark(P_LN, tp);
             ref_linear(tmp, P, C, w->pw1_w, w->pw1_b, 4 * C, h);
+            tp = prof_mark(P_PW1, tp);
             ref_gelu_erf(h, P * 4 * C);
+            tp = prof_mark(P_GELU, tp);
             ref_linear(h, P, 4 * C, w->pw2_w, w->pw2_b, C, tmp);
+            tp = prof_mark(P_PW2, tp);
             for (int64_t p = 0; p < P; p++)
                 for (int ch = 0; ch < C; ch++) b[p * C + ch] += w->scale[ch] * tmp[p * C + ch];
+            tp = prof_mark(P_RES, tp);
         }
         char name[16];
         snprintf(name, sizeof name, "stage%d", s);
@@ -341,6 +378,7 @@ ac_status ac_model_encode(const ac_model *m, const float *x, int64_t n, ac_dump_
             free(tr);
         }
     }
+    prof_mark(P_HEAD, tp);
     *memory = mem;
     *n_frames = Tp;
     *mem_len = frame_len(m, n, Tp);
@@ -579,7 +617,9 @@ ac_status ac_caption_clips(const ac_model *m, int n, const float *const *x, cons
         st = ac_decoder_begin(m, k, mem, nf, ml, k * bp.beam_size, bp.max_pred_size + 1, &d);
         if (st) goto done;
         ac_logits_source src = {d, src_step, src_reorder};
+        double td = prof_mark(-1, 0);
         st = ac_beam_search(&bp, k, bos_ids, &src, sub);
+        prof_mark(P_DEC, td);
         ac_decoder_end(d);
         if (st) goto done;
         for (int j = 0; j < k; j++) {

@@ -27,7 +27,8 @@ void ref_linear(const float *x, int64_t M, int K, const float *W, const float *b
 // results whether a clip is decoded alone or with others (batch invariance of beam decisions).
 void ref_linear_rows(const float *x, int64_t M, int K, const float *W, const float *b, int N, float *y);
 
-void ref_gelu_erf(float *x, int64_t n);  // nn.GELU() / F.gelu: exact erf form
+void ref_gelu_erf(float *x, int64_t n);  // nn.GELU() / F.gelu, erf form: 0.5 x (1 + erf(x / sqrt(2)))
+float ref_erf(float x);                  // the erf it uses (rational, |error| <= 4.2e-7)
 void ref_relu(float *x, int64_t n);
 
 // Scaled dot-product attention of `rows` queries over L keys/values for one head group layout:
