@@ -45,6 +45,13 @@
 // empty upper band leaves many log-mel bins at the rounding floor), the budget is that deviation times
 // TOL_REF_FACTOR: two float32 evaluations that each sit within e of the exact value can differ by 2e.
 #define TOL_REF_FACTOR 3.0
+// Single ops vs double-precision versions (tests/test_ops.c): float32 sums of up to a few hundred terms
+// (convs, linears, attention, LayerNorm) to 1e-5 of the output's scale; short ones (49-tap depthwise conv,
+// GELU) to 1e-6. The erf inside GELU is a rational approximation measured at 4.2e-7 max abs error.
+#define TOL_OP_REL 1e-5
+#define TOL_OP_SHORT_REL 1e-6
+#define TOL_ERF_ABS 4.5e-7
+
 // Beam-search scores (average log-prob over up to 20 tokens, float32): absolute difference.
 #define TOL_SCORE_ABS 1e-4
 
