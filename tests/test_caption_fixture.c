@@ -80,15 +80,7 @@ int main(int argc, char **argv) {
         printf("test_caption_fixture: no fixture at %s: skipped\n", g_fix);
         return AC_SKIP;
     }
-    FILE *f = fopen(path, "rb");
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *txt = malloc((size_t)len + 1);
-    txt[fread(txt, 1, (size_t)len, f)] = '\0';
-    fclose(f);
-    cJSON *man = cJSON_Parse(txt);
-    free(txt);
+    cJSON *man = read_json_file(path);
     ac_model *m = NULL;
     CHECK_OK(ac_model_load(argv[2], &m));
     if (!m || !man) return test_finish("test_caption_fixture", 1);

@@ -28,21 +28,6 @@ static const char *torch_dtype(ac_dtype d) {
     }
 }
 
-static cJSON *read_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = '\0';
-    fclose(f);
-    cJSON *j = cJSON_Parse(s);
-    free(s);
-    return j;
-}
-
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s FIXTURE_DIR MODEL...\n", argv[0]);
@@ -51,9 +36,9 @@ int main(int argc, char **argv) {
     int checks = 0;
     char path[4096];
     snprintf(path, sizeof path, "%s/tensors.json", argv[1]);
-    cJSON *want = read_json(path);
+    cJSON *want = read_json_file(path);
     snprintf(path, sizeof path, "%s/manifest.json", argv[1]);
-    cJSON *manifest = read_json(path);
+    cJSON *manifest = read_json_file(path);
     if (!want || !manifest) {
         printf("test_model_fixture: no fixture at %s (regenerate with tools/make_fixtures.py): skipped\n", argv[1]);
         return AC_SKIP;

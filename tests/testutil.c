@@ -20,26 +20,30 @@ const char *data_path(const char *rel) {
     return buf[k];
 }
 
+cJSON *read_json_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    cJSON *j = NULL;
+    if (s && fread(s, 1, (size_t)n, f) == (size_t)n) {
+        s[n] = '\0';
+        j = cJSON_Parse(s);
+    }
+    free(s);
+    fclose(f);
+    return j;
+}
+
 cJSON *golden_manifest(void) {
     static cJSON *m = NULL;
     if (m) return m;
     const char *p = data_path("golden/manifest.json");
-    FILE *f = fopen(p, "rb");
-    if (!f) {
-        fprintf(stderr, "FAIL: cannot open %s (regenerate with tools/make_goldens.py)\n", p);
-        exit(1);
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (!s || fread(s, 1, (size_t)n, f) != (size_t)n) exit(1);
-    s[n] = '\0';
-    fclose(f);
-    m = cJSON_Parse(s);
-    free(s);
+    m = read_json_file(p);
     if (!m) {
-        fprintf(stderr, "FAIL: %s is not valid JSON\n", p);
+        fprintf(stderr, "FAIL: cannot read %s (regenerate with tools/make_goldens.py)\n", p);
         exit(1);
     }
     return m;

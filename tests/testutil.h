@@ -36,6 +36,8 @@ int test_finish(const char *name, int checks_run);
 cJSON *golden_manifest(void);
 // Loads golden/<name> (a .npy); aborts the test (exit 1) if missing, since goldens are committed.
 void golden_npy(const char *name, ac_npy *out);
+// Parses a JSON file; NULL if it is missing or invalid.
+cJSON *read_json_file(const char *path);
 // Full path of tests/data/<rel>.
 const char *data_path(const char *rel);
 
