@@ -62,8 +62,10 @@ FUNCTION_WORDS = "a the is are and in of with while on as by from to at some".sp
 
 TINY = dict(n_fft=128, n_mels=32, dims=[8, 16, 24, 32], depths=[1, 1, 1, 1], d_model=8, nhead=2,
             num_decoder_layers=2, dim_feedforward=16, n_words=60)
+# The full size has a realistic vocabulary: 4371 tokens, the DCASE-2024 baseline's (models.md §2), padded with
+# synthetic words; the vocabulary size drives the classifier's cost and the upstream decoder's recomputation.
 FULL = dict(n_fft=1024, n_mels=224, dims=[96, 192, 384, 768], depths=[3, 3, 9, 3], d_model=256, nhead=8,
-            num_decoder_layers=6, dim_feedforward=2048, n_words=len(CONTENT_WORDS) + len(FUNCTION_WORDS))
+            num_decoder_layers=6, dim_feedforward=2048, n_words=4371 - 4 - 7)
 
 
 def setup_offline_shims(tmp: Path):
@@ -82,7 +84,7 @@ def setup_offline_shims(tmp: Path):
 
 
 def tokenizer_state(n_words: int) -> dict:
-    words = (FUNCTION_WORDS + CONTENT_WORDS)[:n_words]
+    words = (FUNCTION_WORDS + CONTENT_WORDS + [f"word{i:04d}" for i in range(n_words)])[:n_words]
     itos = {0: "<pad>", 1: "<bos>", 2: "<eos>", 3: "<unk>"} | {i + 4: w for i, w in enumerate(words)}
     return {
         "_target_": "conette.tokenization.aac_tokenizer.AACTokenizer",
