@@ -4,13 +4,16 @@
 // the run goes on. Exit codes: 2 usage, 1 systemic (model unreadable, output not writable, out of memory), else 0.
 #include "cli.h"
 #include "ac.h"
+#include "inputs.h"
 #include "model.h"
 #include "npy.h"
 #include "status.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +24,9 @@
 static void usage_caption(FILE *f) {
     fprintf(f,
             "usage: audiocap caption --model FILE [options] INPUT...\n\n"
-            "Captions each INPUT (any format `audiocap features` reads) with the model in FILE (a .safetensors model\n"
-            "file: tools/fetch-model or tools/convert.py). Clips longer than %.0f s are captioned on their first %.0f s\n"
-            "and the row says so (truncated_s).\n\n"
+            "Captions each INPUT (any format `audiocap features` reads; a directory means every audio file below it,\n"
+            "sorted) with the model in FILE (a .safetensors model file: tools/fetch-model or tools/convert.py). Clips\n"
+            "longer than %.0f s are captioned on their first %.0f s and the row says so (truncated_s).\n\n"
             "options:\n"
             "  -m, --model FILE     model file                                                  [required]\n"
             "  --task NAME          task token (CoNeTTE: clotho, audiocaps, macs, wavcaps_*)     [model default: clotho]\n"
@@ -33,7 +36,12 @@ static void usage_caption(FILE *f) {
             "  --nbest              add every beam (caption, score, tokens) to the JSON row     [off]\n"
             "  --format jsonl|csv   jsonl rows, or the DCASE submission CSV file_name,caption_predicted\n"
             "                       (RFC 4180 quoting; inputs that fail are reported on stderr only)  [jsonl]\n"
-            "  -o, --output FILE    write the rows to FILE                                      [stdout]\n"
+            "  -o, --output FILE    write the rows to FILE; each row is one write, so a killed run never\n"
+            "                       leaves half a row except at the very end (--resume cuts it)          [stdout]\n"
+            "  --list FILE          also caption the paths listed in FILE, one per line (- = stdin) [none]\n"
+            "  --resume             skip inputs whose id already has a row in the -o FILE (jsonl); append  [off]\n"
+            "  --shard I/N          caption inputs I, I+N, I+2N, ... of the whole ordered set (0 <= I < N);\n"
+            "                       defaults to SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT when both are set  [all]\n"
             "  --batch-size N       clips captioned together                                    [8]\n"
             "  --threads N          CPU threads for BLAS and OpenMP                             [all cores]\n"
             "  --dump-dir DIR       write DIR/<id>/<stage>.npy for every stage (audio_32k, logmel, bn0, stem,\n"
@@ -69,6 +77,20 @@ static int parse_int(const char *opt, const char *v, int lo, int hi, int *out) {
     }
     *out = (int)x;
     return 1;
+}
+
+// One row = one write(2) (retried only for the rest of a partial write): rows from a killed run are whole or
+// missing, except possibly the last one, which --resume cuts off.
+static int emit(int fd, const char *line) {
+    size_t n = strlen(line);
+    while (n > 0) {
+        ssize_t w = write(fd, line, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return 1;
+        line += w;
+        n -= (size_t)w;
+    }
+    return 0;
 }
 
 typedef struct {
@@ -127,8 +149,11 @@ int cli_caption(int argc, char **argv) {
         {"format", required_argument, 0, 'F'},   {"output", required_argument, 0, 'o'},
         {"batch-size", required_argument, 0, 'B'}, {"threads", required_argument, 0, 't'},
         {"dump-dir", required_argument, 0, 'd'}, {"quiet", no_argument, 0, 'q'},
+        {"list", required_argument, 0, 'L'},     {"resume", no_argument, 0, 'R'},
+        {"shard", required_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
-    const char *model_path = NULL, *task = NULL, *out_path = NULL, *dump_dir = NULL;
+    const char *model_path = NULL, *task = NULL, *out_path = NULL, *dump_dir = NULL, *list = NULL, *shard = NULL;
+    int resume = 0;
     int beam = 0, min_len = -1, max_len = 0, nbest = 0, csv = 0, batch = 8, quiet = 0, c, threads = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:o:qh", opts, NULL)) != -1) {
@@ -151,19 +176,57 @@ int cli_caption(int argc, char **argv) {
         case 't': if (!parse_int("--threads", optarg, 1, 4096, &threads)) return 2; break;
         case 'd': dump_dir = optarg; break;
         case 'q': quiet = 1; break;
+        case 'L': list = optarg; break;
+        case 'R': resume = 1; break;
+        case 'S': shard = optarg; break;
         case 'h': usage_caption(stdout); return 0;
         default: usage_caption(stderr); return 2;
         }
     }
-    if (!model_path || optind >= argc) {
+    if (!model_path || (optind >= argc && !list)) {
         fprintf(stderr, "audiocap caption: %s\n\n", !model_path ? "--model FILE is required" : "no INPUT given");
         usage_caption(stderr);
         return 2;
+    }
+    if (resume && (!out_path || csv)) {
+        fprintf(stderr, "audiocap caption: --resume needs -o FILE and the jsonl format\n");
+        return 2;
+    }
+    int shard_i = 0, shard_n = 1;
+    const char *slurm_i = getenv("SLURM_ARRAY_TASK_ID"), *slurm_n = getenv("SLURM_ARRAY_TASK_COUNT");
+    char slurm[64];
+    if (!shard && slurm_i && slurm_n) {
+        snprintf(slurm, sizeof slurm, "%s/%s", slurm_i, slurm_n);
+        shard = slurm;
+    }
+    if (shard && (sscanf(shard, "%d/%d", &shard_i, &shard_n) != 2 || shard_n < 1 || shard_i < 0 || shard_i >= shard_n)) {
+        fprintf(stderr, "audiocap caption: --shard wants I/N with 0 <= I < N, got '%s'\n", shard);
+        return 2;
+    }
+    ac_inputs in = {0};
+    ac_status ist = AC_OK;
+    for (int i = optind; i < argc && !ist; i++) ist = ac_inputs_add(&in, argv[i]);
+    if (!ist && list) ist = ac_inputs_add_list(&in, list);
+    if (!ist) ist = ac_inputs_make_ids(&in);
+    if (ist) {
+        fprintf(stderr, "audiocap caption: %s\n", ac_last_error());
+        ac_inputs_free(&in);
+        return 1;
+    }
+    ac_inputs_shard(&in, shard_i, shard_n);
+    char **done = NULL;
+    int n_done = 0;
+    if (resume && ac_done_ids(out_path, &done, &n_done) != AC_OK) {
+        fprintf(stderr, "audiocap caption: %s\n", ac_last_error());
+        ac_inputs_free(&in);
+        return 1;
     }
     cli_set_threads(threads);
     ac_model *m;
     if (ac_model_load(model_path, &m) != AC_OK) {
         fprintf(stderr, "audiocap caption: %s\n", ac_last_error());
+        ac_inputs_free(&in);
+        ac_ids_free(done, n_done);
         return 1;
     }
     const ac_model_config *cfg = ac_model_config_of(m);
@@ -176,27 +239,44 @@ int cli_caption(int argc, char **argv) {
             for (int i = 0; i < cfg->decoding.n_tasks; i++) fprintf(stderr, " %s", cfg->decoding.task_names[i]);
             fprintf(stderr, "%s\n", cfg->decoding.n_tasks ? "" : " (none: this model has no task embedding)");
             ac_model_free(m);
+            ac_inputs_free(&in);
+            ac_ids_free(done, n_done);
             return 2;
         }
     }
     const char *task_name = cfg->decoding.n_tasks
                                 ? cfg->decoding.task_names[params.task >= 0 ? params.task : cfg->decoding.default_task]
                                 : NULL;
-    FILE *out = stdout;
-    if (out_path && !(out = fopen(out_path, "w"))) {
+    int out = STDOUT_FILENO;
+    if (out_path && (out = open(out_path, O_WRONLY | O_CREAT | (resume ? O_APPEND : O_TRUNC), 0666)) < 0) {
         fprintf(stderr, "audiocap caption: cannot write %s: %s\n", out_path, strerror(errno));
         ac_model_free(m);
+        ac_inputs_free(&in);
+        ac_ids_free(done, n_done);
         return 1;
     }
-    if (csv) fprintf(out, "file_name,caption_predicted\n");
-    const int n_in = argc - optind;
-    char **inputs = argv + optind;
+    int rc = 0;
+    if (csv) rc = emit(out, "file_name,caption_predicted\n");
+    // drop the inputs already done (--resume)
+    int n_in = 0, n_skipped = 0;
+    for (int i = 0; i < in.n; i++) {
+        if (ac_ids_contains(done, n_done, in.ids[i])) {
+            free(in.paths[i]);
+            free(in.ids[i]);
+            n_skipped++;
+            continue;
+        }
+        in.paths[n_in] = in.paths[i];
+        in.ids[n_in++] = in.ids[i];
+    }
+    in.n = n_in;
+    ac_ids_free(done, n_done);
     item *items = calloc((size_t)batch, sizeof(item));
     ac_caption *caps = calloc((size_t)batch, sizeof(ac_caption));
     const float **xs = calloc((size_t)batch, sizeof(float *));
     int64_t *ns = calloc((size_t)batch, sizeof(int64_t));
     int *which = calloc((size_t)batch, sizeof(int));
-    int rc = 0, n_ok = 0, n_err = 0;
+    int n_ok = 0, n_err = 0;
     double audio_s = 0;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -206,8 +286,8 @@ int cli_caption(int argc, char **argv) {
         for (int i = 0; i < nb; i++) {
             item *it = &items[i];
             memset(it, 0, sizeof *it);
-            it->path = inputs[b0 + i];
-            it->id = cli_make_id(inputs, n_in, b0 + i);
+            it->path = in.paths[b0 + i];
+            it->id = in.ids[b0 + i];
             load_item(it, cfg->frontend.sample_rate);
             if (it->st == AC_ERR_NOMEM) rc = 1;
             if (!it->st && dump_dir) {
@@ -262,10 +342,20 @@ int cli_caption(int argc, char **argv) {
             }
             if (csv) {
                 if (best) {
-                    csv_field(out, it->id);
-                    fputc(',', out);
-                    csv_field(out, best->text);
-                    fputc('\n', out);
+                    char *line = NULL;
+                    size_t len = 0;
+                    FILE *ms = open_memstream(&line, &len);
+                    if (ms) {
+                        csv_field(ms, it->id);
+                        fputc(',', ms);
+                        csv_field(ms, best->text);
+                        fputc('\n', ms);
+                        fclose(ms);
+                        if (emit(out, line)) rc = 1;
+                    } else {
+                        rc = 1;
+                    }
+                    free(line);
                 } else {
                     fprintf(stderr, "audiocap caption: %s\n", it->error);
                 }
@@ -295,10 +385,17 @@ int cli_caption(int argc, char **argv) {
                         cJSON_AddItemToArray(arr, o);
                     }
                 }
-                char *s = cJSON_PrintUnformatted(row);
+                char *js = cJSON_PrintUnformatted(row);
                 cJSON_Delete(row);
-                if (s) fprintf(out, "%s\n", s);
-                free(s);
+                char *line = js ? malloc(strlen(js) + 2) : NULL;
+                if (line) {
+                    sprintf(line, "%s\n", js);
+                    if (emit(out, line)) rc = 1;
+                } else {
+                    rc = 1;
+                }
+                free(line);
+                free(js);
             }
             if (it->truncated_s > 0 && !quiet)
                 fprintf(stderr, "audiocap caption: %s: %.1f s long, captioned on its first %.0f s\n", it->path,
@@ -306,18 +403,15 @@ int cli_caption(int argc, char **argv) {
             free(it->x);
             it->x = NULL;
         }
-        if (fflush(out) != 0) {
-            fprintf(stderr, "audiocap caption: cannot write output: %s\n", strerror(errno));
-            rc = 1;
-        }
+        if (rc) fprintf(stderr, "audiocap caption: cannot write output: %s\n", strerror(errno));
     }
     for (int i = 0; i < batch; i++) free(items[i].x);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double wall = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     if (!quiet)
-        fprintf(stderr, "audiocap caption: %d ok, %d failed, %.1f s of audio in %.2f s (%.2f clips/s)\n", n_ok, n_err,
-                audio_s, wall, wall > 0 ? n_ok / wall : 0.0);
-    if (out != stdout && fclose(out) != 0) {
+        fprintf(stderr, "audiocap caption: %d ok, %d failed, %d skipped (already done), %.1f s of audio in %.2f s "
+                "(%.2f clips/s)\n", n_ok, n_err, n_skipped, audio_s, wall, wall > 0 ? n_ok / wall : 0.0);
+    if (out != STDOUT_FILENO && close(out) != 0) {
         fprintf(stderr, "audiocap caption: cannot close %s: %s\n", out_path, strerror(errno));
         rc = 1;
     }
@@ -326,6 +420,7 @@ int cli_caption(int argc, char **argv) {
     free(xs);
     free(ns);
     free(which);
+    ac_inputs_free(&in);
     ac_model_free(m);
     return rc;
 }
