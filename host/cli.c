@@ -12,6 +12,7 @@
 #include "ref/ref_logmel.h"
 #include "status.h"
 #include "cli.h"
+#include "inputs.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -50,7 +51,8 @@ static void usage_main(FILE *f) {
 static void usage_features(FILE *f) {
     fprintf(f,
             "usage: audiocap features [options] INPUT...\n\n"
-            "Decodes each INPUT (WAV, AIFF, FLAC, Ogg Vorbis, Opus, MP3; any channels; 1-768 kHz), resamples it\n"
+            "Decodes each INPUT (WAV, AIFF, FLAC, Ogg Vorbis, Opus, MP3; any channels; 1-768 kHz; a directory means\n"
+            "every audio file below it), resamples it\n"
             "to 32 kHz exactly as torchaudio.functional.resample does, averages channels, and computes the CoNeTTE\n"
             "log-mel features (T, 224). Writes one JSON object per input, in input order.\n\n"
             "options:\n"
@@ -127,19 +129,6 @@ int cli_mkdir_p(const char *path) {
     }
     if (mkdir(tmp, 0777) != 0 && errno != EEXIST) return -1;
     return 0;
-}
-
-static const char *base_name(const char *p) {
-    const char *s = strrchr(p, '/');
-    return s ? s + 1 : p;
-}
-
-// id = file name, unless another input has the same file name: then the path as given.
-const char *cli_make_id(char **inputs, int n, int i) {
-    const char *b = base_name(inputs[i]);
-    for (int j = 0; j < n; j++)
-        if (j != i && strcmp(base_name(inputs[j]), b) == 0) return inputs[i];
-    return b;
 }
 
 typedef struct {
@@ -256,15 +245,25 @@ static int cmd_features(int argc, char **argv) {
         fprintf(stderr, "audiocap features: %s\n", ac_last_error());
         return 1;
     }
-    int n_in = argc - optind;
-    char **inputs = argv + optind;
+    ac_inputs in = {0};  // files and directories, ids as audiocap caption makes them
+    ac_status ist = AC_OK;
+    for (int i = optind; i < argc && !ist; i++) ist = ac_inputs_add(&in, argv[i]);
+    if (!ist) ist = ac_inputs_make_ids(&in);
+    if (ist) {
+        fprintf(stderr, "audiocap features: %s\n", ac_last_error());
+        ac_inputs_free(&in);
+        ac_frontend_free(&fe);
+        return 1;
+    }
+    const int n_in = in.n;
+    char **inputs = in.paths;
     summary sum = {0};
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = 0;
     for (int i = 0; i < n_in; i++) {
         cJSON *row = cJSON_CreateObject();
-        const char *id = cli_make_id(inputs, n_in, i);
+        const char *id = in.ids[i];
         cJSON_AddStringToObject(row, "id", id);
         cJSON_AddStringToObject(row, "path", inputs[i]);
         double audio_s = 0;
@@ -300,6 +299,7 @@ static int cmd_features(int argc, char **argv) {
         fprintf(stderr, "audiocap features: %d ok, %d failed, %.1f s of audio in %.2f s (%.0fx real time)\n", sum.ok,
                 sum.failed, sum.audio_s, wall, wall > 0 ? sum.audio_s / wall : 0.0);
     ac_frontend_free(&fe);
+    ac_inputs_free(&in);
     if (out != stdout && fclose(out) != 0) {
         fprintf(stderr, "audiocap features: cannot close %s: %s\n", out_path, strerror(errno));
         rc = 1;

@@ -4,7 +4,6 @@
 
 void cli_set_threads(int n);                             // OpenMP + OpenBLAS threads (n <= 0: leave as is)
 int cli_mkdir_p(const char *path);                       // 0 on success
-const char *cli_make_id(char **inputs, int n, int i);   // file name, or the path when two inputs share it
 int cli_caption(int argc, char **argv);
 
 #endif
