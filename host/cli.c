@@ -52,8 +52,8 @@ static void usage_features(FILE *f) {
     fprintf(f,
             "usage: audiocap features [options] INPUT...\n\n"
             "Decodes each INPUT (WAV, AIFF, FLAC, Ogg Vorbis, Opus, MP3; any channels; 1-768 kHz; a directory means\n"
-            "every audio file below it), resamples it\n"
-            "to 32 kHz exactly as torchaudio.functional.resample does, averages channels, and computes the CoNeTTE\n"
+            "every audio file below it), resamples it to 32 kHz exactly as torchaudio.functional.resample does,\n"
+            "averages channels, and computes the CoNeTTE\n"
             "log-mel features (T, 224). Writes one JSON object per input, in input order.\n\n"
             "options:\n"
             "  --dump-dir DIR   write DIR/<id>/audio_32k.npy (n,) and DIR/<id>/logmel.npy (T, 224)  [off]\n"
