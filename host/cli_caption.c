@@ -39,6 +39,10 @@ static void usage_caption(FILE *f) {
             "  -o, --output FILE    write the rows to FILE; each row is one write, so a killed run never\n"
             "                       leaves half a row except at the very end (--resume cuts it)          [stdout]\n"
             "  --list FILE          also caption the paths listed in FILE, one per line (- = stdin) [none]\n"
+            "  --manifest FILE      also caption the files a dataset manifest names: Clotho CSV (file_name,...),\n"
+            "                       AudioCaps CSV (audiocap_id,youtube_id,start_time,...), WavCaps JSON, NeMo\n"
+            "                       JSONL (audio_filepath)                                      [none]\n"
+            "  --audio-dir DIR      folder the manifest's names are relative to               [the manifest's folder]\n"
             "  --resume             skip inputs whose id already has a row in the -o FILE (jsonl); append  [off]\n"
             "  --shard I/N          caption inputs I, I+N, I+2N, ... of the whole ordered set (0 <= I < N);\n"
             "                       defaults to SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT when both are set  [all]\n"
@@ -150,9 +154,11 @@ int cli_caption(int argc, char **argv) {
         {"batch-size", required_argument, 0, 'B'}, {"threads", required_argument, 0, 't'},
         {"dump-dir", required_argument, 0, 'd'}, {"quiet", no_argument, 0, 'q'},
         {"list", required_argument, 0, 'L'},     {"resume", no_argument, 0, 'R'},
-        {"shard", required_argument, 0, 'S'},
+        {"shard", required_argument, 0, 'S'},    {"manifest", required_argument, 0, 'M'},
+        {"audio-dir", required_argument, 0, 'A'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     const char *model_path = NULL, *task = NULL, *out_path = NULL, *dump_dir = NULL, *list = NULL, *shard = NULL;
+    const char *manifest = NULL, *audio_dir = NULL;
     int resume = 0;
     int beam = 0, min_len = -1, max_len = 0, nbest = 0, csv = 0, batch = 8, quiet = 0, c, threads = 0;
     optind = 1;
@@ -179,11 +185,13 @@ int cli_caption(int argc, char **argv) {
         case 'L': list = optarg; break;
         case 'R': resume = 1; break;
         case 'S': shard = optarg; break;
+        case 'M': manifest = optarg; break;
+        case 'A': audio_dir = optarg; break;
         case 'h': usage_caption(stdout); return 0;
         default: usage_caption(stderr); return 2;
         }
     }
-    if (!model_path || (optind >= argc && !list)) {
+    if (!model_path || (optind >= argc && !list && !manifest)) {
         fprintf(stderr, "audiocap caption: %s\n\n", !model_path ? "--model FILE is required" : "no INPUT given");
         usage_caption(stderr);
         return 2;
@@ -207,6 +215,7 @@ int cli_caption(int argc, char **argv) {
     ac_status ist = AC_OK;
     for (int i = optind; i < argc && !ist; i++) ist = ac_inputs_add(&in, argv[i]);
     if (!ist && list) ist = ac_inputs_add_list(&in, list);
+    if (!ist && manifest) ist = ac_inputs_add_manifest(&in, manifest, audio_dir);
     if (!ist) ist = ac_inputs_make_ids(&in);
     if (ist) {
         fprintf(stderr, "audiocap caption: %s\n", ac_last_error());

@@ -16,6 +16,13 @@ typedef struct {
 ac_status ac_inputs_add(ac_inputs *in, const char *path);
 // Adds every non-empty line of a list file ("-": standard input); a trailing CR is ignored.
 ac_status ac_inputs_add_list(ac_inputs *in, const char *list_path);
+// Adds the audio files a dataset manifest names, resolved against audio_dir (NULL: the manifest's folder):
+//   Clotho captions/metadata CSV (first column file_name; ',' or ';'), AudioCaps CSV (audiocap_id,youtube_id,
+//   start_time,...: one input per clip, {youtube_id}_{start_time}.flac or else Y{youtube_id}.wav), WavCaps JSON
+//   ({"data": [{"id": ...}]}: <id>.flac, an AudioSet_SL id's .wav becoming .flac), NeMo JSONL (audio_filepath).
+// CSV text that is not UTF-8 is read as ISO-8859-1 (Clotho's metadata files). Listed files that are missing stay
+// inputs: they become error rows.
+ac_status ac_inputs_add_manifest(ac_inputs *in, const char *manifest, const char *audio_dir);
 // Computes ids over the whole set (call once, after adding everything, before sharding).
 ac_status ac_inputs_make_ids(ac_inputs *in);
 // Keeps inputs i, i+N, i+2N, ... of the full, ordered set (0 <= i < N).

@@ -40,6 +40,33 @@ expect '[ "$(wc -l <"$tmp/list.jsonl")" -eq "$(wc -l <"$tmp/list.txt")" ]' "--li
 "$bin" caption -q -m "$model" --list - -o "$tmp/stdin.jsonl" <"$tmp/list.txt"
 expect 'cmp -s "$tmp/list.jsonl" "$tmp/stdin.jsonl"' "--list - reads stdin"
 
+# dataset manifests: Clotho CSV (quoted names with commas, ISO-8859-1 text, a missing file), AudioCaps CSV (5 rows
+# per clip, not adjacent; both file-naming conventions), WavCaps JSON, NeMo JSONL
+ds="$tmp/ds"
+mkdir -p "$ds/clotho" "$ds/audiocaps" "$ds/wavcaps"
+for f in "Santa Motor.wav" "a, b.wav" "café.wav"; do cp "$data/audio/speech_16k_mono.wav" "$ds/clotho/$f"; done
+printf 'file_name,caption_1,caption_2,caption_3,caption_4,caption_5\nSanta Motor.wav,"a car, driving",b,c,d,e\n"a, b.wav",x,y,z,w,v\ncaf\xe9.wav,"he said ""hi""",b,c,d,e\nmissing.wav,a,b,c,d,e\n' >"$ds/clotho/captions.csv"
+"$bin" caption -q -m "$model" --manifest "$ds/clotho/captions.csv" -o "$tmp/clotho.jsonl"
+expect '[ "$(wc -l <"$tmp/clotho.jsonl")" -eq 4 ] && [ "$(grep -c "\"status\":\"ok\"" "$tmp/clotho.jsonl")" -eq 3 ]' "Clotho CSV: 4 rows, 3 captioned"
+expect 'grep -q "\"id\":\"café.wav\",.*\"status\":\"ok\"" "$tmp/clotho.jsonl"' "Clotho CSV in ISO-8859-1 finds café.wav"
+expect 'grep -q "\"id\":\"missing.wav\".*No such file" "$tmp/clotho.jsonl"' "a listed file that is missing is an error row"
+cp "$data/audio/example.flac" "$ds/audiocaps/abc_30.flac"
+cp "$data/audio/speech_16k_mono.wav" "$ds/audiocaps/Ydef.wav"
+printf 'audiocap_id,youtube_id,start_time,caption\n1,abc,30,a dog\n2,def,0,rain\n3,abc,30,a dog barks\n4,def,0,rain falls\n5,abc,30,dog\n' >"$ds/audiocaps/test.csv"
+"$bin" caption -q -m "$model" --manifest "$ds/audiocaps/test.csv" -o "$tmp/ac.jsonl"
+expect '[ "$(wc -l <"$tmp/ac.jsonl")" -eq 2 ] && grep -q "abc_30.flac" "$tmp/ac.jsonl" && grep -q "Ydef.wav" "$tmp/ac.jsonl" && ! grep -q "\"status\":\"error" "$tmp/ac.jsonl"' "AudioCaps CSV: one row per clip, both naming conventions"
+cp "$data/audio/example.flac" "$ds/wavcaps/123.flac"
+cp "$data/audio/example.flac" "$ds/wavcaps/Y-xyz.flac"
+printf '{"num_captions_per_audio": 1, "data": [{"id": "123", "caption": "x"}, {"id": "Y-xyz.wav", "caption": "y"}]}' >"$ds/wavcaps/sb_final.json"
+"$bin" caption -q -m "$model" --manifest "$ds/wavcaps/sb_final.json" -o "$tmp/wc.jsonl"
+expect '[ "$(grep -c "\"status\":\"ok\"" "$tmp/wc.jsonl")" -eq 2 ]' "WavCaps JSON: <id>.flac, .wav ids mapped to .flac"
+printf '{"audio_filepath": "%s", "duration": 3.0}\n{"audio_filepath": "%s"}\n' "$data/audio/example.flac" "$ds/clotho/a, b.wav" >"$ds/nemo.jsonl"
+"$bin" caption -q -m "$model" --manifest "$ds/nemo.jsonl" -o "$tmp/nemo.jsonl"
+expect '[ "$(grep -c "\"status\":\"ok\"" "$tmp/nemo.jsonl")" -eq 2 ]' "NeMo JSONL manifest"
+printf 'foo,bar\n1,2\n' >"$ds/unknown.csv"
+"$bin" caption -q -m "$model" --manifest "$ds/unknown.csv" >/dev/null 2>"$tmp/err_m"; rc=$?
+expect '[ $rc -eq 1 ] && grep -q "unknown CSV manifest" "$tmp/err_m"' "an unknown manifest is refused with a hint"
+
 # shards: union = whole set, no overlap; SLURM variables give the same split
 for i in 0 1 2; do "$bin" caption -q -m "$model" --shard $i/3 -o "$tmp/part$i.jsonl" "$tmp/tree"; done
 cat "$tmp"/part*.jsonl >"$tmp/union.jsonl"
