@@ -10,6 +10,7 @@
 #include "status.h"
 
 #include <cjson/cJSON.h>
+#include <openssl/evp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -54,7 +55,8 @@ static void usage_caption(FILE *f) {
             "  -h, --help           this help\n\n"
             "JSON row fields: id, path, status (ok|error), error, caption, score (average log-prob of the chosen\n"
             "beam, <eos> included), tokens (generated ids), duration_s, truncated_s (when truncated), task,\n"
-            "and with --nbest: best (index) and beams.\n",
+            "beam_size, min_pred_size, max_pred_size, model, model_sha256 (of FILE), engine, and with --nbest:\n"
+            "best (index) and beams.\n",
             MAX_CLIP_SECONDS, MAX_CLIP_SECONDS);
 }
 
@@ -137,6 +139,22 @@ static void load_item(item *it, int sr) {
         it->truncated_s = it->duration_s - MAX_CLIP_SECONDS;
         it->n = max_n;
     }
+}
+
+// SHA-256 of a file as 64 hex digits (every row names the exact model that wrote it)
+static int sha256_file(const char *path, char hex[65]) {
+    FILE *f = fopen(path, "rb");
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = f && ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+    static unsigned char buf[1 << 20];
+    for (size_t n; ok && (n = fread(buf, 1, sizeof buf, f)) > 0;) ok = EVP_DigestUpdate(ctx, buf, n) == 1;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    ok = ok && !ferror(f) && EVP_DigestFinal_ex(ctx, md, &len) == 1;
+    for (unsigned i = 0; ok && i < len; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    if (f) fclose(f);
+    EVP_MD_CTX_free(ctx);
+    return ok;
 }
 
 static cJSON *ids_json(const int *t, int n) {
@@ -253,6 +271,17 @@ int cli_caption(int argc, char **argv) {
             return 2;
         }
     }
+    char model_sha[65] = "";
+    if (!sha256_file(model_path, model_sha)) {
+        fprintf(stderr, "audiocap caption: cannot hash %s: %s\n", model_path, strerror(errno));
+        ac_model_free(m);
+        ac_inputs_free(&in);
+        ac_ids_free(done, n_done);
+        return 1;
+    }
+    const int eff_beam = beam > 0 ? beam : cfg->decoding.beam_size;
+    const int eff_min = min_len >= 0 ? min_len : cfg->decoding.min_pred_size;
+    const int eff_max = max_len > 0 ? max_len : cfg->decoding.max_pred_size;
     const char *task_name = cfg->decoding.n_tasks
                                 ? cfg->decoding.task_names[params.task >= 0 ? params.task : cfg->decoding.default_task]
                                 : NULL;
@@ -383,6 +412,12 @@ int cli_caption(int argc, char **argv) {
                 if (it->duration_s > 0) cJSON_AddNumberToObject(row, "duration_s", it->duration_s);
                 if (it->truncated_s > 0) cJSON_AddNumberToObject(row, "truncated_s", it->truncated_s);
                 if (task_name) cJSON_AddStringToObject(row, "task", task_name);
+                cJSON_AddNumberToObject(row, "beam_size", eff_beam);
+                cJSON_AddNumberToObject(row, "min_pred_size", eff_min);
+                cJSON_AddNumberToObject(row, "max_pred_size", eff_max);
+                cJSON_AddStringToObject(row, "model", cfg->model_name);
+                cJSON_AddStringToObject(row, "model_sha256", model_sha);
+                cJSON_AddStringToObject(row, "engine", "audiocap " AC_VERSION);
                 if (best && nbest) {
                     cJSON_AddNumberToObject(row, "best", cp->best);
                     cJSON *arr = cJSON_AddArrayToObject(row, "beams");

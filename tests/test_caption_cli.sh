@@ -29,6 +29,9 @@ row() { sed -n "${1}p" "$tmp/out.jsonl"; }
 expect 'row 1 | grep -q "\"id\":\"example.flac\"" && row 1 | grep -q "\"status\":\"ok\"" && row 1 | grep -q "\"caption\":\"[a-z]"' "first row captioned"
 expect 'row 1 | grep -q "\"tokens\":\[" && row 1 | grep -q "\"score\":-" && row 1 | grep -q "\"beams\":\[{" && row 1 | grep -q "\"best\":"' "--nbest row fields"
 expect 'row 2 | grep -q "\"status\":\"error\"" && row 2 | grep -q "not a decodable audio file"' "broken file: error row"
+sha=$(sha256sum "$model" | cut -d" " -f1)
+expect 'row 1 | grep -q "\"model_sha256\":\"$sha\"" && row 2 | grep -q "\"model_sha256\":\"$sha\""' "every row names the model's SHA-256"
+expect 'row 1 | grep -q "\"beam_size\":3,\"min_pred_size\":3,\"max_pred_size\":20,\"model\":\"fixture-tiny\"" && row 1 | grep -q "\"engine\":\"audiocap "' "decoding parameters, model and engine in the row"
 expect 'row 3 | grep -q "too short for the encoder"' "too-short clip: error row"
 expect 'row 4 | grep -q "\"status\":\"ok\"" && row 4 | grep -q "\"truncated_s\":1" && grep -q "captioned on its first 30 s" "$tmp/err"' "31 s clip truncated and said so"
 expect 'row 5 | grep -q "No such file"' "missing file: error row"
