@@ -64,7 +64,7 @@ static ac_status add_dir(ac_inputs *in, const char *dir, int depth) {
         snprintf(names[n++], len, "%s/%s", dir, e->d_name);
     }
     closedir(d);
-    if (!st) qsort(names, (size_t)n, sizeof *names, cmp_str);
+    if (!st && n > 1) qsort(names, (size_t)n, sizeof *names, cmp_str);
     for (int i = 0; i < n && !st; i++) {
         struct stat s;
         if (stat(names[i], &s) != 0) continue;  // a dangling link: not an input
@@ -204,7 +204,7 @@ ac_status ac_done_ids(const char *path, char ***ids_out, int *n_out) {
         ac_ids_free(ids, n);
         return st;
     }
-    qsort(ids, (size_t)n, sizeof *ids, cmp_str);
+    if (n > 1) qsort(ids, (size_t)n, sizeof *ids, cmp_str);
     *ids_out = ids;
     *n_out = n;
     return AC_OK;
