@@ -67,7 +67,7 @@ ac_status ac_beam_search(const ac_beam_params *p, int n_clips, const int *bos_id
     int *row_clip = malloc(sizeof(int) * max_rows), *tokens = malloc(sizeof(int) * max_rows);
     int *src_rows = malloc(sizeof(int) * max_rows), *new_clip = malloc(sizeof(int) * max_rows);
     float *logits = malloc(sizeof(float) * (size_t)max_rows * V);
-    cand cands_buf[AC_MAX_BEAM], *cands = cands_buf;
+    cand cands[AC_MAX_BEAM];
     if (!cs || !prefix || !new_prefix || !sums || !new_sums || !row_clip || !tokens || !src_rows || !new_clip ||
         !logits) {
         st = ac_fail(AC_ERR_NOMEM, "beam search: out of memory for %d clips x beam %d x vocabulary %d", n_clips, K, V);

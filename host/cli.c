@@ -131,6 +131,15 @@ int cli_mkdir_p(const char *path) {
     return 0;
 }
 
+ac_status cli_dump_dir(const char *root, const char *id, char *dir, size_t cap) {
+    int n = snprintf(dir, cap, "%s/", root);
+    for (const char *p = id; *p && n + 1 < (int)cap; p++) dir[n++] = *p == '/' ? '_' : *p;
+    dir[n < (int)cap ? n : (int)cap - 1] = '\0';
+    if (cli_mkdir_p(dir) != 0)
+        return ac_fail(AC_ERR_IO, "%s: cannot create dump directory: %s", dir, strerror(errno));
+    return AC_OK;
+}
+
 typedef struct {
     int ok, failed;
     double audio_s;
@@ -178,15 +187,8 @@ static ac_status features_one(const ac_frontend *fe, const char *path, const cha
     cJSON_AddNumberToObject(row, "logmel_max_db", mx);
     cJSON_AddNumberToObject(row, "logmel_mean_db", sum / (double)(T * fe->n_mels));
     if (dump_dir) {
-        char dir[4096], file[4200], safe[1024];
-        snprintf(safe, sizeof safe, "%s", id);
-        for (char *p = safe; *p; p++)
-            if (*p == '/') *p = '_';
-        snprintf(dir, sizeof dir, "%s/%s", dump_dir, safe);
-        if (cli_mkdir_p(dir) != 0) {
-            st = ac_fail(AC_ERR_IO, "%s: cannot create dump directory: %s", dir, strerror(errno));
-            goto done;
-        }
+        char dir[4096], file[4200];
+        if ((st = cli_dump_dir(dump_dir, id, dir, sizeof dir))) goto done;
         snprintf(file, sizeof file, "%s/audio_32k.npy", dir);
         st = ac_npy_write_f32(file, x, 1, &n);
         if (st) goto done;

@@ -329,13 +329,8 @@ int cli_caption(int argc, char **argv) {
             load_item(it, cfg->frontend.sample_rate);
             if (it->st == AC_ERR_NOMEM) rc = 1;
             if (!it->st && dump_dir) {
-                char dir[4096], safe[2048];
-                snprintf(safe, sizeof safe, "%s", it->id);
-                for (char *p = safe; *p; p++)
-                    if (*p == '/') *p = '_';
-                snprintf(dir, sizeof dir, "%s/%s", dump_dir, safe);
-                dump_ctx dc = {dir, AC_OK};
-                if (cli_mkdir_p(dir) != 0) dc.st = ac_fail(AC_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
+                char dir[4096];
+                dump_ctx dc = {dir, cli_dump_dir(dump_dir, it->id, dir, sizeof dir)};
                 if (!dc.st) dump_stage(&dc, "audio_32k", it->x, 1, &it->n);
                 float *mem = NULL;
                 int nf, ml;

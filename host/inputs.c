@@ -303,7 +303,7 @@ static int csv_record(const char **pp, char delim, char *scratch, char **fields)
 }
 
 static ac_status push_under(ac_inputs *in, const char *dir, const char *name) {
-    if (name[0] == '/' || !dir) return push(in, name);
+    if (name[0] == '/') return push(in, name);
     size_t len = strlen(dir) + strlen(name) + 2;
     char *path = malloc(len);
     if (!path) return ac_fail(AC_ERR_NOMEM, "inputs: out of memory");
@@ -358,8 +358,8 @@ static ac_status csv_manifest(ac_inputs *in, const char *path, char *text, const
             char *tab = strchr(keys[i].name, '\t');
             *tab = '\0';
             char a[8192], b[8192];
-            snprintf(a, sizeof a, "%s/%s_%s.flac", dir ? dir : ".", keys[i].name, tab + 1);
-            snprintf(b, sizeof b, "%s/Y%s.wav", dir ? dir : ".", keys[i].name);
+            snprintf(a, sizeof a, "%s/%s_%s.flac", dir, keys[i].name, tab + 1);
+            snprintf(b, sizeof b, "%s/Y%s.wav", dir, keys[i].name);
             st = push(in, access(a, F_OK) != 0 && access(b, F_OK) == 0 ? b : a);
         }
         for (int i = 0; i < nk; i++) free((char *)keys[i].name);
