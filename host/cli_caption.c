@@ -1,12 +1,16 @@
-// audiocap caption: decode, resample and caption audio files with a model file on the CPU.
-// Inputs are read and captioned --batch-size at a time (the decoder runs all of a batch's hypotheses together;
-// results do not depend on the batch). One output row per input, in input order; a bad input is an error row and
-// the run goes on. Exit codes: 2 usage, 1 systemic (model unreadable, output not writable, out of memory), else 0.
+// audiocap caption: caption audio files, directories, lists and dataset manifests with a model file.
+// A pool of decode threads (host/pipeline.c) decodes and resamples ahead; the main thread cuts each file into
+// clips (the first 30 s, or timed segments with --segment), captions them --batch-size at a time (results do not
+// depend on the batch), and writes one row per clip in input order, each row one write(2), so that a killed run
+// resumes exactly (--resume). A bad input is an error row and the run goes on. Exit codes: 2 usage, 1 systemic
+// (model unreadable, output not writable, out of memory even at batch size 1), else 0.
 #include "cli.h"
+#include "cli_output.h"
 #include "ac.h"
 #include "inputs.h"
 #include "model.h"
 #include "npy.h"
+#include "pipeline.h"
 #include "status.h"
 
 #include <cjson/cJSON.h>
@@ -14,6 +18,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <math.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,13 +27,21 @@
 #include <time.h>
 
 #define MAX_CLIP_SECONDS 30.0  // the models were trained on clips of at most 30 s (conette README, Limitations)
+#define MIN_TAIL_SECONDS 1.0   // --segment: a last sliver shorter than this joins the window before it
+#define CHECK_RATE 32000       // --check without a model resamples to CoNeTTE's rate
+
+enum { F_JSONL, F_CSV, F_WAVCAPS, F_SRT, F_VTT };
+static const char *const FORMAT_NAMES[] = {"jsonl", "csv", "wavcaps", "srt", "vtt"};
+static const char *const FORMAT_EXT[] = {"jsonl", "csv", "json", "srt", "vtt"};
+enum { PF_TXT = 1, PF_JSON = 2, PF_SRT = 4, PF_VTT = 8 };
 
 static void usage_caption(FILE *f) {
     fprintf(f,
             "usage: audiocap caption --model FILE [options] INPUT...\n\n"
             "Captions each INPUT (any format `audiocap features` reads; a directory means every audio file below it,\n"
             "sorted) with the model in FILE (a .safetensors model file: tools/fetch-model or tools/convert.py). Clips\n"
-            "longer than %.0f s are captioned on their first %.0f s and the row says so (truncated_s).\n\n"
+            "longer than %.0f s are captioned on their first %.0f s and the row says so (truncated_s), unless\n"
+            "--segment cuts them into timed segments.\n\n"
             "options:\n"
             "  -m, --model FILE     model file                                                  [required]\n"
             "  --task NAME          task token (CoNeTTE: clotho, audiocaps, macs, wavcaps_*)     [model default: clotho]\n"
@@ -35,43 +49,43 @@ static void usage_caption(FILE *f) {
             "  --min-len N          minimum tokens before <eos> may be chosen                   [model default: 3]\n"
             "  --max-len N          maximum tokens                                              [model default: 20]\n"
             "  --nbest              add every beam (caption, score, tokens) to the JSON row     [off]\n"
-            "  --format jsonl|csv   jsonl rows, or the DCASE submission CSV file_name,caption_predicted\n"
-            "                       (RFC 4180 quoting; inputs that fail are reported on stderr only)  [jsonl]\n"
-            "  -o, --output FILE    write the rows to FILE; each row is one write, so a killed run never\n"
-            "                       leaves half a row except at the very end (--resume cuts it)          [stdout]\n"
+            "  --segment SECONDS    caption long files as timed segments of SECONDS (1..30): one row per segment\n"
+            "                       with segment, n_segments, start_s, end_s                    [off]\n"
+            "  --hop SECONDS        start a segment every SECONDS (<= --segment: overlap)       [= --segment]\n"
+            "  --format FMT         jsonl: one JSON row per clip; csv: the DCASE submission file_name,caption_predicted\n"
+            "                       (file_name,start_s,end_s,caption_predicted with --segment; RFC 4180 quoting);\n"
+            "                       wavcaps: a WavCaps-style JSON {\"num_captions_per_audio\":1,\"data\":[...]};\n"
+            "                       srt|vtt: subtitles of one input. Failed inputs go to stderr except in jsonl [jsonl]\n"
+            "  -o, --output PATH    write to PATH; each row is one write, so a killed run never leaves half a row\n"
+            "                       except at the very end (--resume cuts it). A PATH ending in '/' or naming a\n"
+            "                       folder gets part-0000I-of-0000N.<ext> (the shard) and, when the run completes,\n"
+            "                       part-0000I-of-0000N.<ext>.done (a JSON summary)               [stdout]\n"
+            "  --output-dir DIR     also write per-input files DIR/<id>.<ext> for each --per-file format    [off]\n"
+            "  --per-file LIST      per-input formats, comma-separated: txt, json, srt, vtt     [txt,json]\n"
             "  --list FILE          also caption the paths listed in FILE, one per line (- = stdin) [none]\n"
             "  --manifest FILE      also caption the files a dataset manifest names: Clotho CSV (file_name,...),\n"
             "                       AudioCaps CSV (audiocap_id,youtube_id,start_time,...), WavCaps JSON, NeMo\n"
             "                       JSONL (audio_filepath)                                      [none]\n"
             "  --audio-dir DIR      folder the manifest's names are relative to               [the manifest's folder]\n"
-            "  --resume             skip inputs whose id already has a row in the -o FILE (jsonl); append  [off]\n"
+            "  --resume             skip inputs whose id already has its rows in the output (jsonl); append  [off]\n"
             "  --shard I/N          caption inputs I, I+N, I+2N, ... of the whole ordered set (0 <= I < N);\n"
             "                       defaults to SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT when both are set  [all]\n"
-            "  --batch-size N       clips captioned together                                    [8]\n"
+            "  --batch-size N       clips captioned together (halved and retried when memory runs out)  [8]\n"
             "  --threads N          CPU threads for BLAS and OpenMP                             [all cores]\n"
+            "  --decode-threads N   threads decoding and resampling ahead of the model          [1]\n"
             "  --dump-dir DIR       write DIR/<id>/<stage>.npy for every stage (audio_32k, logmel, bn0, stem,\n"
             "                       stage0..3, frame_embs, projection), for comparison with the reference  [off]\n"
-            "  -q, --quiet          no summary on stderr                                        [off]\n"
+            "  --progress SECONDS   progress on stderr: a bar when stderr is a terminal, else a JSON line\n"
+            "                       {\"progress\":{...}} every SECONDS (0: none)                  [10]\n"
+            "  --check              decode and resample every input, write its row (status, error, duration_s)\n"
+            "                       and no caption: finds the bad files of an archive fast; --model optional  [off]\n"
+            "  -q, --quiet          no progress, warnings or summary on stderr                  [off]\n"
             "  -h, --help           this help\n\n"
             "JSON row fields: id, path, status (ok|error), error, caption, score (average log-prob of the chosen\n"
-            "beam, <eos> included), tokens (generated ids), duration_s, truncated_s (when truncated), task,\n"
-            "beam_size, min_pred_size, max_pred_size, model, model_sha256 (of FILE), engine, and with --nbest:\n"
-            "best (index) and beams.\n",
+            "beam, <eos> included), tokens (generated ids), duration_s, truncated_s (when truncated), segment,\n"
+            "n_segments, start_s, end_s (with --segment), task, beam_size, min_pred_size, max_pred_size, model,\n"
+            "model_sha256 (of FILE), engine, and with --nbest: best (index) and beams.\n",
             MAX_CLIP_SECONDS, MAX_CLIP_SECONDS);
-}
-
-// RFC 4180: quote a field that contains a comma, a quote or a line break (quotes doubled inside)
-static void csv_field(FILE *f, const char *s) {
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
 }
 
 static int parse_int(const char *opt, const char *v, int lo, int hi, int *out) {
@@ -85,60 +99,21 @@ static int parse_int(const char *opt, const char *v, int lo, int hi, int *out) {
     return 1;
 }
 
-// One row = one write(2) (retried only for the rest of a partial write): rows from a killed run are whole or
-// missing, except possibly the last one, which --resume cuts off.
-static int emit(int fd, const char *line) {
-    size_t n = strlen(line);
-    while (n > 0) {
-        ssize_t w = write(fd, line, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return 1;
-        line += w;
-        n -= (size_t)w;
+static int parse_seconds(const char *opt, const char *v, double lo, double hi, double *out) {
+    char *end;
+    double x = strtod(v, &end);
+    if (*v == '\0' || *end || !(x >= lo && x <= hi)) {
+        fprintf(stderr, "audiocap caption: %s wants seconds in %g..%g, got '%s'\n", opt, lo, hi, v);
+        return 0;
     }
-    return 0;
+    *out = x;
+    return 1;
 }
 
-typedef struct {
-    const char *dir;
-    ac_status st;
-} dump_ctx;
-
-static void dump_stage(void *ctx, const char *stage, const float *data, int ndim, const int64_t *shape) {
-    dump_ctx *d = ctx;
-    if (d->st) return;
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s.npy", d->dir, stage);
-    d->st = ac_npy_write_f32(path, data, ndim, shape);
-}
-
-typedef struct {
-    const char *path, *id;
-    ac_status st;
-    char error[1024];
-    float *x;
-    int64_t n;
-    double duration_s, truncated_s;
-} item;
-
-static void load_item(item *it, int sr) {
-    ac_audio a;
-    ac_clear_error();
-    it->st = ac_audio_load(it->path, &a, NULL);
-    if (!it->st) {
-        it->duration_s = (double)a.n_frames / a.sample_rate;
-        it->st = ac_audio_to_model_rate(&a, sr, &it->x, &it->n);
-        ac_audio_free(&a);
-    }
-    if (it->st) {
-        snprintf(it->error, sizeof it->error, "%s", ac_last_error());
-        return;
-    }
-    int64_t max_n = (int64_t)(MAX_CLIP_SECONDS * sr);
-    if (it->n > max_n) {
-        it->truncated_s = it->duration_s - MAX_CLIP_SECONDS;
-        it->n = max_n;
-    }
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 // SHA-256 of a file as 64 hex digits (every row names the exact model that wrote it)
@@ -163,6 +138,432 @@ static cJSON *ids_json(const int *t, int n) {
     return a;
 }
 
+// ---- the run ---------------------------------------------------------------------------------------------------
+typedef struct {
+    const char *path, *id;
+    ac_decoded d;
+    double truncated_s;
+    int n_entries, n_written, n_ok;
+    cJSON *rows;  // --output-dir: the file's rows, written out when its last one is in
+} item;
+
+typedef struct {
+    item *it;
+    int seg, n_seg;  // n_seg 0: not segmented
+    int64_t off, n;  // samples of it->d.x
+} entry;
+
+typedef struct {
+    // options
+    const ac_model *m;
+    const ac_model_config *cfg;
+    ac_decode_params params;
+    int eff_beam, eff_min, eff_max, nbest, format, segmented, quiet, per_file;
+    double seg_s, hop_s, progress_s;
+    const char *task_name, *dump_dir, *out_dir;
+    char model_sha[65];
+    int sr;     // model sample rate
+    int check;  // --check: decode only, no model
+    int batch;  // current batch size (halved on out-of-memory)
+    int fault_nomem_above;  // test hook: AC_FAULT_NOMEM_ABOVE=N fails captioning of more than N clips at once
+    // output
+    int out;
+    int wavcaps_rows;
+    // pending clips, in input order
+    entry *pend;
+    int n_pend, cap_pend;
+    // tallies
+    int n_files, files_done, files_ok, files_err, n_skipped, clips_ok, clips_err;
+    double audio_s, t0, last_progress;
+    int tty;
+} run;
+
+static ac_status caption_engine(run *r, int n, const float *const *x, const int64_t *ns, ac_caption *caps) {
+    if (r->fault_nomem_above > 0 && n > r->fault_nomem_above)
+        return ac_fail(AC_ERR_NOMEM, "caption: simulated out of memory at %d clips (AC_FAULT_NOMEM_ABOVE)", n);
+    return ac_caption_clips(r->m, n, x, ns, &r->params, caps);
+}
+
+// Captions n clips, halving the batch for the rest of the run whenever memory runs out (a GPU at a batch size
+// too large for its memory); out of memory for a single clip is systemic.
+static ac_status caption_halving(run *r, int n, const float **x, const int64_t *ns, ac_caption *caps) {
+    for (int done = 0; done < n;) {
+        int k = n - done < r->batch ? n - done : r->batch;
+        ac_status st = caption_engine(r, k, x + done, ns + done, caps + done);
+        if (st == AC_ERR_NOMEM && k > 1) {
+            r->batch = k / 2;
+            if (!r->quiet)
+                fprintf(stderr, "audiocap caption: out of memory at %d clips (%s): batch size now %d\n", k,
+                        ac_last_error(), r->batch);
+            continue;
+        }
+        if (st) return st;
+        done += k;
+    }
+    return AC_OK;
+}
+
+static char *row_line(cJSON *row) {
+    char *js = cJSON_PrintUnformatted(row);
+    char *line = js ? malloc(strlen(js) + 2) : NULL;
+    if (line) sprintf(line, "%s\n", js);
+    free(js);
+    return line;
+}
+
+static void safe_name(const char *id, char *out, size_t cap) {
+    snprintf(out, cap, "%s", id);
+    for (char *p = out; *p; p++)
+        if (*p == '/') *p = '_';
+}
+
+// --output-dir: DIR/<id>.txt|.json|.srt|.vtt once every row of the file is known
+static int write_per_file(run *r, item *it) {
+    char name[2048], path[8192];
+    safe_name(it->id, name, sizeof name);
+    int bad = 0;
+    for (int k = 0; k < 4 && !bad; k++) {
+        const int flag = 1 << k;
+        static const char *const ext[] = {"txt", "json", "srt", "vtt"};
+        if (!(r->per_file & flag)) continue;
+        if (flag != PF_JSON && it->n_ok == 0) continue;  // nothing to say but the error, which the .json holds
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *ms = open_memstream(&buf, &len);
+        if (!ms) return 1;
+        if (flag == PF_JSON) {
+            cJSON *doc = r->segmented ? cJSON_CreateObject() : cJSON_Duplicate(cJSON_GetArrayItem(it->rows, 0), 1);
+            if (r->segmented) {
+                cJSON_AddStringToObject(doc, "id", it->id);
+                cJSON_AddStringToObject(doc, "path", it->path);
+                if (it->d.duration_s > 0) cJSON_AddNumberToObject(doc, "duration_s", it->d.duration_s);
+                cJSON_AddItemToObject(doc, "segments", cJSON_Duplicate(it->rows, 1));
+            }
+            char *js = cJSON_Print(doc);
+            cJSON_Delete(doc);
+            if (js) fprintf(ms, "%s\n", js);
+            else bad = 1;
+            free(js);
+        } else {
+            if (flag == PF_VTT) fputs("WEBVTT\n\n", ms);
+            int cue = 0;
+            const cJSON *row;
+            cJSON_ArrayForEach(row, it->rows) {
+                const cJSON *cap = cJSON_GetObjectItemCaseSensitive(row, "caption");
+                if (!cJSON_IsString(cap)) continue;
+                const cJSON *s = cJSON_GetObjectItemCaseSensitive(row, "start_s");
+                const cJSON *e = cJSON_GetObjectItemCaseSensitive(row, "end_s");
+                double t0 = cJSON_IsNumber(s) ? s->valuedouble : 0;
+                double t1 = cJSON_IsNumber(e) ? e->valuedouble
+                                              : fmin(it->d.duration_s, MAX_CLIP_SECONDS);
+                if (flag == PF_TXT) {
+                    if (r->segmented) {
+                        fputc('[', ms);
+                        out_timestamp(ms, t0, '.');
+                        fputs(" --> ", ms);
+                        out_timestamp(ms, t1, '.');
+                        fputs("] ", ms);
+                    }
+                    fprintf(ms, "%s\n", cap->valuestring);
+                } else {
+                    out_cue(ms, flag == PF_VTT, ++cue, t0, t1, cap->valuestring);
+                }
+            }
+        }
+        fclose(ms);
+        snprintf(path, sizeof path, "%s/%s.%s", r->out_dir, name, ext[k]);
+        if (!bad && out_write_atomic(path, buf, len)) {
+            fprintf(stderr, "audiocap caption: cannot write %s: %s\n", path, strerror(errno));
+            bad = 1;
+        }
+        free(buf);
+    }
+    return bad;
+}
+
+static void progress(run *r, int final) {
+    if (r->quiet || r->progress_s <= 0) return;
+    double t = now_s();
+    if (!final && t - r->last_progress < (r->tty ? 0.5 : r->progress_s)) return;
+    r->last_progress = t;
+    double el = t - r->t0, rate = el > 0 ? r->files_done / el : 0;
+    double eta = rate > 0 ? (r->n_files - r->files_done) / rate : -1;
+    if (r->tty) {
+        int w = 30, fill = r->n_files ? (int)((double)w * r->files_done / r->n_files) : w;
+        char bar[64];
+        for (int i = 0; i < w; i++) bar[i] = i < fill ? '#' : '.';
+        bar[w] = '\0';
+        fprintf(stderr, "\r[%s] %d/%d files, %d failed, %.2f h audio, %.1f files/s, ETA %s", bar, r->files_done,
+                r->n_files, r->files_err, r->audio_s / 3600, rate, "");
+        if (eta >= 0) fprintf(stderr, "%d:%02d:%02d ", (int)(eta / 3600), (int)(eta / 60) % 60, (int)eta % 60);
+        else fputs("-      ", stderr);
+        if (final) fputc('\n', stderr);
+    } else if (!final) {
+        fprintf(stderr, "{\"progress\":{\"files_done\":%d,\"files_total\":%d,\"ok\":%d,\"failed\":%d,\"clips\":%d,"
+                "\"audio_h\":%.4f,\"elapsed_s\":%.1f,\"files_per_s\":%.3f,\"eta_s\":%.0f}}\n", r->files_done,
+                r->n_files, r->files_ok, r->files_err, r->clips_ok, r->audio_s / 3600, el, rate, eta);
+    }
+}
+
+// Writes the row of one clip (cp: its caption, NULL when the file failed before captioning).
+static int write_entry(run *r, const entry *e, const ac_caption *cp) {
+    item *it = e->it;
+    const ac_hyp *best = NULL;
+    char err[1200];
+    if (it->d.st) snprintf(err, sizeof err, "%s", it->d.error);
+    else if (cp && cp->status) snprintf(err, sizeof err, "%s: %s", it->path, cp->error);
+    else if (cp) best = &cp->beams[cp->best];
+    const int ok = best || (r->check && !it->d.st);
+    const double start_s = (double)e->off / r->sr;
+    const double end_s = (double)(e->off + e->n) / r->sr;
+    ok ? r->clips_ok++ : r->clips_err++;
+    if (ok) it->n_ok++;
+
+    cJSON *row = cJSON_CreateObject();
+    cJSON_AddStringToObject(row, "id", it->id);
+    cJSON_AddStringToObject(row, "path", it->path);
+    if (e->n_seg) {
+        cJSON_AddNumberToObject(row, "segment", e->seg);
+        cJSON_AddNumberToObject(row, "n_segments", e->n_seg);
+        cJSON_AddNumberToObject(row, "start_s", start_s);
+        cJSON_AddNumberToObject(row, "end_s", end_s);
+    }
+    cJSON_AddStringToObject(row, "status", ok ? "ok" : "error");
+    if (ok) cJSON_AddNullToObject(row, "error");
+    else cJSON_AddStringToObject(row, "error", err);
+    if (best) {
+        cJSON_AddStringToObject(row, "caption", best->text);
+        cJSON_AddNumberToObject(row, "score", best->score);
+        cJSON_AddItemToObject(row, "tokens", ids_json(best->tokens, best->n_tokens));
+    }
+    if (it->d.duration_s > 0) cJSON_AddNumberToObject(row, "duration_s", it->d.duration_s);
+    if (it->truncated_s > 0) cJSON_AddNumberToObject(row, "truncated_s", it->truncated_s);
+    if (!r->check) {
+        if (r->task_name) cJSON_AddStringToObject(row, "task", r->task_name);
+        cJSON_AddNumberToObject(row, "beam_size", r->eff_beam);
+        cJSON_AddNumberToObject(row, "min_pred_size", r->eff_min);
+        cJSON_AddNumberToObject(row, "max_pred_size", r->eff_max);
+        cJSON_AddStringToObject(row, "model", r->cfg->model_name);
+        cJSON_AddStringToObject(row, "model_sha256", r->model_sha);
+    }
+    cJSON_AddStringToObject(row, "engine", "audiocap " AC_VERSION);
+    if (best && r->nbest) {
+        cJSON_AddNumberToObject(row, "best", cp->best);
+        cJSON *arr = cJSON_AddArrayToObject(row, "beams");
+        for (int b = 0; b < cp->n_beams; b++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "caption", cp->beams[b].text);
+            cJSON_AddNumberToObject(o, "score", cp->beams[b].score);
+            cJSON_AddItemToObject(o, "tokens", ids_json(cp->beams[b].tokens, cp->beams[b].n_tokens));
+            cJSON_AddItemToArray(arr, o);
+        }
+    }
+
+    int bad = 0;
+    char *line = NULL;
+    size_t len = 0;
+    if (r->format == F_JSONL) {
+        line = row_line(row);
+        bad = !line;
+    } else if (best) {
+        FILE *ms = open_memstream(&line, &len);
+        if (!ms) bad = 1;
+        else if (r->format == F_CSV) {
+            out_csv_field(ms, it->id);
+            if (e->n_seg) fprintf(ms, ",%.3f,%.3f", start_s, end_s);
+            fputc(',', ms);
+            out_csv_field(ms, best->text);
+            fputc('\n', ms);
+        } else if (r->format == F_WAVCAPS) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "id", it->id);
+            cJSON_AddStringToObject(o, "caption", best->text);
+            cJSON_AddStringToObject(o, "audio", it->path);
+            cJSON_AddNumberToObject(o, "duration", it->d.duration_s);
+            if (e->n_seg) {
+                cJSON_AddNumberToObject(o, "start_s", start_s);
+                cJSON_AddNumberToObject(o, "end_s", end_s);
+            }
+            char *js = cJSON_PrintUnformatted(o);
+            cJSON_Delete(o);
+            if (js) fprintf(ms, "%s%s", r->wavcaps_rows++ ? ",\n" : "\n", js);
+            else bad = 1;
+            free(js);
+        } else {  // srt / vtt
+            out_cue(ms, r->format == F_VTT, r->clips_ok, start_s, e->n_seg ? end_s : fmin(it->d.duration_s, end_s),
+                    best->text);
+        }
+        if (ms) fclose(ms);
+    } else if (!ok && !r->quiet) {
+        fprintf(stderr, "audiocap caption: %s\n", err);
+    }
+    if (line && !bad && out_emit(r->out, line)) {
+        fprintf(stderr, "audiocap caption: cannot write output: %s\n", strerror(errno));
+        bad = 1;
+    }
+    free(line);
+    if (r->out_dir) cJSON_AddItemToArray(it->rows, row);
+    else cJSON_Delete(row);
+
+    if (++it->n_written == it->n_entries) {  // the file is complete
+        if (r->out_dir && write_per_file(r, it)) bad = 1;
+        if (it->n_ok == it->n_entries) {
+            r->files_ok++;
+            r->audio_s += it->d.duration_s;
+        } else {
+            r->files_err++;
+        }
+        r->files_done++;
+        if (it->truncated_s > 0 && !r->quiet)
+            fprintf(stderr, "%saudiocap caption: %s: %.1f s long, captioned on its first %.0f s (--segment "
+                    "captions all of it)\n", r->tty ? "\r\033[K" : "", it->path, it->d.duration_s, MAX_CLIP_SECONDS);
+        free(it->d.x);
+        cJSON_Delete(it->rows);
+        free(it);
+        progress(r, 0);
+    }
+    return bad;
+}
+
+// Captions the pending clips up to and including the k-th one that has audio, and writes their rows.
+static int flush(run *r, int k) {
+    int n_take = 0, n_cap = 0;
+    while (n_take < r->n_pend && n_cap < k) {
+        if (!r->pend[n_take].it->d.st) n_cap++;
+        n_take++;
+    }
+    while (n_take < r->n_pend && r->pend[n_take].it->d.st) n_take++;  // error rows right behind come along
+    const float **xs = calloc((size_t)n_cap + 1, sizeof *xs);
+    int64_t *ns = calloc((size_t)n_cap + 1, sizeof *ns);
+    ac_caption *caps = calloc((size_t)n_cap + 1, sizeof *caps);
+    int bad = !xs || !ns || !caps;
+    for (int i = 0, j = 0; i < n_take && !bad; i++) {
+        const entry *e = &r->pend[i];
+        if (e->it->d.st) continue;
+        xs[j] = e->it->d.x + e->off;
+        ns[j++] = e->n;
+    }
+    if (!bad && n_cap > 0 && !r->check && caption_halving(r, n_cap, xs, ns, caps) != AC_OK) {
+        fprintf(stderr, "audiocap caption: %s\n", ac_last_error());
+        bad = 1;
+    }
+    for (int i = 0, j = 0; i < n_take && !bad; i++) {
+        const entry *e = &r->pend[i];
+        const int has_audio = !e->it->d.st;  // write_entry frees the item with its last row
+        bad = write_entry(r, e, has_audio && !r->check ? &caps[j] : NULL);
+        j += has_audio;
+    }
+    free(xs);
+    free(ns);
+    free(caps);
+    if (bad) return 1;
+    memmove(r->pend, r->pend + n_take, sizeof(entry) * (size_t)(r->n_pend - n_take));
+    r->n_pend -= n_take;
+    return 0;
+}
+
+static int n_captionable(const run *r) {
+    int k = 0;
+    for (int i = 0; i < r->n_pend; i++) k += !r->pend[i].it->d.st;
+    return k;
+}
+
+static int push_entry(run *r, entry e) {
+    if (r->n_pend == r->cap_pend) {
+        int cap = r->cap_pend ? 2 * r->cap_pend : 64;
+        entry *p = realloc(r->pend, sizeof(entry) * (size_t)cap);
+        if (!p) return 1;
+        r->pend = p;
+        r->cap_pend = cap;
+    }
+    r->pend[r->n_pend++] = e;
+    return 0;
+}
+
+// One decoded file -> its clips: the whole file (truncated to 30 s), or its segments.
+static int add_item(run *r, const char *path, const char *id, ac_decoded *d) {
+    item *it = calloc(1, sizeof *it);
+    if (!it || (r->out_dir && !(it->rows = cJSON_CreateArray()))) {
+        free(it);
+        free(d->x);
+        return 1;
+    }
+    it->path = path;
+    it->id = id;
+    it->d = *d;
+    const int sr = r->sr;
+    if (it->d.st) {
+        it->n_entries = 1;
+        return push_entry(r, (entry){it, 0, 0, 0, 0});
+    }
+    if (!r->segmented) {
+        int64_t n = it->d.n, max_n = (int64_t)(MAX_CLIP_SECONDS * sr);
+        if (n > max_n) {
+            it->truncated_s = it->d.duration_s - MAX_CLIP_SECONDS;
+            n = max_n;
+        }
+        it->n_entries = 1;
+        return push_entry(r, (entry){it, 0, 0, 0, n});
+    }
+    const int cap = (int)(it->d.n / (int64_t)(r->hop_s * sr) + 2);
+    int64_t *st = malloc(sizeof(int64_t) * (size_t)cap), *ln = malloc(sizeof(int64_t) * (size_t)cap);
+    int k = st && ln ? ac_plan_segments(it->d.n, sr, r->seg_s, r->hop_s, MIN_TAIL_SECONDS, MAX_CLIP_SECONDS, st, ln, cap)
+                     : -1;
+    int bad = k <= 0;
+    it->n_entries = k > 0 ? k : 0;
+    for (int i = 0; i < k && !bad; i++) bad = push_entry(r, (entry){it, i, k, st[i], ln[i]});
+    free(st);
+    free(ln);
+    return bad;
+}
+
+// --dump-dir: every stage of the clip as the encoder sees it
+typedef struct {
+    const char *dir;
+    ac_status st;
+} dump_ctx;
+
+static void dump_stage(void *ctx, const char *stage, const float *data, int ndim, const int64_t *shape) {
+    dump_ctx *d = ctx;
+    if (d->st) return;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s.npy", d->dir, stage);
+    d->st = ac_npy_write_f32(path, data, ndim, shape);
+}
+
+static int dump_item(run *r, const char *id, const ac_decoded *d) {
+    const int64_t n = d->n < (int64_t)(MAX_CLIP_SECONDS * r->sr) ? d->n : (int64_t)(MAX_CLIP_SECONDS * r->sr);
+    char dir[4096];
+    dump_ctx dc = {dir, cli_dump_dir(r->dump_dir, id, dir, sizeof dir)};
+    if (!dc.st) dump_stage(&dc, "audio_32k", d->x, 1, &n);
+    float *mem = NULL;
+    int nf, ml;
+    if (!dc.st) {
+        ac_status es = ac_model_encode(r->m, d->x, n, dump_stage, &dc, &mem, &nf, &ml);
+        free(mem);
+        if (!dc.st) dc.st = es == AC_ERR_AUDIO ? AC_OK : es;  // too short: reported by its row
+    }
+    if (dc.st) fprintf(stderr, "audiocap caption: --dump-dir: %s\n", ac_last_error());
+    return dc.st != AC_OK;
+}
+
+static int parse_per_file(const char *s, int *out) {
+    *out = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (!strcmp(tok, "txt")) *out |= PF_TXT;
+        else if (!strcmp(tok, "json")) *out |= PF_JSON;
+        else if (!strcmp(tok, "srt")) *out |= PF_SRT;
+        else if (!strcmp(tok, "vtt")) *out |= PF_VTT;
+        else {
+            fprintf(stderr, "audiocap caption: --per-file takes txt, json, srt, vtt; not '%s'\n", tok);
+            return 0;
+        }
+    }
+    return *out != 0;
+}
+
 int cli_caption(int argc, char **argv) {
     static struct option opts[] = {
         {"model", required_argument, 0, 'm'},    {"task", required_argument, 0, 'T'},
@@ -173,12 +574,16 @@ int cli_caption(int argc, char **argv) {
         {"dump-dir", required_argument, 0, 'd'}, {"quiet", no_argument, 0, 'q'},
         {"list", required_argument, 0, 'L'},     {"resume", no_argument, 0, 'R'},
         {"shard", required_argument, 0, 'S'},    {"manifest", required_argument, 0, 'M'},
-        {"audio-dir", required_argument, 0, 'A'},
+        {"audio-dir", required_argument, 0, 'A'}, {"segment", required_argument, 0, 'g'},
+        {"hop", required_argument, 0, 'H'},      {"output-dir", required_argument, 0, 'O'},
+        {"per-file", required_argument, 0, 'P'}, {"decode-threads", required_argument, 0, 'D'},
+        {"progress", required_argument, 0, 'p'}, {"check", no_argument, 0, 'C'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
-    const char *model_path = NULL, *task = NULL, *out_path = NULL, *dump_dir = NULL, *list = NULL, *shard = NULL;
-    const char *manifest = NULL, *audio_dir = NULL;
-    int resume = 0;
-    int beam = 0, min_len = -1, max_len = 0, nbest = 0, csv = 0, batch = 8, quiet = 0, c, threads = 0;
+    const char *model_path = NULL, *task = NULL, *out_arg = NULL, *list = NULL, *shard = NULL;
+    const char *manifest = NULL, *audio_dir = NULL, *per_file_arg = NULL;
+    int resume = 0, beam = 0, min_len = -1, max_len = 0, c, threads = 0, decode_threads = 1;
+    double hop = 0;
+    run r = {.format = F_JSONL, .batch = 8, .progress_s = 10, .out = STDOUT_FILENO};
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:o:qh", opts, NULL)) != -1) {
         switch (c) {
@@ -187,35 +592,64 @@ int cli_caption(int argc, char **argv) {
         case 'b': if (!parse_int("--beam", optarg, 1, AC_MAX_BEAM, &beam)) return 2; break;
         case 'n': if (!parse_int("--min-len", optarg, 0, AC_MAX_PRED - 1, &min_len)) return 2; break;
         case 'x': if (!parse_int("--max-len", optarg, 1, AC_MAX_PRED - 1, &max_len)) return 2; break;
-        case 'N': nbest = 1; break;
-        case 'F':
-            if (!strcmp(optarg, "csv")) csv = 1;
-            else if (strcmp(optarg, "jsonl")) {
-                fprintf(stderr, "audiocap caption: --format is jsonl or csv, not '%s'\n", optarg);
+        case 'N': r.nbest = 1; break;
+        case 'F': {
+            int f = -1;
+            for (int i = 0; i < 5; i++)
+                if (!strcmp(optarg, FORMAT_NAMES[i])) f = i;
+            if (f < 0) {
+                fprintf(stderr, "audiocap caption: --format is jsonl, csv, wavcaps, srt or vtt, not '%s'\n", optarg);
                 return 2;
             }
+            r.format = f;
             break;
-        case 'o': out_path = optarg; break;
-        case 'B': if (!parse_int("--batch-size", optarg, 1, 4096, &batch)) return 2; break;
+        }
+        case 'o': out_arg = optarg; break;
+        case 'B': if (!parse_int("--batch-size", optarg, 1, 4096, &r.batch)) return 2; break;
         case 't': if (!parse_int("--threads", optarg, 1, 4096, &threads)) return 2; break;
-        case 'd': dump_dir = optarg; break;
-        case 'q': quiet = 1; break;
+        case 'D': if (!parse_int("--decode-threads", optarg, 1, 256, &decode_threads)) return 2; break;
+        case 'd': r.dump_dir = optarg; break;
+        case 'q': r.quiet = 1; break;
         case 'L': list = optarg; break;
         case 'R': resume = 1; break;
         case 'S': shard = optarg; break;
         case 'M': manifest = optarg; break;
         case 'A': audio_dir = optarg; break;
+        case 'g': if (!parse_seconds("--segment", optarg, 1, MAX_CLIP_SECONDS, &r.seg_s)) return 2; r.segmented = 1; break;
+        case 'H': if (!parse_seconds("--hop", optarg, 0.1, MAX_CLIP_SECONDS, &hop)) return 2; break;
+        case 'O': r.out_dir = optarg; break;
+        case 'P': per_file_arg = optarg; break;
+        case 'p': if (!parse_seconds("--progress", optarg, 0, 1e6, &r.progress_s)) return 2; break;
+        case 'C': r.check = 1; break;
         case 'h': usage_caption(stdout); return 0;
         default: usage_caption(stderr); return 2;
         }
     }
-    if (!model_path || (optind >= argc && !list && !manifest)) {
-        fprintf(stderr, "audiocap caption: %s\n\n", !model_path ? "--model FILE is required" : "no INPUT given");
+    if ((!model_path && !r.check) || (optind >= argc && !list && !manifest)) {
+        fprintf(stderr, "audiocap caption: %s\n\n", !model_path && !r.check ? "--model FILE is required" : "no INPUT given");
         usage_caption(stderr);
         return 2;
     }
-    if (resume && (!out_path || csv)) {
-        fprintf(stderr, "audiocap caption: --resume needs -o FILE and the jsonl format\n");
+    if (hop > 0 && (!r.segmented || hop > r.seg_s)) {
+        fprintf(stderr, "audiocap caption: --hop needs --segment and must not exceed it\n");
+        return 2;
+    }
+    r.hop_s = hop > 0 ? hop : r.seg_s;
+    if (r.check && (r.format != F_JSONL || r.dump_dir || r.nbest)) {
+        fprintf(stderr, "audiocap caption: --check writes jsonl rows without captions (no --format, --dump-dir, --nbest)\n");
+        return 2;
+    }
+    if (r.segmented && r.dump_dir) {
+        fprintf(stderr, "audiocap caption: --dump-dir works on whole clips, not with --segment\n");
+        return 2;
+    }
+    if (per_file_arg && !r.out_dir) {
+        fprintf(stderr, "audiocap caption: --per-file needs --output-dir DIR\n");
+        return 2;
+    }
+    if (r.out_dir && !parse_per_file(per_file_arg ? per_file_arg : "txt,json", &r.per_file)) return 2;
+    if (resume && (!out_arg || r.format != F_JSONL)) {
+        fprintf(stderr, "audiocap caption: --resume needs -o PATH and the jsonl format\n");
         return 2;
     }
     int shard_i = 0, shard_n = 1;
@@ -229,6 +663,28 @@ int cli_caption(int argc, char **argv) {
         fprintf(stderr, "audiocap caption: --shard wants I/N with 0 <= I < N, got '%s'\n", shard);
         return 2;
     }
+    // -o DIR/ (or an existing folder): the shard's part file and, at the end, its completion marker
+    char out_path[4096] = "", marker[4200] = "";
+    if (out_arg) {
+        struct stat sb;
+        size_t ol = strlen(out_arg);
+        if ((ol > 0 && out_arg[ol - 1] == '/') || (stat(out_arg, &sb) == 0 && S_ISDIR(sb.st_mode))) {
+            if (cli_mkdir_p(out_arg) != 0) {
+                fprintf(stderr, "audiocap caption: cannot create %s: %s\n", out_arg, strerror(errno));
+                return 1;
+            }
+            snprintf(out_path, sizeof out_path, "%s%spart-%05d-of-%05d.%s", out_arg,
+                     out_arg[ol - 1] == '/' ? "" : "/", shard_i, shard_n, FORMAT_EXT[r.format]);
+            snprintf(marker, sizeof marker, "%s.done", out_path);
+        } else {
+            snprintf(out_path, sizeof out_path, "%s", out_arg);
+        }
+    }
+    if (r.out_dir && cli_mkdir_p(r.out_dir) != 0) {
+        fprintf(stderr, "audiocap caption: cannot create %s: %s\n", r.out_dir, strerror(errno));
+        return 1;
+    }
+
     ac_inputs in = {0};
     ac_status ist = AC_OK;
     for (int i = optind; i < argc && !ist; i++) ist = ac_inputs_add(&in, argv[i]);
@@ -241,6 +697,12 @@ int cli_caption(int argc, char **argv) {
         return 1;
     }
     ac_inputs_shard(&in, shard_i, shard_n);
+    if ((r.format == F_SRT || r.format == F_VTT) && in.n > 1) {
+        fprintf(stderr, "audiocap caption: --format %s writes the subtitles of one input; for %d inputs use "
+                "--output-dir DIR --per-file %s\n", FORMAT_NAMES[r.format], in.n, FORMAT_NAMES[r.format]);
+        ac_inputs_free(&in);
+        return 2;
+    }
     char **done = NULL;
     int n_done = 0;
     if (resume && ac_done_ids(out_path, &done, &n_done) != AC_OK) {
@@ -248,217 +710,139 @@ int cli_caption(int argc, char **argv) {
         ac_inputs_free(&in);
         return 1;
     }
+    if (marker[0] && !resume) unlink(marker);  // a fresh run of this part is not complete yet
     cli_set_threads(threads);
-    ac_model *m;
+    ac_model *m = NULL;
+    int rc = 0;
+    r.sr = CHECK_RATE;
+    if (r.check) goto run;
     if (ac_model_load(model_path, &m) != AC_OK) {
         fprintf(stderr, "audiocap caption: %s\n", ac_last_error());
-        ac_inputs_free(&in);
-        ac_ids_free(done, n_done);
-        return 1;
+        rc = 1;
+        goto out;
     }
-    const ac_model_config *cfg = ac_model_config_of(m);
-    ac_decode_params params = {.beam_size = beam, .min_pred_size = min_len, .max_pred_size = max_len, .task = -1};
+    r.m = m;
+    r.cfg = ac_model_config_of(m);
+    r.sr = r.cfg->frontend.sample_rate;
+    r.params = (ac_decode_params){.beam_size = beam, .min_pred_size = min_len, .max_pred_size = max_len, .task = -1};
     if (task) {
-        for (int i = 0; i < cfg->decoding.n_tasks; i++)
-            if (!strcmp(cfg->decoding.task_names[i], task)) params.task = i;
-        if (params.task < 0) {
+        for (int i = 0; i < r.cfg->decoding.n_tasks; i++)
+            if (!strcmp(r.cfg->decoding.task_names[i], task)) r.params.task = i;
+        if (r.params.task < 0) {
             fprintf(stderr, "audiocap caption: task '%s' is not one of this model's tasks:", task);
-            for (int i = 0; i < cfg->decoding.n_tasks; i++) fprintf(stderr, " %s", cfg->decoding.task_names[i]);
-            fprintf(stderr, "%s\n", cfg->decoding.n_tasks ? "" : " (none: this model has no task embedding)");
-            ac_model_free(m);
-            ac_inputs_free(&in);
-            ac_ids_free(done, n_done);
-            return 2;
+            for (int i = 0; i < r.cfg->decoding.n_tasks; i++) fprintf(stderr, " %s", r.cfg->decoding.task_names[i]);
+            fprintf(stderr, "%s\n", r.cfg->decoding.n_tasks ? "" : " (none: this model has no task embedding)");
+            rc = 2;
+            goto out;
         }
     }
-    char model_sha[65] = "";
-    if (!sha256_file(model_path, model_sha)) {
+    if (!sha256_file(model_path, r.model_sha)) {
         fprintf(stderr, "audiocap caption: cannot hash %s: %s\n", model_path, strerror(errno));
-        ac_model_free(m);
-        ac_inputs_free(&in);
-        ac_ids_free(done, n_done);
-        return 1;
+        rc = 1;
+        goto out;
     }
-    const int eff_beam = beam > 0 ? beam : cfg->decoding.beam_size;
-    const int eff_min = min_len >= 0 ? min_len : cfg->decoding.min_pred_size;
-    const int eff_max = max_len > 0 ? max_len : cfg->decoding.max_pred_size;
-    const char *task_name = cfg->decoding.n_tasks
-                                ? cfg->decoding.task_names[params.task >= 0 ? params.task : cfg->decoding.default_task]
-                                : NULL;
-    int out = STDOUT_FILENO;
-    if (out_path && (out = open(out_path, O_WRONLY | O_CREAT | (resume ? O_APPEND : O_TRUNC), 0666)) < 0) {
+    r.eff_beam = beam > 0 ? beam : r.cfg->decoding.beam_size;
+    r.eff_min = min_len >= 0 ? min_len : r.cfg->decoding.min_pred_size;
+    r.eff_max = max_len > 0 ? max_len : r.cfg->decoding.max_pred_size;
+    r.task_name = r.cfg->decoding.n_tasks
+                      ? r.cfg->decoding.task_names[r.params.task >= 0 ? r.params.task : r.cfg->decoding.default_task]
+                      : NULL;
+run:;
+    const char *fault = getenv("AC_FAULT_NOMEM_ABOVE");
+    r.fault_nomem_above = fault ? atoi(fault) : 0;
+    if (out_path[0] && (r.out = open(out_path, O_WRONLY | O_CREAT | (resume ? O_APPEND : O_TRUNC), 0666)) < 0) {
         fprintf(stderr, "audiocap caption: cannot write %s: %s\n", out_path, strerror(errno));
-        ac_model_free(m);
-        ac_inputs_free(&in);
-        ac_ids_free(done, n_done);
-        return 1;
+        r.out = STDOUT_FILENO;
+        rc = 1;
+        goto out;
     }
-    int rc = 0;
-    if (csv) rc = emit(out, "file_name,caption_predicted\n");
+    if (r.format == F_CSV)
+        rc = out_emit(r.out, r.segmented ? "file_name,start_s,end_s,caption_predicted\n" : "file_name,caption_predicted\n");
+    if (r.format == F_WAVCAPS) rc = out_emit(r.out, "{\"num_captions_per_audio\": 1, \"data\": [");
+    if (r.format == F_VTT) rc = out_emit(r.out, "WEBVTT\n\n");
+
     // drop the inputs already done (--resume)
-    int n_in = 0, n_skipped = 0;
+    int n_in = 0;
     for (int i = 0; i < in.n; i++) {
         if (ac_ids_contains(done, n_done, in.ids[i])) {
             free(in.paths[i]);
             free(in.ids[i]);
-            n_skipped++;
+            r.n_skipped++;
             continue;
         }
         in.paths[n_in] = in.paths[i];
         in.ids[n_in++] = in.ids[i];
     }
     in.n = n_in;
-    ac_ids_free(done, n_done);
-    item *items = calloc((size_t)batch, sizeof(item));
-    ac_caption *caps = calloc((size_t)batch, sizeof(ac_caption));
-    const float **xs = calloc((size_t)batch, sizeof(float *));
-    int64_t *ns = calloc((size_t)batch, sizeof(int64_t));
-    int *which = calloc((size_t)batch, sizeof(int));
-    int n_ok = 0, n_err = 0;
-    double audio_s = 0;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (int b0 = 0; b0 < n_in && rc == 0; b0 += batch) {
-        const int nb = n_in - b0 < batch ? n_in - b0 : batch;
-        int k = 0;
-        for (int i = 0; i < nb; i++) {
-            item *it = &items[i];
-            memset(it, 0, sizeof *it);
-            it->path = in.paths[b0 + i];
-            it->id = in.ids[b0 + i];
-            load_item(it, cfg->frontend.sample_rate);
-            if (it->st == AC_ERR_NOMEM) rc = 1;
-            if (!it->st && dump_dir) {
-                char dir[4096];
-                dump_ctx dc = {dir, cli_dump_dir(dump_dir, it->id, dir, sizeof dir)};
-                if (!dc.st) dump_stage(&dc, "audio_32k", it->x, 1, &it->n);
-                float *mem = NULL;
-                int nf, ml;
-                if (!dc.st) {
-                    ac_status es = ac_model_encode(m, it->x, it->n, dump_stage, &dc, &mem, &nf, &ml);
-                    free(mem);
-                    if (!dc.st) dc.st = es == AC_ERR_AUDIO ? AC_OK : es;  // too short: reported by its row
-                }
-                if (dc.st) {
-                    fprintf(stderr, "audiocap caption: --dump-dir: %s\n", ac_last_error());
-                    rc = 1;
-                }
-            }
-            if (!it->st) {
-                xs[k] = it->x;
-                ns[k] = it->n;
-                which[k++] = i;
-            }
-        }
-        if (rc) break;
-        if (k > 0 && ac_caption_clips(m, k, xs, ns, &params, caps) != AC_OK) {
-            fprintf(stderr, "audiocap caption: %s\n", ac_last_error());
+    r.n_files = n_in;
+    r.tty = isatty(STDERR_FILENO);
+    r.t0 = r.last_progress = now_s();
+
+    ac_decode_pool *pool = NULL;
+    // window: enough decoded files to fill a few batches without holding much more than that in memory
+    if (!rc && ac_decode_pool_start(in.paths, n_in, r.sr, decode_threads,
+                                    2 * r.batch + 2 * decode_threads, &pool) != AC_OK) {
+        fprintf(stderr, "audiocap caption: %s\n", ac_last_error());
+        rc = 1;
+    }
+    for (int i = 0; i < n_in && !rc; i++) {
+        ac_decoded d;
+        ac_decode_pool_take(pool, i, &d);
+        if (d.st == AC_ERR_NOMEM) {
+            fprintf(stderr, "audiocap caption: %s\n", d.error);
+            free(d.x);
             rc = 1;
             break;
         }
-        for (int j = 0; j < k; j++) {
-            item *it = &items[which[j]];
-            if (caps[j].status) {
-                it->st = caps[j].status;
-                snprintf(it->error, sizeof it->error, "%s: %s", it->path, caps[j].error);
-            }
+        if (!d.st && r.dump_dir && dump_item(&r, in.ids[i], &d)) {
+            free(d.x);
+            rc = 1;
+            break;
         }
-        for (int i = 0, j = 0; i < nb; i++) {
-            item *it = &items[i];
-            const ac_caption *cp = (j < k && which[j] == i) ? &caps[j++] : NULL;
-            const ac_hyp *best = (cp && !it->st) ? &cp->beams[cp->best] : NULL;
-            if (best) {
-                n_ok++;
-                audio_s += it->duration_s;
-            } else {
-                n_err++;
-            }
-            if (csv) {
-                if (best) {
-                    char *line = NULL;
-                    size_t len = 0;
-                    FILE *ms = open_memstream(&line, &len);
-                    if (ms) {
-                        csv_field(ms, it->id);
-                        fputc(',', ms);
-                        csv_field(ms, best->text);
-                        fputc('\n', ms);
-                        fclose(ms);
-                        if (emit(out, line)) rc = 1;
-                    } else {
-                        rc = 1;
-                    }
-                    free(line);
-                } else {
-                    fprintf(stderr, "audiocap caption: %s\n", it->error);
-                }
-            } else {
-                cJSON *row = cJSON_CreateObject();
-                cJSON_AddStringToObject(row, "id", it->id);
-                cJSON_AddStringToObject(row, "path", it->path);
-                cJSON_AddStringToObject(row, "status", best ? "ok" : "error");
-                if (best) cJSON_AddNullToObject(row, "error");
-                else cJSON_AddStringToObject(row, "error", it->error);
-                if (best) {
-                    cJSON_AddStringToObject(row, "caption", best->text);
-                    cJSON_AddNumberToObject(row, "score", best->score);
-                    cJSON_AddItemToObject(row, "tokens", ids_json(best->tokens, best->n_tokens));
-                }
-                if (it->duration_s > 0) cJSON_AddNumberToObject(row, "duration_s", it->duration_s);
-                if (it->truncated_s > 0) cJSON_AddNumberToObject(row, "truncated_s", it->truncated_s);
-                if (task_name) cJSON_AddStringToObject(row, "task", task_name);
-                cJSON_AddNumberToObject(row, "beam_size", eff_beam);
-                cJSON_AddNumberToObject(row, "min_pred_size", eff_min);
-                cJSON_AddNumberToObject(row, "max_pred_size", eff_max);
-                cJSON_AddStringToObject(row, "model", cfg->model_name);
-                cJSON_AddStringToObject(row, "model_sha256", model_sha);
-                cJSON_AddStringToObject(row, "engine", "audiocap " AC_VERSION);
-                if (best && nbest) {
-                    cJSON_AddNumberToObject(row, "best", cp->best);
-                    cJSON *arr = cJSON_AddArrayToObject(row, "beams");
-                    for (int b = 0; b < cp->n_beams; b++) {
-                        cJSON *o = cJSON_CreateObject();
-                        cJSON_AddStringToObject(o, "caption", cp->beams[b].text);
-                        cJSON_AddNumberToObject(o, "score", cp->beams[b].score);
-                        cJSON_AddItemToObject(o, "tokens", ids_json(cp->beams[b].tokens, cp->beams[b].n_tokens));
-                        cJSON_AddItemToArray(arr, o);
-                    }
-                }
-                char *js = cJSON_PrintUnformatted(row);
-                cJSON_Delete(row);
-                char *line = js ? malloc(strlen(js) + 2) : NULL;
-                if (line) {
-                    sprintf(line, "%s\n", js);
-                    if (emit(out, line)) rc = 1;
-                } else {
-                    rc = 1;
-                }
-                free(line);
-                free(js);
-            }
-            if (it->truncated_s > 0 && !quiet)
-                fprintf(stderr, "audiocap caption: %s: %.1f s long, captioned on its first %.0f s\n", it->path,
-                        it->duration_s, MAX_CLIP_SECONDS);
-            free(it->x);
-            it->x = NULL;
+        if (add_item(&r, in.paths[i], in.ids[i], &d)) {
+            fprintf(stderr, "audiocap caption: out of memory\n");
+            rc = 1;
+            break;
         }
-        if (rc) fprintf(stderr, "audiocap caption: cannot write output: %s\n", strerror(errno));
+        while (!rc && n_captionable(&r) >= r.batch) rc = flush(&r, r.batch);
+        if (!rc && r.n_pend > 0 && n_captionable(&r) == 0) rc = flush(&r, 0);  // error rows need no model
     }
-    for (int i = 0; i < batch; i++) free(items[i].x);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double wall = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    if (!quiet)
-        fprintf(stderr, "audiocap caption: %d ok, %d failed, %d skipped (already done), %.1f s of audio in %.2f s "
-                "(%.2f clips/s)\n", n_ok, n_err, n_skipped, audio_s, wall, wall > 0 ? n_ok / wall : 0.0);
-    if (out != STDOUT_FILENO && close(out) != 0) {
+    while (!rc && r.n_pend > 0) rc = flush(&r, r.batch);
+    ac_decode_pool_stop(pool);
+    for (int i = 0; i < r.n_pend; i++) {  // after a failure: free what was not written
+        item *it = r.pend[i].it;
+        if (++it->n_written == it->n_entries) {
+            free(it->d.x);
+            cJSON_Delete(it->rows);
+            free(it);
+        }
+    }
+    free(r.pend);
+    if (!rc && r.format == F_WAVCAPS) rc = out_emit(r.out, "\n]}\n");
+    progress(&r, 1);
+    double wall = now_s() - r.t0;
+    char summary[1024];
+    snprintf(summary, sizeof summary,
+             "{\"files\":%d,\"ok\":%d,\"failed\":%d,\"skipped\":%d,\"clips\":%d,\"clips_failed\":%d,"
+             "\"audio_h\":%.4f,\"wall_s\":%.2f,\"clips_per_s\":%.3f,\"shard\":\"%d/%d\",\"complete\":%s}\n",
+             r.files_done, r.files_ok, r.files_err, r.n_skipped, r.clips_ok, r.clips_err, r.audio_s / 3600, wall,
+             wall > 0 ? r.clips_ok / wall : 0.0, shard_i, shard_n, rc ? "false" : "true");
+    if (!r.quiet)
+        fprintf(stderr, "audiocap caption: %d ok, %d failed, %d skipped (already done), %d clips, %.1f s of audio in "
+                "%.2f s (%.2f clips/s)\n", r.files_ok, r.files_err, r.n_skipped, r.clips_ok, r.audio_s, wall,
+                wall > 0 ? r.clips_ok / wall : 0.0);
+    if (r.out != STDOUT_FILENO && close(r.out) != 0) {
         fprintf(stderr, "audiocap caption: cannot close %s: %s\n", out_path, strerror(errno));
         rc = 1;
     }
-    free(items);
-    free(caps);
-    free(xs);
-    free(ns);
-    free(which);
+    r.out = STDOUT_FILENO;
+    if (!rc && marker[0] && out_write_atomic(marker, summary, strlen(summary))) {
+        fprintf(stderr, "audiocap caption: cannot write %s: %s\n", marker, strerror(errno));
+        rc = 1;
+    }
+out:
+    if (r.out != STDOUT_FILENO) close(r.out);
+    ac_ids_free(done, n_done);
     ac_inputs_free(&in);
     ac_model_free(m);
     return rc;

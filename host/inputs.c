@@ -173,14 +173,23 @@ ac_status ac_done_ids(const char *path, char ***ids_out, int *n_out) {
     size_t cap = 0;
     ssize_t len;
     long good_end = 0;
-    int n = 0;
+    // Segment rows (--segment) come in groups, one row per segment, written over several batches: a group cut
+    // short by a kill is the last thing in the file; it is cut off whole and its file captioned again.
+    long group_start = 0;
+    int n = 0, group_open = 0;
     ac_status st = AC_OK;
     while ((len = getline(&line, &cap, f)) >= 0) {
         if (len == 0 || line[len - 1] != '\n') break;  // torn last row
+        const long row_start = good_end;
         good_end = ftell(f);
         cJSON *row = cJSON_Parse(line);
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(row, "id");
-        if (cJSON_IsString(id)) {
+        const cJSON *seg = cJSON_GetObjectItemCaseSensitive(row, "segment");
+        const cJSON *nseg = cJSON_GetObjectItemCaseSensitive(row, "n_segments");
+        const int segmented = cJSON_IsNumber(seg) && cJSON_IsNumber(nseg);
+        if (segmented && seg->valueint == 0) group_start = row_start;
+        group_open = segmented && seg->valueint + 1 < nseg->valueint;
+        if (cJSON_IsString(id) && (!segmented || seg->valueint == 0)) {
             char **p = realloc(ids, sizeof(char *) * (n + 1));
             if (!p || !(p[n] = strdup(id->valuestring))) {
                 ids = p ? p : ids;
@@ -193,11 +202,15 @@ ac_status ac_done_ids(const char *path, char ***ids_out, int *n_out) {
         }
         cJSON_Delete(row);
     }
+    if (!st && group_open) {  // the last file's segments are incomplete: forget them
+        good_end = group_start;
+        free(ids[--n]);
+    }
     free(line);
     if (!st) {
         fseek(f, 0, SEEK_END);
         if (ftell(f) != good_end && ftruncate(fileno(f), good_end) != 0)
-            st = ac_fail(AC_ERR_IO, "%s: cannot cut the torn last row: %s", path, strerror(errno));
+            st = ac_fail(AC_ERR_IO, "%s: cannot cut the torn last row or segment group: %s", path, strerror(errno));
     }
     fclose(f);
     if (st) {

@@ -30,7 +30,8 @@ void ac_inputs_shard(ac_inputs *in, int i, int n);
 void ac_inputs_free(ac_inputs *in);
 
 // Ids of the complete rows of a JSONL output (each an object with "id"); a last line without its newline (a row
-// torn by a kill) is cut off the file. Returns a sorted array (free with ac_ids_free); *n its length.
+// torn by a kill) is cut off the file, and so is a last group of segment rows ("segment", "n_segments") that
+// stops short of its last segment. Returns a sorted array (free with ac_ids_free); *n its length.
 ac_status ac_done_ids(const char *jsonl_path, char ***ids, int *n);
 int ac_ids_contains(char *const *ids, int n, const char *id);
 void ac_ids_free(char **ids, int n);

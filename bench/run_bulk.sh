@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Bulk-run throughput on the CPU side: files/s of `audiocap caption --check` (inputs, ids, the decode pool,
+# clip planning, rows written: the whole pipeline except the model) against the decode-only ceiling
+# (bench_decode: the same decode pool and nothing else), on the same 10 s files and threads, WAV and FLAC.
+# Target (issue #7): the pipeline reaches >= 90 % of the ceiling. Medians of REPS runs, page cache warm.
+# usage: bench/run_bulk.sh [N_FILES=400] [THREADS=nproc] [REPS=5] [RATE=32000]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-400}
+threads=${2:-$(nproc)}
+reps=${3:-5}
+rate=${4:-32000}
+cmake --build build --target bench_decode audiocap -j >/dev/null
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p') ($(nproc) cores), $(date -u +%F), commit $(git rev-parse --short HEAD)"
+echo "files: $n x 10 s mono 16-bit at $rate Hz; threads $threads; median of $reps"
+# distinct content per file (noise + a tone) so FLAC has real work; sox writes both formats
+mkdir -p "$dir/wav" "$dir/flac"
+sox -n -r "$rate" -b 16 -c 1 "$dir/seed.wav" synth 10 pinknoise synth 10 sine mix 440 vol 0.5
+for i in $(seq -w 1 "$n"); do
+  sox "$dir/seed.wav" "$dir/wav/f$i.wav" speed "1.0$((10#$i % 7))" trim 0 10 pad 0 1 trim 0 10 2>/dev/null
+done
+for f in "$dir"/wav/*.wav; do b=$(basename "$f" .wav); sox "$f" "$dir/flac/$b.flac"; done
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+for fmt in wav flac; do
+  files=("$dir/$fmt"/*)
+  dec=(); pipe=()
+  for r in $(seq "$reps"); do
+    dec+=("$(build/bench/bench_decode "$threads" "${files[@]}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["files_per_s"])')")
+    t0=$(date +%s.%N)
+    build/audiocap caption --check -q --decode-threads "$threads" -o "$dir/rows.jsonl" "$dir/$fmt"
+    t1=$(date +%s.%N)
+    pipe+=("$(python3 -c "print(round($n / ($t1 - $t0), 1))")")
+  done
+  d=$(printf '%s\n' "${dec[@]}" | median)
+  p=$(printf '%s\n' "${pipe[@]}" | median)
+  [ "$(wc -l <"$dir/rows.jsonl")" -eq "$n" ] && ! grep -q '"status":"error"' "$dir/rows.jsonl"
+  printf '%-4s decode-only %8.1f files/s   audiocap caption --check %8.1f files/s   ratio %5.1f %%   (per core: %.0f / %.0f)\n' \
+    "$fmt" "$d" "$p" "$(python3 -c "print(100 * $p / $d)")" "$(python3 -c "print($d / $threads)")" "$(python3 -c "print($p / $threads)")"
+done

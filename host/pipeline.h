@@ -1,0 +1,39 @@
+// The decode side of a bulk run: a pool of threads that decode (libsndfile, in process) and resample the inputs to
+// the model rate ahead of the consumer, which takes them strictly in input order. At most `window` inputs are
+// decoded but not yet taken, so memory stays bounded however long the list; the model side never waits for a
+// file unless decoding is the bottleneck.
+//
+//   ac_decode_pool *p;  ac_decode_pool_start(paths, n, 32000, 4, 64, &p);
+//   for (int i = 0; i < n; i++) { ac_decoded d; ac_decode_pool_take(p, i, &d); ...; free(d.x); }
+//   ac_decode_pool_stop(p);
+#ifndef AC_PIPELINE_H
+#define AC_PIPELINE_H
+
+#include "ac.h"
+
+typedef struct {
+    ac_status st;       // AC_OK, or why the file cannot be captioned (the row's error)
+    char error[1024];
+    float *x;           // mono at the model rate, whole file (malloc'ed, the taker frees it); NULL on error
+    int64_t n;
+    double duration_s;  // of the file as decoded (before resampling)
+} ac_decoded;
+
+typedef struct ac_decode_pool ac_decode_pool;
+
+// paths must outlive the pool. n_threads >= 1, window >= 1.
+ac_status ac_decode_pool_start(char *const *paths, int n, int sample_rate, int n_threads, int window,
+                               ac_decode_pool **out);
+// Blocks until input i is decoded and moves it into *out. Inputs must be taken in order 0, 1, 2, ...
+void ac_decode_pool_take(ac_decode_pool *p, int i, ac_decoded *out);
+// Stops the threads (they finish the file in hand) and frees what was decoded but not taken. NULL is fine.
+void ac_decode_pool_stop(ac_decode_pool *p);
+
+// Long recordings as timed segments: windows of seg_s seconds every hop_s seconds (hop_s <= seg_s) over n samples
+// at `rate`, the last ending at the end of the file. When the audio left after a window is shorter than
+// min_tail_s, that window is stretched to the end instead (as long as it stays within max_s; else one more full
+// window ends at the end of the file), so no sliver of a second becomes a caption of its own. Writes up to cap (start, length) pairs in samples; returns the count.
+int ac_plan_segments(int64_t n, int rate, double seg_s, double hop_s, double min_tail_s, double max_s,
+                     int64_t *start, int64_t *len, int cap);
+
+#endif

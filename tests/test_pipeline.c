@@ -1,0 +1,97 @@
+// The bulk-run pipeline pieces (host/pipeline.c): the decode pool delivers every input in order, bit-identical to
+// decoding it alone, whatever the thread count and window (bad files included); the segment planner covers a
+// recording from start to end with windows of the asked length, stretching the last over a short tail.
+#include "../host/pipeline.h"
+#include "testutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int check_plan(int64_t n, int rate, double seg, double hop, int want_k, int64_t want_last_start) {
+    int64_t st[4096], ln[4096];
+    int k = ac_plan_segments(n, rate, seg, hop, 1.0, 30.0, st, ln, 4096);
+    int ok = k == want_k && k > 0 && st[0] == 0 && st[k - 1] + ln[k - 1] == n && st[k - 1] == want_last_start;
+    for (int i = 1; i < k - 1 && ok; i++) ok = st[i] == st[i - 1] + (int64_t)(hop * rate + 0.5) && ln[i - 1] == (int64_t)(seg * rate + 0.5);
+    for (int i = 0; i < k && ok; i++) ok = ln[i] > 0 && ln[i] <= 30 * rate;
+    if (!ok) fprintf(stderr, "  plan n=%lld seg=%g hop=%g: got %d windows (want %d)\n", (long long)n, seg, hop, k, want_k);
+    return ok;
+}
+
+int main(void) {
+    int checks = 0;
+    // 90.5 s / 10 s: 9 windows, the last stretched to 10.5 s; 95.5 s: 10 windows (5.5 s tail stays separate)
+    CHECK(check_plan(2896000, 32000, 10, 10, 9, 80 * 32000), "%s", "");
+    checks++;
+    CHECK(check_plan(3056000, 32000, 10, 10, 10, 90 * 32000), "%s", "");
+    checks++;
+    CHECK(check_plan(32000 * 10, 32000, 10, 10, 1, 0), "%s", "");
+    checks++;      // exactly one window
+    CHECK(check_plan(32000 * 3, 32000, 10, 10, 1, 0), "%s", "");
+    checks++;       // shorter than a window
+    CHECK(check_plan(2896000, 32000, 10, 5, 17, 80 * 32000), "%s", "");
+    checks++;  // overlap: hop 5
+    CHECK(check_plan(32000 * 3600 + 7, 32000, 30, 30, 121, 3570 * 32000 + 7), "%s", "");
+    checks++;  // an hour + 7 samples: a last full window
+    int64_t st[4], ln[4];
+    CHECK(ac_plan_segments(32000 * 100, 32000, 10, 10, 1.0, 30.0, st, ln, 4) == 4, "%s", "");
+    checks++;  // cap respected
+    CHECK(ac_plan_segments(0, 32000, 10, 10, 1.0, 30.0, st, ln, 4) == 0, "%s", "");
+    checks++;
+    CHECK(ac_plan_segments(100, 32000, 10, 11, 1.0, 30.0, st, ln, 4) == 0, "%s", "");
+    checks++;  // hop > segment: refused
+
+    // decode pool vs one-by-one decoding
+    const char *files[] = {"example.flac", "missing.wav", "speech_16k_mono.wav", "chirp_44k1_stereo_s24.flac",
+                           "silence_32k_mono.wav", "noise_48k_6ch_f32.wav", "clipped_8k_mono.wav", "short_32k_mono.wav"};
+    enum { NF = sizeof files / sizeof *files, N = 3 * NF };
+    char *paths[N];
+    for (int i = 0; i < N; i++) {
+        paths[i] = malloc(512);
+        snprintf(paths[i], 512, "%s/audio/%s", AC_TEST_DATA, files[i % NF]);
+    }
+    ac_decoded ref[NF];
+    {
+        ac_decode_pool *p;
+        CHECK_OK(ac_decode_pool_start(paths, NF, 32000, 1, 1, &p));
+        for (int i = 0; i < NF; i++) ac_decode_pool_take(p, i, &ref[i]);
+        ac_decode_pool_stop(p);
+    }
+    CHECK(ref[1].st == AC_ERR_IO && strstr(ref[1].error, "missing.wav") && !ref[1].x, "%s", "");
+    checks++;
+    CHECK(ref[0].st == AC_OK && ref[0].n == 96000 && ref[0].duration_s == 3.0, "%s", "");
+    checks++;
+    const int configs[][2] = {{1, 1}, {2, 1}, {4, 2}, {8, 3}, {3, 64}, {16, 5}};
+    for (size_t c = 0; c < sizeof configs / sizeof *configs; c++) {
+        ac_decode_pool *p;
+        CHECK_OK(ac_decode_pool_start(paths, N, 32000, configs[c][0], configs[c][1], &p));
+        int same = 1;
+        for (int i = 0; i < N; i++) {
+            ac_decoded d;
+            ac_decode_pool_take(p, i, &d);
+            const ac_decoded *r = &ref[i % NF];
+            same &= d.st == r->st && d.n == r->n && d.duration_s == r->duration_s && !strcmp(d.error, r->error) &&
+                    (!r->x || !memcmp(d.x, r->x, sizeof(float) * (size_t)r->n));
+            free(d.x);
+        }
+        ac_decode_pool_stop(p);
+        if (!same) fprintf(stderr, "  threads %d window %d: differs\n", configs[c][0], configs[c][1]);
+        CHECK(same, "threads %d window %d", configs[c][0], configs[c][1]);
+    checks++;
+    }
+    // stopping early (a failed run) frees what was decoded ahead and joins the threads (ASan checks the leaks)
+    {
+        ac_decode_pool *p;
+        CHECK_OK(ac_decode_pool_start(paths, N, 32000, 4, 8, &p));
+        ac_decoded d;
+        ac_decode_pool_take(p, 0, &d);
+        free(d.x);
+        ac_decode_pool_stop(p);
+        checks++;
+    }
+    ac_decode_pool *p = NULL;
+    CHECK(ac_decode_pool_start(paths, N, 32000, 0, 1, &p) == AC_ERR_INVALID_ARG && !p, "%s", "");
+    checks++;
+    for (int i = 0; i < NF; i++) free(ref[i].x);
+    for (int i = 0; i < N; i++) free(paths[i]);
+    return test_finish("test_pipeline", checks);
+}
