@@ -3,7 +3,7 @@
 # clip planning, rows written: the whole pipeline except the model) against the decode-only ceiling
 # (bench_decode: the same decode pool and nothing else), on the same 10 s files and threads, WAV and FLAC.
 # Target (issue #7): the pipeline reaches >= 90 % of the ceiling. Medians of REPS runs, page cache warm.
-# usage: bench/run_bulk.sh [N_FILES=400] [THREADS=nproc] [REPS=5] [RATE=32000]
+# usage: bench/run_bulk.sh [N_FILES=400] [THREADS=nproc] [REPS=5] [RATE=32000]   (needs sox to make the files)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-400}

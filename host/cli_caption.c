@@ -29,6 +29,7 @@
 #define MAX_CLIP_SECONDS 30.0  // the models were trained on clips of at most 30 s (conette README, Limitations)
 #define MIN_TAIL_SECONDS 1.0   // --segment: a last sliver shorter than this joins the window before it
 #define CHECK_RATE 32000       // --check without a model resamples to CoNeTTE's rate
+#define AC_MAX_DEVICES 16
 
 enum { F_JSONL, F_CSV, F_WAVCAPS, F_SRT, F_VTT };
 static const char *const FORMAT_NAMES[] = {"jsonl", "csv", "wavcaps", "srt", "vtt"};
@@ -73,6 +74,7 @@ static void usage_caption(FILE *f) {
             "  --batch-size N       clips captioned together (halved and retried when memory runs out)  [8]\n"
             "  --threads N          CPU threads for BLAS and OpenMP                             [all cores]\n"
             "  --decode-threads N   threads decoding and resampling ahead of the model          [1]\n"
+            "  --device LIST        where the model runs: cpu; one worker per listed device      [cpu]\n"
             "  --dump-dir DIR       write DIR/<id>/<stage>.npy for every stage (audio_32k, logmel, bn0, stem,\n"
             "                       stage0..3, frame_embs, projection), for comparison with the reference  [off]\n"
             "  --progress SECONDS   progress on stderr: a bar when stderr is a terminal, else a JSON line\n"
@@ -178,26 +180,61 @@ typedef struct {
     int tty;
 } run;
 
-static ac_status caption_engine(run *r, int n, const float *const *x, const int64_t *ns, ac_caption *caps) {
+// The model behind one worker: the CPU engine (every worker may share one ac_model: it is read-only once loaded).
+typedef struct {
+    const run *r;
+    const ac_model *m;
+} engine;
+
+static ac_status caption_engine(const engine *eng, int n, const float *const *x, const int64_t *ns, ac_caption *caps) {
+    const run *r = eng->r;
     if (r->fault_nomem_above > 0 && n > r->fault_nomem_above)
         return ac_fail(AC_ERR_NOMEM, "caption: simulated out of memory at %d clips (AC_FAULT_NOMEM_ABOVE)", n);
-    return ac_caption_clips(r->m, n, x, ns, &r->params, caps);
+    return ac_caption_clips(eng->m, n, x, ns, &r->params, caps);
 }
 
-// Captions n clips, halving the batch for the rest of the run whenever memory runs out (a GPU at a batch size
-// too large for its memory); out of memory for a single clip is systemic.
-static ac_status caption_halving(run *r, int n, const float **x, const int64_t *ns, ac_caption *caps) {
-    for (int done = 0; done < n;) {
-        int k = n - done < r->batch ? n - done : r->batch;
-        ac_status st = caption_engine(r, k, x + done, ns + done, caps + done);
+// A batch of pending clips (and the error rows between them), captioned by a worker, written by the main thread.
+typedef struct {
+    entry *ents;
+    int n_ents, n_cap;
+    const float **xs;
+    int64_t *ns;
+    ac_caption *caps;
+    char error[1024];  // why the worker failed (ac_last_error is per thread)
+} job;
+
+static void job_free(job *j) {
+    if (!j) return;
+    free(j->ents);
+    free(j->xs);
+    free(j->ns);
+    free(j->caps);
+    free(j);
+}
+
+// Captions a job's clips, halving the batch size (for the rest of the run: r->batch, shared by the workers)
+// whenever memory runs out (a GPU at a batch too large for its memory); out of memory for one clip is systemic.
+static ac_status run_job(void *ctx, void *arg) {
+    const engine *eng = ctx;
+    run *r = (run *)eng->r;
+    job *j = arg;
+    for (int done = 0; done < j->n_cap;) {
+        int cap = __atomic_load_n(&r->batch, __ATOMIC_RELAXED);
+        int k = j->n_cap - done < cap ? j->n_cap - done : cap;
+        ac_status st = caption_engine(eng, k, j->xs + done, j->ns + done, j->caps + done);
         if (st == AC_ERR_NOMEM && k > 1) {
-            r->batch = k / 2;
+            int half = k / 2, cur = cap;
+            while (half < cur && !__atomic_compare_exchange_n(&r->batch, &cur, half, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            }
             if (!r->quiet)
                 fprintf(stderr, "audiocap caption: out of memory at %d clips (%s): batch size now %d\n", k,
-                        ac_last_error(), r->batch);
+                        ac_last_error(), half);
             continue;
         }
-        if (st) return st;
+        if (st) {
+            snprintf(j->error, sizeof j->error, "%s", ac_last_error());
+            return st;
+        }
         done += k;
     }
     return AC_OK;
@@ -425,41 +462,94 @@ static int write_entry(run *r, const entry *e, const ac_caption *cp) {
     return bad;
 }
 
-// Captions the pending clips up to and including the k-th one that has audio, and writes their rows.
-static int flush(run *r, int k) {
+// Moves the pending clips up to and including the k-th one that has audio (and the error rows right behind)
+// into a job. NULL when out of memory.
+static job *make_job(run *r, int k) {
     int n_take = 0, n_cap = 0;
     while (n_take < r->n_pend && n_cap < k) {
         if (!r->pend[n_take].it->d.st) n_cap++;
         n_take++;
     }
-    while (n_take < r->n_pend && r->pend[n_take].it->d.st) n_take++;  // error rows right behind come along
-    const float **xs = calloc((size_t)n_cap + 1, sizeof *xs);
-    int64_t *ns = calloc((size_t)n_cap + 1, sizeof *ns);
-    ac_caption *caps = calloc((size_t)n_cap + 1, sizeof *caps);
-    int bad = !xs || !ns || !caps;
-    for (int i = 0, j = 0; i < n_take && !bad; i++) {
-        const entry *e = &r->pend[i];
+    while (n_take < r->n_pend && r->pend[n_take].it->d.st) n_take++;
+    job *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    j->ents = malloc(sizeof(entry) * (size_t)(n_take + 1));
+    j->xs = calloc((size_t)n_cap + 1, sizeof *j->xs);
+    j->ns = calloc((size_t)n_cap + 1, sizeof *j->ns);
+    j->caps = calloc((size_t)n_cap + 1, sizeof *j->caps);
+    if (!j->ents || !j->xs || !j->ns || !j->caps) {
+        job_free(j);
+        return NULL;
+    }
+    memcpy(j->ents, r->pend, sizeof(entry) * (size_t)n_take);
+    j->n_ents = n_take;
+    for (int i = 0; i < n_take; i++) {
+        const entry *e = &j->ents[i];
         if (e->it->d.st) continue;
-        xs[j] = e->it->d.x + e->off;
-        ns[j++] = e->n;
+        j->xs[j->n_cap] = e->it->d.x + e->off;
+        j->ns[j->n_cap++] = e->n;
     }
-    if (!bad && n_cap > 0 && !r->check && caption_halving(r, n_cap, xs, ns, caps) != AC_OK) {
-        fprintf(stderr, "audiocap caption: %s\n", ac_last_error());
-        bad = 1;
-    }
-    for (int i = 0, j = 0; i < n_take && !bad; i++) {
-        const entry *e = &r->pend[i];
-        const int has_audio = !e->it->d.st;  // write_entry frees the item with its last row
-        bad = write_entry(r, e, has_audio && !r->check ? &caps[j] : NULL);
-        j += has_audio;
-    }
-    free(xs);
-    free(ns);
-    free(caps);
-    if (bad) return 1;
+    if (r->check) j->n_cap = 0;  // decode only: nothing for the model
     memmove(r->pend, r->pend + n_take, sizeof(entry) * (size_t)(r->n_pend - n_take));
     r->n_pend -= n_take;
+    return j;
+}
+
+// Forgets clips that will not be written (after a failure), freeing each file with its last clip.
+static void discard(entry *ents, int n) {
+    for (int i = 0; i < n; i++) {
+        item *it = ents[i].it;
+        if (++it->n_written == it->n_entries) {
+            free(it->d.x);
+            cJSON_Delete(it->rows);
+            free(it);
+        }
+    }
+}
+
+static int write_job(run *r, job *j) {
+    for (int i = 0, c = 0; i < j->n_ents; i++) {
+        const entry *e = &j->ents[i];
+        const int has_audio = !e->it->d.st;  // write_entry frees the item with its last row
+        if (write_entry(r, e, has_audio && !r->check ? &j->caps[c] : NULL)) {
+            discard(j->ents + i + 1, j->n_ents - i - 1);
+            return 1;
+        }
+        c += has_audio;
+    }
     return 0;
+}
+
+// Takes finished jobs back in submission order and writes their rows. wait: 0 only those already finished,
+// 1 at least one, 2 all. After a failure (rc != 0) the rest is taken back and discarded.
+static int drain(run *r, ac_job_pool *pool, int wait, int rc) {
+    for (int got = 0;; got++) {
+        ac_status st = AC_OK;
+        job *j = wait == 2 || (wait == 1 && got == 0) ? ac_job_pool_next(pool, &st) : ac_job_pool_try_next(pool, &st);
+        if (!j) return rc;
+        if (!rc && st) {
+            fprintf(stderr, "audiocap caption: %s\n", j->error);
+            rc = 1;
+        }
+        if (!rc) rc = write_job(r, j);
+        else discard(j->ents, j->n_ents);
+        job_free(j);
+        if (rc) wait = 2;
+    }
+}
+
+// Hands the pending clips up to the k-th with audio to the workers, writing finished jobs to make room.
+static int submit(run *r, ac_job_pool *pool, int k, int max_inflight) {
+    int rc = 0;
+    if (ac_job_pool_inflight(pool) >= max_inflight) rc = drain(r, pool, 1, 0);
+    if (rc) return rc;
+    job *j = make_job(r, k);
+    if (!j) {
+        fprintf(stderr, "audiocap caption: out of memory\n");
+        return 1;
+    }
+    ac_job_pool_submit(pool, j);
+    return drain(r, pool, 0, 0);
 }
 
 static int n_captionable(const run *r) {
@@ -578,9 +668,10 @@ int cli_caption(int argc, char **argv) {
         {"hop", required_argument, 0, 'H'},      {"output-dir", required_argument, 0, 'O'},
         {"per-file", required_argument, 0, 'P'}, {"decode-threads", required_argument, 0, 'D'},
         {"progress", required_argument, 0, 'p'}, {"check", no_argument, 0, 'C'},
+        {"device", required_argument, 0, 'V'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     const char *model_path = NULL, *task = NULL, *out_arg = NULL, *list = NULL, *shard = NULL;
-    const char *manifest = NULL, *audio_dir = NULL, *per_file_arg = NULL;
+    const char *manifest = NULL, *audio_dir = NULL, *per_file_arg = NULL, *device_arg = "cpu";
     int resume = 0, beam = 0, min_len = -1, max_len = 0, c, threads = 0, decode_threads = 1;
     double hop = 0;
     run r = {.format = F_JSONL, .batch = 8, .progress_s = 10, .out = STDOUT_FILENO};
@@ -621,6 +712,7 @@ int cli_caption(int argc, char **argv) {
         case 'P': per_file_arg = optarg; break;
         case 'p': if (!parse_seconds("--progress", optarg, 0, 1e6, &r.progress_s)) return 2; break;
         case 'C': r.check = 1; break;
+        case 'V': device_arg = optarg; break;
         case 'h': usage_caption(stdout); return 0;
         default: usage_caption(stderr); return 2;
         }
@@ -635,6 +727,24 @@ int cli_caption(int argc, char **argv) {
         return 2;
     }
     r.hop_s = hop > 0 ? hop : r.seg_s;
+    // --device: one worker per listed device ("cpu" may be listed more than once: workers sharing the cores)
+    int n_workers = 0;
+    {
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s", device_arg);
+        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+            if (n_workers == AC_MAX_DEVICES || strcmp(tok, "cpu")) {
+                fprintf(stderr, "audiocap caption: --device takes cpu (more devices: see audiocap devices), not '%s'\n",
+                        tok);
+                return 2;
+            }
+            n_workers++;
+        }
+        if (n_workers == 0) {
+            fprintf(stderr, "audiocap caption: --device lists no device\n");
+            return 2;
+        }
+    }
     if (r.check && (r.format != F_JSONL || r.dump_dir || r.nbest)) {
         fprintf(stderr, "audiocap caption: --check writes jsonl rows without captions (no --format, --dump-dir, --nbest)\n");
         return 2;
@@ -778,10 +888,23 @@ run:;
     r.tty = isatty(STDERR_FILENO);
     r.t0 = r.last_progress = now_s();
 
+    // one worker per device: its engine, and two batches in flight each (one captioned while one is written)
+    engine engines[AC_MAX_DEVICES];
+    void *ctxs[AC_MAX_DEVICES];
+    for (int w = 0; w < n_workers; w++) {
+        engines[w] = (engine){&r, m};
+        ctxs[w] = &engines[w];
+    }
+    const int max_inflight = 2 * n_workers;
+    ac_job_pool *jobs = NULL;
     ac_decode_pool *pool = NULL;
-    // window: enough decoded files to fill a few batches without holding much more than that in memory
+    if (!rc && ac_job_pool_start(n_workers, ctxs, run_job, max_inflight, &jobs) != AC_OK) {
+        fprintf(stderr, "audiocap caption: %s\n", ac_last_error());
+        rc = 1;
+    }
+    // window: enough decoded files to fill the batches in flight without holding much more than that in memory
     if (!rc && ac_decode_pool_start(in.paths, n_in, r.sr, decode_threads,
-                                    2 * r.batch + 2 * decode_threads, &pool) != AC_OK) {
+                                    (max_inflight + 1) * r.batch + 2 * decode_threads, &pool) != AC_OK) {
         fprintf(stderr, "audiocap caption: %s\n", ac_last_error());
         rc = 1;
     }
@@ -804,19 +927,15 @@ run:;
             rc = 1;
             break;
         }
-        while (!rc && n_captionable(&r) >= r.batch) rc = flush(&r, r.batch);
-        if (!rc && r.n_pend > 0 && n_captionable(&r) == 0) rc = flush(&r, 0);  // error rows need no model
+        while (!rc && n_captionable(&r) >= __atomic_load_n(&r.batch, __ATOMIC_RELAXED))
+            rc = submit(&r, jobs, r.batch, max_inflight);
+        if (!rc && r.n_pend > 0 && n_captionable(&r) == 0) rc = submit(&r, jobs, 0, max_inflight);  // error rows
     }
-    while (!rc && r.n_pend > 0) rc = flush(&r, r.batch);
+    while (!rc && r.n_pend > 0) rc = submit(&r, jobs, r.batch, max_inflight);
+    if (jobs) rc = drain(&r, jobs, 2, rc);
+    ac_job_pool_stop(jobs);
     ac_decode_pool_stop(pool);
-    for (int i = 0; i < r.n_pend; i++) {  // after a failure: free what was not written
-        item *it = r.pend[i].it;
-        if (++it->n_written == it->n_entries) {
-            free(it->d.x);
-            cJSON_Delete(it->rows);
-            free(it);
-        }
-    }
+    discard(r.pend, r.n_pend);  // after a failure: what was never handed out
     free(r.pend);
     if (!rc && r.format == F_WAVCAPS) rc = out_emit(r.out, "\n]}\n");
     progress(&r, 1);

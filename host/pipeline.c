@@ -4,6 +4,7 @@
 #include "pipeline.h"
 #include "status.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,4 +143,141 @@ int ac_plan_segments(int64_t n, int rate, double seg_s, double hop_s, double min
         }
     }
     return k;
+}
+
+// ---- job pool ---------------------------------------------------------------------------------------------------
+// A ring of max_inflight slots indexed by submission number: workers claim the next unclaimed job, the consumer
+// takes the oldest back once done.
+typedef struct {
+    void *job;
+    ac_status st;
+    int done;
+} job_slot;
+
+struct ac_job_pool {
+    int n_workers, cap;
+    void *const *ctx;
+    ac_job_fn fn;
+    long submitted, claimed, taken;
+    int stop;
+    job_slot *ring;
+    pthread_t *threads;
+    pthread_mutex_t mu;
+    pthread_cond_t work, done, room;
+};
+
+typedef struct {
+    ac_job_pool *p;
+    int w;
+} job_worker_arg;
+
+static void *job_worker(void *arg) {
+    job_worker_arg *a = arg;
+    ac_job_pool *p = a->p;
+    void *ctx = p->ctx[a->w];
+    free(a);
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stop && p->claimed == p->submitted) pthread_cond_wait(&p->work, &p->mu);
+        if (p->claimed == p->submitted) break;  // stopping and nothing left
+        job_slot *s = &p->ring[p->claimed++ % p->cap];
+        pthread_mutex_unlock(&p->mu);
+        ac_status st = p->fn(ctx, s->job);
+        pthread_mutex_lock(&p->mu);
+        s->st = st;
+        s->done = 1;
+        pthread_cond_broadcast(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+ac_status ac_job_pool_start(int n_workers, void *const *worker_ctx, ac_job_fn fn, int max_inflight, ac_job_pool **out) {
+    *out = NULL;
+    if (n_workers < 1 || max_inflight < 1 || !fn)
+        return ac_fail(AC_ERR_INVALID_ARG, "job pool: bad arguments (workers %d, in flight %d)", n_workers, max_inflight);
+    ac_job_pool *p = calloc(1, sizeof *p);
+    if (!p) return ac_fail(AC_ERR_NOMEM, "job pool: out of memory");
+    p->cap = max_inflight;
+    p->ctx = worker_ctx;
+    p->fn = fn;
+    p->ring = calloc((size_t)max_inflight, sizeof(job_slot));
+    p->threads = calloc((size_t)n_workers, sizeof(pthread_t));
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->done, NULL);
+    pthread_cond_init(&p->room, NULL);
+    if (!p->ring || !p->threads) {
+        ac_job_pool_stop(p);
+        return ac_fail(AC_ERR_NOMEM, "job pool: out of memory");
+    }
+    for (int w = 0; w < n_workers; w++) {
+        job_worker_arg *a = malloc(sizeof *a);
+        int e = a ? 0 : ENOMEM;
+        if (a) {
+            *a = (job_worker_arg){p, w};
+            e = pthread_create(&p->threads[w], NULL, job_worker, a);
+            if (e) free(a);
+        }
+        if (e) {
+            ac_job_pool_stop(p);
+            return ac_fail(AC_ERR_NOMEM, "job pool: cannot start worker %d: %s", w, strerror(e));
+        }
+        p->n_workers++;
+    }
+    *out = p;
+    return AC_OK;
+}
+
+void ac_job_pool_submit(ac_job_pool *p, void *job) {
+    pthread_mutex_lock(&p->mu);
+    while (p->submitted - p->taken >= p->cap) pthread_cond_wait(&p->room, &p->mu);
+    job_slot *s = &p->ring[p->submitted++ % p->cap];
+    *s = (job_slot){job, AC_OK, 0};
+    pthread_cond_signal(&p->work);
+    pthread_mutex_unlock(&p->mu);
+}
+
+int ac_job_pool_inflight(const ac_job_pool *p) {
+    pthread_mutex_lock((pthread_mutex_t *)&p->mu);
+    int n = (int)(p->submitted - p->taken);
+    pthread_mutex_unlock((pthread_mutex_t *)&p->mu);
+    return n;
+}
+
+static void *job_take(ac_job_pool *p, ac_status *st, int block) {
+    pthread_mutex_lock(&p->mu);
+    void *job = NULL;
+    if (p->taken < p->submitted) {
+        job_slot *s = &p->ring[p->taken % p->cap];
+        while (block && !s->done) pthread_cond_wait(&p->done, &p->mu);
+        if (s->done) {
+            job = s->job;
+            *st = s->st;
+            s->done = 0;
+            p->taken++;
+            pthread_cond_broadcast(&p->room);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return job;
+}
+
+void *ac_job_pool_next(ac_job_pool *p, ac_status *st) { return job_take(p, st, 1); }
+void *ac_job_pool_try_next(ac_job_pool *p, ac_status *st) { return job_take(p, st, 0); }
+
+void ac_job_pool_stop(ac_job_pool *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    for (int w = 0; w < p->n_workers; w++) pthread_join(p->threads[w], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->work);
+    pthread_cond_destroy(&p->done);
+    pthread_cond_destroy(&p->room);
+    free(p->ring);
+    free(p->threads);
+    free(p);
 }

@@ -36,4 +36,21 @@ void ac_decode_pool_stop(ac_decode_pool *p);
 int ac_plan_segments(int64_t n, int rate, double seg_s, double hop_s, double min_tail_s, double max_s,
                      int64_t *start, int64_t *len, int cap);
 
+// The model side of a bulk run: one worker thread per device (or engine instance), each calling fn(ctx[w], job)
+// on jobs taken in submission order; finished jobs come back strictly in submission order, so rows are written
+// in input order however many workers run. At most max_inflight jobs are submitted and not yet taken back.
+typedef ac_status (*ac_job_fn)(void *worker_ctx, void *job);
+typedef struct ac_job_pool ac_job_pool;
+
+ac_status ac_job_pool_start(int n_workers, void *const *worker_ctx, ac_job_fn fn, int max_inflight, ac_job_pool **out);
+// Blocks while max_inflight jobs are in flight (the caller should take finished ones back first: see below).
+void ac_job_pool_submit(ac_job_pool *p, void *job);
+int ac_job_pool_inflight(const ac_job_pool *p);
+// The oldest job, once it is finished (blocking; NULL when none is in flight); *st is what fn returned.
+// ac_job_pool_try_next returns NULL at once when the oldest job is not finished yet.
+void *ac_job_pool_next(ac_job_pool *p, ac_status *st);
+void *ac_job_pool_try_next(ac_job_pool *p, ac_status *st);
+// Waits for the jobs in flight, stops the workers. The jobs not taken back are the caller's. NULL is fine.
+void ac_job_pool_stop(ac_job_pool *p);
+
 #endif
