@@ -86,6 +86,9 @@ void ac_resampler_run(const ac_resampler *r, const float *x, int64_t in_len, flo
 // Resample every channel to `target_rate`, then average channels (the CoNeTTE preprocessor's order).
 // *out is malloc'ed (free() it); *out_len receives its length.
 ac_status ac_audio_to_model_rate(const ac_audio *a, int target_rate, float **out, int64_t *out_len);
+// The same, but may take a's samples instead of copying them (mono audio already at target_rate): afterwards `a`
+// is only good for ac_audio_free.
+ac_status ac_audio_to_model_rate_move(ac_audio *a, int target_rate, float **out, int64_t *out_len);
 
 // ---------------------------------------------------------------------------------------------------------
 // Log-mel front end (CoNeTTE ConvNeXt: torchlibrosa Spectrogram + LogmelFilterBank, then bn0)

@@ -6,6 +6,7 @@
 #include "status.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <sndfile.h>
 #include <stdio.h>
@@ -41,18 +42,33 @@ static ac_status check_shape(const char *name, int64_t n_frames, int channels, i
     return AC_OK;
 }
 
-// Interleaved (n, c) -> planar (c, n), rejecting NaN/Inf with the first offending position.
+// Interleaved (n, c) -> planar (c, n), rejecting NaN/Inf with the first offending position. The copy flags
+// non-finite values without branching, so that it vectorises (it was half of a WAV file's decode time); only a
+// file that has one is scanned again for the message.
 static ac_status deinterleave_checked(const char *name, const float *src, int64_t n, int c, int sample_rate,
                                       float *dst) {
-    for (int64_t i = 0; i < n; i++) {
+    int bad = 0;
+    if (c == 1) {  // the common case, as a plain copy the compiler vectorises
+        for (int64_t i = 0; i < n; i++) {
+            dst[i] = src[i];
+            bad |= !(fabsf(src[i]) <= FLT_MAX);
+        }
+    } else {
         for (int ch = 0; ch < c; ch++) {
-            float v = src[i * c + ch];
-            if (!isfinite(v))
-                return ac_fail(AC_ERR_AUDIO, "%s: sample %lld (t=%.6f s, channel %d) is %s (hint: re-export the file)",
-                               name, (long long)i, (double)i / sample_rate, ch, isnan(v) ? "NaN" : "infinite");
-            dst[(int64_t)ch * n + i] = v;
+            float *d = dst + (int64_t)ch * n;
+            const float *s = src + ch;
+            for (int64_t i = 0; i < n; i++) {
+                const float v = s[i * c];
+                d[i] = v;
+                bad |= !(fabsf(v) <= FLT_MAX);
+            }
         }
     }
+    for (int64_t i = 0; bad && i < n * c; i++)
+        if (!isfinite(src[i]))
+            return ac_fail(AC_ERR_AUDIO, "%s: sample %lld (t=%.6f s, channel %d) is %s (hint: re-export the file)",
+                           name, (long long)(i / c), (double)(i / c) / sample_rate, (int)(i % c),
+                           isnan(src[i]) ? "NaN" : "infinite");
     return AC_OK;
 }
 

@@ -34,7 +34,7 @@ static void decode_one(const char *path, int sample_rate, ac_decoded *d) {
     d->st = ac_audio_load(path, &a, NULL);
     if (!d->st) {
         d->duration_s = (double)a.n_frames / a.sample_rate;
-        d->st = ac_audio_to_model_rate(&a, sample_rate, &d->x, &d->n);
+        d->st = ac_audio_to_model_rate_move(&a, sample_rate, &d->x, &d->n);
         ac_audio_free(&a);
     }
     if (d->st) snprintf(d->error, sizeof d->error, "%s", ac_last_error());

@@ -157,7 +157,8 @@ ac_status ac_audio_to_model_rate(const ac_audio *a, int target_rate, float **out
         if (st) return st;
         n = ac_resampler_out_len(r, a->n_frames);
     }
-    float *y = calloc((size_t)n, sizeof(float));
+    // mono input is copied over y whole; channels are summed into it
+    float *y = a->channels > 1 ? calloc((size_t)n, sizeof(float)) : malloc((size_t)n * sizeof(float));
     float *tmp = (r && a->channels > 1) ? malloc((size_t)n * sizeof(float)) : NULL;
     if (!y || (r && a->channels > 1 && !tmp)) {
         free(y);
@@ -188,4 +189,14 @@ ac_status ac_audio_to_model_rate(const ac_audio *a, int target_rate, float **out
     *out = y;
     *out_len = n;
     return AC_OK;
+}
+
+ac_status ac_audio_to_model_rate_move(ac_audio *a, int target_rate, float **out, int64_t *out_len) {
+    if (a && a->data && a->n_frames > 0 && a->channels == 1 && a->sample_rate == target_rate) {
+        *out = a->data;  // nothing to resample or average: no copy
+        *out_len = a->n_frames;
+        a->data = NULL;
+        return AC_OK;
+    }
+    return ac_audio_to_model_rate(a, target_rate, out, out_len);
 }
