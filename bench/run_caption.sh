@@ -41,4 +41,13 @@ for bs in ${batches//,/ }; do
     echo "CSV,$label,$threads,$bs,$n,$(echo "$t1 - $t0" | bc),$(echo "scale=3; $n / ($t1 - $t0)" | bc),$rss"
   done
 done
+# one single-threaded worker per core (--device cpu,cpu,...): clips encoded concurrently rather than each GEMM
+# split across the cores
+workers=$(printf 'cpu,%.0s' $(seq "$threads")); workers=${workers%,}
+for bs in ${batches//,/ }; do
+  t0=$(date +%s.%N)
+  rss=$(peak_rss build/audiocap caption -q -m "$dir/model.safetensors" --threads 1 --device "$workers" --batch-size "$bs" "$dir"/clip_*.wav)
+  t1=$(date +%s.%N)
+  echo "CSV,audiocap-workers,$threads,$bs,$n,$(echo "$t1 - $t0" | bc),$(echo "scale=3; $n / ($t1 - $t0)" | bc),$rss"
+done
 "$py" bench/caption_ref.py "$threads" "$batches" "$dir"/clip_*.wav 2>/dev/null | grep '^CSV'

@@ -165,6 +165,7 @@ typedef struct {
     const char *task_name, *dump_dir, *out_dir;
     char model_sha[65];
     int sr;     // model sample rate
+    int threads;  // --threads (0: all cores)
     int check;  // --check: decode only, no model
     int batch;  // current batch size (halved on out-of-memory)
     int fault_nomem_above;  // test hook: AC_FAULT_NOMEM_ABOVE=N fails captioning of more than N clips at once
@@ -218,6 +219,11 @@ static ac_status run_job(void *ctx, void *arg) {
     const engine *eng = ctx;
     run *r = (run *)eng->r;
     job *j = arg;
+    static _Thread_local int threads_set;
+    if (!threads_set) {  // OpenMP's thread count is per thread: workers take --threads too
+        cli_set_threads(r->threads);
+        threads_set = 1;
+    }
     for (int done = 0; done < j->n_cap;) {
         int cap = __atomic_load_n(&r->batch, __ATOMIC_RELAXED);
         int k = j->n_cap - done < cap ? j->n_cap - done : cap;
@@ -822,6 +828,7 @@ int cli_caption(int argc, char **argv) {
     }
     if (marker[0] && !resume) unlink(marker);  // a fresh run of this part is not complete yet
     cli_set_threads(threads);
+    r.threads = threads;
     ac_model *m = NULL;
     int rc = 0;
     r.sr = CHECK_RATE;
