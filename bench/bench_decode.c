@@ -1,16 +1,59 @@
 // Decode-only ceiling of a bulk run: the decode pool (host/pipeline.c: libsndfile decode, resampling to the model
 // rate when the file's rate differs, channel mean) over a list of files with N threads, nothing else. bench/run_bulk.sh
 // sets it beside `audiocap caption --check` (the whole bulk pipeline minus the model) on the same files and threads.
-// usage: bench_decode THREADS FILE...   (prints one JSON line)
+// usage: bench_decode THREADS FILE...           (prints one JSON line)
+//        bench_decode --make DIR N RATE          (writes DIR/wav/fNNNN.wav and DIR/flac/fNNNN.flac: N distinct 10 s
+//                                                 mono 16-bit clips of noise and tones, with libsndfile)
 #include "../host/pipeline.h"
 
+#include <math.h>
+#include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
+static int make_files(const char *dir, int n, int rate) {
+    char path[4096];
+    const int len = 10 * rate;
+    float *x = malloc(sizeof(float) * (size_t)len);
+    if (!x) return 1;
+    snprintf(path, sizeof path, "%s/wav", dir);
+    mkdir(dir, 0777);
+    mkdir(path, 0777);
+    snprintf(path, sizeof path, "%s/flac", dir);
+    mkdir(path, 0777);
+    unsigned seed = 12345;
+    for (int i = 0; i < n; i++) {
+        const double f0 = 110.0 * (1 + i % 17), f1 = 1000.0 + 37.0 * i;  // distinct content: FLAC has real work
+        for (int t = 0; t < len; t++) {
+            seed = seed * 1664525u + 1013904223u;
+            const double noise = ((seed >> 8) / 16777216.0 - 0.5) * 0.2;
+            x[t] = (float)(0.3 * sin(2 * M_PI * f0 * t / rate) + 0.1 * sin(2 * M_PI * f1 * t / rate) + noise);
+        }
+        for (int k = 0; k < 2; k++) {
+            snprintf(path, sizeof path, "%s/%s/f%04d.%s", dir, k ? "flac" : "wav", i, k ? "flac" : "wav");
+            SF_INFO info = {.samplerate = rate, .channels = 1,
+                            .format = (k ? SF_FORMAT_FLAC : SF_FORMAT_WAV) | SF_FORMAT_PCM_16};
+            SNDFILE *f = sf_open(path, SFM_WRITE, &info);
+            if (!f || sf_writef_float(f, x, len) != len) {
+                fprintf(stderr, "bench_decode: cannot write %s: %s\n", path, sf_strerror(f));
+                if (f) sf_close(f);
+                free(x);
+                return 1;
+            }
+            sf_close(f);
+        }
+    }
+    free(x);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 5 && !strcmp(argv[1], "--make")) return make_files(argv[2], atoi(argv[3]), atoi(argv[4]));
     if (argc < 3) {
-        fprintf(stderr, "usage: bench_decode THREADS FILE...\n");
+        fprintf(stderr, "usage: bench_decode THREADS FILE... | bench_decode --make DIR N RATE\n");
         return 2;
     }
     int threads = atoi(argv[1]), n = argc - 2, bad = 0;

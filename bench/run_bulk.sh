@@ -3,7 +3,7 @@
 # clip planning, rows written: the whole pipeline except the model) against the decode-only ceiling
 # (bench_decode: the same decode pool and nothing else), on the same 10 s files and threads, WAV and FLAC.
 # Target (issue #7): the pipeline reaches >= 90 % of the ceiling. Medians of REPS runs, page cache warm.
-# usage: bench/run_bulk.sh [N_FILES=400] [THREADS=nproc] [REPS=5] [RATE=32000]   (needs sox to make the files)
+# usage: bench/run_bulk.sh [N_FILES=400] [THREADS=nproc] [REPS=5] [RATE=32000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-400}
@@ -15,13 +15,7 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p') ($(nproc) cores), $(date -u +%F), commit $(git rev-parse --short HEAD)"
 echo "files: $n x 10 s mono 16-bit at $rate Hz; threads $threads; median of $reps"
-# distinct content per file (noise + a tone) so FLAC has real work; sox writes both formats
-mkdir -p "$dir/wav" "$dir/flac"
-sox -n -r "$rate" -b 16 -c 1 "$dir/seed.wav" synth 10 pinknoise synth 10 sine mix 440 vol 0.5
-for i in $(seq -w 1 "$n"); do
-  sox "$dir/seed.wav" "$dir/wav/f$i.wav" speed "1.0$((10#$i % 7))" trim 0 10 pad 0 1 trim 0 10 2>/dev/null
-done
-for f in "$dir"/wav/*.wav; do b=$(basename "$f" .wav); sox "$f" "$dir/flac/$b.flac"; done
+build/bench/bench_decode --make "$dir" "$n" "$rate"
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 for fmt in wav flac; do
   files=("$dir/$fmt"/*)
