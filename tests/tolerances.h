@@ -55,4 +55,26 @@
 // Beam-search scores (average log-prob over up to 20 tokens, float32): absolute difference.
 #define TOL_SCORE_ABS 1e-4
 
+// ---- GPU decoder and beam search (issue #6; kernels/attention_decode.cu, decoder_*.cu, beam_search.cu) ----------
+// Decode attention vs ref_attend, as max |gpu - cpu| / max |cpu|: the same float32 dot products in the same
+// 16-lane order and the same in-order weighted sum of values; they differ by CUDA's expf (<= 2 ulp vs glibc's
+// <= 1) and the order of the double sum of exponentials, i.e. a few ulp of the output: 1e-5 (TOL_OP_REL, the
+// budget of every float32 op against double) leaves a 10x margin.
+#define TOL_GPU_ATTN_REL 1e-5
+// Linear FP32 vs ref_linear_rows: one sequential fma chain over k against 16 interleaved partial sums: two
+// float32 summation orders of K <= 2048 terms, each within ~sqrt(K) * 2^-24 of the exact sum relative to the
+// terms' scale (~3e-6 at K = 2048): the op budget TOL_OP_REL.
+#define TOL_GPU_LINEAR_REL TOL_OP_REL
+// Linear BF16 (WMMA) vs ref_linear_rows on the same bf16-rounded operands: products are exact in fp32 on both;
+// the tensor cores' fp32 accumulation may align addends by truncation (NVIDIA documents no rounding mode for the
+// internal sum), worth up to ~K ulp in the worst case: 1e-4 (10x TOL_OP_REL).
+#define TOL_GPU_LINEAR_BF16_REL 1e-4
+// Add + LayerNorm: double sums like the host, in another order; the affine step in float32 as the host writes
+// it (up to fma contraction): a few ulp of the output.
+#define TOL_GPU_LN_REL 1e-6
+// Embedding * scale + position: one product and one sum per element (fma or not): 1 ulp.
+#define TOL_GPU_EMBED_REL 2.4e-7
+// Captions, FP32 GPU vs the CPU path: tokens identical (beam decisions taken on logits that differ by the op
+// budgets above can only change at exact or near ties); scores to TOL_SCORE_ABS.
+
 #endif
