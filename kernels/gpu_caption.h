@@ -8,7 +8,13 @@
 #define AC_GPU_CAPTION_H
 
 #include "gpu_model.h"
+#ifdef __cplusplus
+extern "C" {  // host/model.h and host/beam.h are plain C headers
+#endif
 #include "model.h"
+#ifdef __cplusplus
+}
+#endif
 
 #ifdef __cplusplus
 extern "C" {
