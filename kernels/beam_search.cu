@@ -287,10 +287,10 @@ static ac_status dalloc(T **p, size_t n) {
 extern "C" ac_status ac_gpu_beam_create(const ac_gpu_beam_params *p, cudaStream_t stream, ac_gpu_beam **out) {
     *out = NULL;
     if (p->n_clips < 1 || p->beam_size < 1 || p->beam_size > AC_MAX_BEAM || p->max_pred_size < 1 ||
-        p->max_pred_size > AC_MAX_PRED - 1 || p->min_pred_size < 0 || p->vocab_size < 1 || p->eos_id < 0 ||
+        p->max_pred_size > AC_MAX_PRED - 1 || p->min_pred_size < 0 || p->vocab_size < p->beam_size || p->eos_id < 0 ||
         p->eos_id >= p->vocab_size)
         return ac_fail(AC_ERR_INVALID_ARG,
-                       "gpu beam: %d clips, beam %d (1..%d), max length %d (1..%d), min length %d, eos %d of %d tokens",
+                       "gpu beam: %d clips, beam %d (1..%d, <= vocabulary), max length %d (1..%d), min length %d, eos %d of %d tokens",
                        p->n_clips, p->beam_size, AC_MAX_BEAM, p->max_pred_size, AC_MAX_PRED - 1, p->min_pred_size,
                        p->eos_id, p->vocab_size);
     if ((int64_t)p->n_clips * p->beam_size * p->vocab_size > INT32_MAX / 2 || p->beam_size * p->vocab_size < 0)

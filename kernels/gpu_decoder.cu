@@ -47,6 +47,8 @@ struct dec_state {
     int *n_rows_host;  // pinned, one per step
     cudaEvent_t *ev;
     int n_ev;
+    ac_gpu_beam *beam;  // kept while the search's shape and parameters stay the same
+    ac_gpu_beam_params beam_p;
 };
 
 void dec_free(void *p) {
@@ -58,6 +60,7 @@ void dec_free(void *p) {
     cudaFreeHost(s->n_rows_host);
     for (int i = 0; i < s->n_ev; i++) cudaEventDestroy(s->ev[i]);
     free(s->ev);
+    ac_gpu_beam_free(s->beam);
     free(s->layers);
     free(s);
 }
@@ -271,7 +274,15 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
     ac_gpu_beam_params bp = {n, K, p->min_pred_size, maxT, p->eos_id, p->vocab_size, p->forbid_rep_mask};
     int steps = 0;
     if ((st = ensure_buffers(s, R, maxT, frames, n))) goto done;
-    if ((st = ac_gpu_beam_create(&bp, stream, &beam))) goto done;
+    if (s->beam && !memcmp(&s->beam_p, &bp, sizeof bp)) {
+        beam = s->beam;
+    } else {
+        ac_gpu_beam_free(s->beam);
+        s->beam = NULL;
+        if ((st = ac_gpu_beam_create(&bp, stream, &beam))) goto done;
+        s->beam = beam;
+        s->beam_p = bp;
+    }
     {
         cudaError_t e = cudaMemcpyAsync(s->mem_off, off32, sizeof(int) * n, cudaMemcpyHostToDevice, stream);
         if (e == cudaSuccess) e = cudaMemcpyAsync(s->mem_len, mem_len, sizeof(int) * n, cudaMemcpyHostToDevice, stream);
@@ -337,7 +348,11 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
     }
     if (!st) st = ac_gpu_beam_results(beam, out);
 done:
-    ac_gpu_beam_free(beam);  // synchronises through cudaFree
+    if (st && beam) {  // after a failure, nothing of this search is reused
+        cudaStreamSynchronize(stream);
+        ac_gpu_beam_free(beam);
+        s->beam = NULL;
+    }
     free(off32);
     if (stats) {
         stats->steps = steps;

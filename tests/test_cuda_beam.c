@@ -6,9 +6,14 @@
 // of the vocabulary. Each clip of a batch gets its own pattern, so clips with different live counts share steps.
 // Expected: tokens, lengths, best slot identical; scores identical to TOL_SCORE_ABS (both compute the same
 // float32 expression; only the double sum of exponentials is summed in another order).
-// Unused logit rows are poisoned with NaN before each step. Exits 77 without a GPU.
+// Unused logit rows are poisoned with NaN before each step. Exits 77 without a GPU, after the host-side checks
+// (parameter resolution as ac_caption_clips does it, argument checks that fail before any CUDA call), which run
+// everywhere and fail the test when wrong.
+#include "../kernels/attention_decode.h"
 #include "../kernels/beam_search.h"
+#include "../kernels/decoder_linear.h"
 #include "../kernels/device.h"
+#include "../kernels/gpu_decoder.h"
 #include "beam.h"
 #include "testutil.h"
 
@@ -177,10 +182,73 @@ static void run_case(int n_clips, int K, int V, int minp, int maxp, int with_mas
     free(mask);
 }
 
+// Plain-C logic of the device path, no GPU needed.
+static void host_checks(void) {
+    ac_model_config c;
+    memset(&c, 0, sizeof c);
+    c.vocab_size = 100;
+    c.decoder.max_positions = 30;
+    c.decoding.beam_size = 3;
+    c.decoding.min_pred_size = 2;
+    c.decoding.max_pred_size = 20;
+    c.decoding.bos_id = 1;
+    c.decoding.eos_id = 2;
+    c.decoding.default_task = -1;
+    const uint8_t mask[100] = {0};
+    ac_beam_params bp;
+    int bos = -1;
+    CHECK_OK(ac_gpu_resolve_params(&c, NULL, mask, &bp, &bos));
+    CHECK(bp.beam_size == 3 && bp.min_pred_size == 2 && bp.max_pred_size == 20 && bp.eos_id == 2 &&
+              bp.vocab_size == 100 && bp.forbid_rep_mask == mask && bos == 1,
+          "defaults: beam %d min %d max %d eos %d V %d bos %d", bp.beam_size, bp.min_pred_size, bp.max_pred_size,
+          bp.eos_id, bp.vocab_size, bos);
+    ac_decode_params dp = {5, 0, 7, -1};
+    CHECK_OK(ac_gpu_resolve_params(&c, &dp, NULL, &bp, &bos));
+    CHECK(bp.beam_size == 5 && bp.min_pred_size == 0 && bp.max_pred_size == 7 && !bp.forbid_rep_mask, "overrides");
+    c.decoding.n_tasks = 2;
+    c.decoding.task_token_ids[0] = 40;
+    c.decoding.task_token_ids[1] = 41;
+    c.decoding.default_task = 1;
+    CHECK_OK(ac_gpu_resolve_params(&c, NULL, NULL, &bp, &bos));
+    CHECK(bos == 41, "default task token %d, want 41", bos);
+    dp = (ac_decode_params){-1, -1, -1, 0};
+    CHECK_OK(ac_gpu_resolve_params(&c, &dp, NULL, &bp, &bos));
+    CHECK(bos == 40, "task 0 token %d, want 40", bos);
+    dp.task = 2;
+    CHECK(ac_gpu_resolve_params(&c, &dp, NULL, &bp, &bos) == AC_ERR_INVALID_ARG, "task 2 of 2 accepted");
+    dp = (ac_decode_params){AC_MAX_BEAM + 1, -1, -1, -1};
+    CHECK(ac_gpu_resolve_params(&c, &dp, NULL, &bp, &bos) == AC_ERR_INVALID_ARG, "beam %d accepted", AC_MAX_BEAM + 1);
+    dp = (ac_decode_params){3, -1, 30, -1};
+    CHECK(ac_gpu_resolve_params(&c, &dp, NULL, &bp, &bos) == AC_ERR_INVALID_ARG, "max length 30 with 30 positions");
+    // argument checks before any device call
+    ac_gpu_beam *b = NULL;
+    ac_gpu_beam_params gp = {4, 0, 0, 10, 2, 100, NULL};
+    CHECK(ac_gpu_beam_create(&gp, 0, &b) == AC_ERR_INVALID_ARG && !b, "beam 0 accepted");
+    gp = (ac_gpu_beam_params){4, 5, 0, 10, 2, 4, NULL};
+    CHECK(ac_gpu_beam_create(&gp, 0, &b) == AC_ERR_INVALID_ARG && !b, "beam 5 over 4 tokens accepted");
+    gp = (ac_gpu_beam_params){4, 3, 0, AC_MAX_PRED, 2, 100, NULL};
+    CHECK(ac_gpu_beam_create(&gp, 0, &b) == AC_ERR_INVALID_ARG && !b, "max length %d accepted", AC_MAX_PRED);
+    gp = (ac_gpu_beam_params){4, 3, 0, 10, 100, 100, NULL};
+    CHECK(ac_gpu_beam_create(&gp, 0, &b) == AC_ERR_INVALID_ARG && !b, "eos out of the vocabulary accepted");
+    float f = 0;
+    CHECK(ac_gpu_linear(&f, 4, NULL, 0, &f, NULL, NULL, 4, 0, &f, 0) == AC_ERR_INVALID_ARG, "linear K 0 accepted");
+    int i0 = 0;
+    CHECK(ac_gpu_attention_self(&f, &f, &i0, 0, 4, &i0, &i0, 1, 1, 10, 3, &f, 0) == AC_ERR_INVALID_ARG,
+          "D 10 over 3 heads accepted");
+    CHECK(ac_gpu_attention_self(&f, &f, &i0, 4, 4, &i0, &i0, 1, 1, 8, 2, &f, 0) == AC_ERR_INVALID_ARG,
+          "step 4 of 4 accepted");
+    CHECK(ac_gpu_attention_cross(&f, &f, &i0, &i0, 0, &i0, &i0, 1, 8, 2, &f, 0) == AC_ERR_INVALID_ARG,
+          "memory length 0 accepted");
+    CHECK(ac_gpu_gather_rows(&i0, &i0, 4, 4, &i0, &i0, &i0, 1, 0) == AC_ERR_INVALID_ARG, "gather past the stride");
+    checks += 19;
+}
+
 int main(void) {
+    host_checks();
+    if (g_failures) return test_finish("test_cuda_beam (host checks)", checks);
     int n = 0;
     if (ac_cuda_device_count(&n) != AC_OK || n == 0) {
-        printf("test_cuda_beam: no CUDA device: skipped\n");
+        printf("test_cuda_beam: %d host checks passed; no CUDA device: skipped\n", checks);
         return AC_SKIP;
     }
     const int beams[] = {1, 2, 3, 4, 5, 8, 16};
