@@ -1,5 +1,6 @@
 // Orchestration of the device decoder + beam search (see gpu_decoder.h); the layer sequence of host/model.c
 // ac_decoder_step (nn.TransformerDecoderLayer, post-LN, GELU; conette aac_tfmer.py) on the live rows.
+// AC_GPU_GRAPH=1 replays each step as a CUDA graph captured once per shape (see graphs_wanted).
 // Layouts: x, att, o (rows, D); qkv (rows, 3D) = q | k | v (reused as q (rows, D) for cross-attention);
 // ff (rows, dim_feedforward); logits (rows, V); self-attention cache per layer (max_pred, rows, 2D) = k | v,
 // indexed through the ancestor table anc (rows, max_pred); cross K/V per layer (total frames, 2D) = k | v.
@@ -32,6 +33,14 @@ struct layer {
     const float *n1_w, *n1_b, *n2_w, *n2_b, *n3_w, *n3_b;
 };
 
+// what a captured step depends on: shapes, parameters, and every buffer address
+struct graph_key {
+    int n, R, maxT, max_len;
+    int64_t frames;
+    ac_gpu_beam_params beam_p;
+    const void *ptr[14];
+};
+
 struct dec_state {
     int D, H, L, V, Fd;
     float eps, scale;
@@ -49,7 +58,12 @@ struct dec_state {
     int n_ev;
     ac_gpu_beam *beam;  // kept while the search's shape and parameters stay the same
     ac_gpu_beam_params beam_p;
+    cudaGraphExec_t *graph;  // per step, for graph_key (AC_GPU_GRAPH=1)
+    int n_graph;
+    graph_key gkey;
 };
+
+void drop_graphs(dec_state *s);
 
 void dec_free(void *p) {
     dec_state *s = (dec_state *)p;
@@ -60,6 +74,7 @@ void dec_free(void *p) {
     cudaFreeHost(s->n_rows_host);
     for (int i = 0; i < s->n_ev; i++) cudaEventDestroy(s->ev[i]);
     free(s->ev);
+    drop_graphs(s);
     ac_gpu_beam_free(s->beam);
     free(s->layers);
     free(s);
@@ -207,6 +222,83 @@ double now_ms(void) {
     return 1e3 * (double)t.tv_sec + 1e-6 * (double)t.tv_nsec;
 }
 
+
+// Every launch of decode step i, in stream order (the cache indirection buffer in use at step i is anc[i % 2]).
+ac_status enqueue_step(dec_state *s, ac_gpu_beam *beam, int n, int R, int maxT, int64_t frames, int max_len, int i,
+                       cudaStream_t stream) {
+    const ac_gpu_beam_rows rows = ac_gpu_beam_rows_view(beam);
+    const int *nr = rows.n_rows, D = s->D, cur = i % 2;
+    ac_status st = ac_gpu_decoder_embed(rows.tokens, R, nr, s->emb, s->V, s->pos, i, s->scale, D, s->x, stream);
+    for (int l = 0; l < s->L && !st; l++) {
+        const layer &y = s->layers[l];
+        float *cache = s->cache + (size_t)l * maxT * R * 2 * D;
+        st = ac_gpu_linear(s->x, R, nr, D, y.sa_in.w, y.sa_in.w16, y.sa_in.b, 3 * D, 0, s->qkv, stream);
+        if (!st) st = ac_gpu_attention_self(s->qkv, cache, s->anc[cur], i, maxT, rows.row_off, rows.n_live, n, R, D,
+                                            s->H, s->att, stream);
+        if (!st) st = ac_gpu_linear(s->att, R, nr, D, y.sa_out.w, y.sa_out.w16, y.sa_out.b, D, 0, s->o, stream);
+        if (!st) st = ac_gpu_add_layernorm(s->x, s->o, R, nr, D, y.n1_w, y.n1_b, s->eps, stream);
+        if (!st) st = ac_gpu_linear(s->x, R, nr, D, y.ca_q.w, y.ca_q.w16, y.ca_q.b, D, 0, s->qkv, stream);
+        if (!st) st = ac_gpu_attention_cross(s->qkv, s->mem_kv + (size_t)l * frames * 2 * D, s->mem_off, s->mem_len,
+                                             max_len, rows.row_off, rows.n_live, n, D, s->H, s->att, stream);
+        if (!st) st = ac_gpu_linear(s->att, R, nr, D, y.ca_out.w, y.ca_out.w16, y.ca_out.b, D, 0, s->o, stream);
+        if (!st) st = ac_gpu_add_layernorm(s->x, s->o, R, nr, D, y.n2_w, y.n2_b, s->eps, stream);
+        if (!st) st = ac_gpu_linear(s->x, R, nr, D, y.l1.w, y.l1.w16, y.l1.b, s->Fd, 1, s->ff, stream);
+        if (!st) st = ac_gpu_linear(s->ff, R, nr, s->Fd, y.l2.w, y.l2.w16, y.l2.b, D, 0, s->o, stream);
+        if (!st) st = ac_gpu_add_layernorm(s->x, s->o, R, nr, D, y.n3_w, y.n3_b, s->eps, stream);
+    }
+    if (!st) st = ac_gpu_linear(s->x, R, nr, D, s->cls.w, s->cls.w16, s->cls.b, s->V, 0, s->logits, stream);
+    if (!st) st = ac_gpu_beam_step(beam, i, s->logits);
+    // the cache indirection follows the rows: new row r continues old row src_row[r]
+    if (!st && i + 1 < maxT)
+        st = ac_gpu_gather_rows(s->anc[cur], s->anc[1 - cur], maxT, i + 1, rows.src_row, NULL, nr, R, stream);
+    return st;
+}
+
+// AC_GPU_GRAPH=1: each step's launches captured once per shape as a CUDA graph and replayed (one launch per
+// step instead of ~75). Off under AC_SYNC (a capture can't synchronise).
+int graphs_wanted(void) {
+    const char *e = getenv("AC_GPU_GRAPH");
+    return e && e[0] == '1' && !ac_debug_sync();
+}
+
+void drop_graphs(dec_state *s) {
+    for (int i = 0; i < s->n_graph; i++)
+        if (s->graph[i]) cudaGraphExecDestroy(s->graph[i]);
+    free(s->graph);
+    s->graph = NULL;
+    s->n_graph = 0;
+}
+
+// Captures steps 0..maxT-1 (kernel arguments, buffers and the beam state's double-buffer parity are fixed per
+// step, so a step's graph is valid for every call of the same shape). Leaves the beam's host parity to be reset
+// by ac_gpu_beam_init.
+ac_status capture_graphs(dec_state *s, ac_gpu_beam *beam, int n, int R, int maxT, int64_t frames, int max_len,
+                         cudaStream_t stream) {
+    drop_graphs(s);
+    s->graph = (cudaGraphExec_t *)calloc((size_t)maxT, sizeof(cudaGraphExec_t));
+    if (!s->graph) return ac_fail(AC_ERR_NOMEM, "gpu decoder: out of memory");
+    s->n_graph = maxT;
+    for (int i = 0; i < maxT; i++) {
+        cudaGraph_t gr = NULL;
+        CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed));
+        ac_status st = enqueue_step(s, beam, n, R, maxT, frames, max_len, i, stream);
+        cudaError_t e = cudaStreamEndCapture(stream, &gr);
+        if (st) {
+            if (gr) cudaGraphDestroy(gr);
+            drop_graphs(s);
+            return st;
+        }
+        if (e == cudaSuccess) e = cudaGraphInstantiate(&s->graph[i], gr, 0);
+        if (gr) cudaGraphDestroy(gr);
+        if (e != cudaSuccess) {
+            drop_graphs(s);
+            return ac_fail(AC_ERR_CUDA, "gpu decoder: capturing step %d: %s (hint: unset AC_GPU_GRAPH)", i,
+                           cudaGetErrorString(e));
+        }
+    }
+    return AC_OK;
+}
+
 }  // namespace
 
 extern "C" ac_status ac_gpu_resolve_params(const ac_model_config *c, const ac_decode_params *p, const uint8_t *forbid,
@@ -273,10 +365,12 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
     ac_gpu_beam *beam = NULL;
     ac_gpu_beam_params bp = {n, K, p->min_pred_size, maxT, p->eos_id, p->vocab_size, p->forbid_rep_mask};
     int steps = 0;
+    const int use_graph = graphs_wanted();
     if ((st = ensure_buffers(s, R, maxT, frames, n))) goto done;
     if (s->beam && !memcmp(&s->beam_p, &bp, sizeof bp)) {
         beam = s->beam;
     } else {
+        drop_graphs(s);  // they hold the old search state's buffers
         ac_gpu_beam_free(s->beam);
         s->beam = NULL;
         if ((st = ac_gpu_beam_create(&bp, stream, &beam))) goto done;
@@ -297,11 +391,27 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
         st = ac_gpu_linear(memory, (int)frames, NULL, D, w.w, w.w16, w.b, 2 * D, 0, s->mem_kv + (size_t)l * frames * 2 * D,
                            stream);
     }
-    if (st || (st = ac_gpu_beam_init(beam, bos_ids))) goto done;
+    if (st) goto done;
+    if (use_graph) {
+        graph_key k;
+        memset(&k, 0, sizeof k);
+        k.n = n;
+        k.R = R;
+        k.maxT = maxT;
+        k.max_len = max_len;
+        k.frames = frames;
+        k.beam_p = bp;
+        const void *ptrs[14] = {beam, s->x, s->qkv, s->att, s->o, s->ff, s->logits, s->cache, s->mem_kv, s->anc[0],
+                                s->anc[1], s->mem_off, s->mem_len, s};
+        memcpy(k.ptr, ptrs, sizeof ptrs);
+        if (!s->graph || memcmp(&k, &s->gkey, sizeof k)) {
+            if ((st = capture_graphs(s, beam, n, R, maxT, frames, max_len, stream))) goto done;
+            s->gkey = k;
+        }
+    }
+    if ((st = ac_gpu_beam_init(beam, bos_ids))) goto done;
     {
-        const ac_gpu_beam_rows rows = ac_gpu_beam_rows_view(beam);
-        const int *nr = rows.n_rows;
-        int cur = 0;
+        const int *nr = ac_gpu_beam_rows_view(beam).n_rows;
         for (int i = 0; i < maxT && !st; i++) {
             // one step behind: when the rows left after step i-2 were none, step i-1 was already empty
             if (i >= 2) {
@@ -314,30 +424,11 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
                 if (s->n_rows_host[i - 2] == 0) break;
             }
             steps = i + 1;
-            st = ac_gpu_decoder_embed(rows.tokens, R, nr, s->emb, s->V, s->pos, i, s->scale, D, s->x, stream);
-            for (int l = 0; l < s->L && !st; l++) {
-                const layer &y = s->layers[l];
-                float *cache = s->cache + (size_t)l * maxT * R * 2 * D;
-                st = ac_gpu_linear(s->x, R, nr, D, y.sa_in.w, y.sa_in.w16, y.sa_in.b, 3 * D, 0, s->qkv, stream);
-                if (!st) st = ac_gpu_attention_self(s->qkv, cache, s->anc[cur], i, maxT, rows.row_off, rows.n_live, n, R, D,
-                                                    s->H, s->att, stream);
-                if (!st) st = ac_gpu_linear(s->att, R, nr, D, y.sa_out.w, y.sa_out.w16, y.sa_out.b, D, 0, s->o, stream);
-                if (!st) st = ac_gpu_add_layernorm(s->x, s->o, R, nr, D, y.n1_w, y.n1_b, s->eps, stream);
-                if (!st) st = ac_gpu_linear(s->x, R, nr, D, y.ca_q.w, y.ca_q.w16, y.ca_q.b, D, 0, s->qkv, stream);
-                if (!st) st = ac_gpu_attention_cross(s->qkv, s->mem_kv + (size_t)l * frames * 2 * D, s->mem_off, s->mem_len,
-                                                     max_len, rows.row_off, rows.n_live, n, D, s->H, s->att, stream);
-                if (!st) st = ac_gpu_linear(s->att, R, nr, D, y.ca_out.w, y.ca_out.w16, y.ca_out.b, D, 0, s->o, stream);
-                if (!st) st = ac_gpu_add_layernorm(s->x, s->o, R, nr, D, y.n2_w, y.n2_b, s->eps, stream);
-                if (!st) st = ac_gpu_linear(s->x, R, nr, D, y.l1.w, y.l1.w16, y.l1.b, s->Fd, 1, s->ff, stream);
-                if (!st) st = ac_gpu_linear(s->ff, R, nr, s->Fd, y.l2.w, y.l2.w16, y.l2.b, D, 0, s->o, stream);
-                if (!st) st = ac_gpu_add_layernorm(s->x, s->o, R, nr, D, y.n3_w, y.n3_b, s->eps, stream);
-            }
-            if (!st) st = ac_gpu_linear(s->x, R, nr, D, s->cls.w, s->cls.w16, s->cls.b, s->V, 0, s->logits, stream);
-            if (!st) st = ac_gpu_beam_step(beam, i, s->logits);
-            // the cache indirection follows the rows: new row r continues old row src_row[r]
-            if (!st && i + 1 < maxT) {
-                st = ac_gpu_gather_rows(s->anc[cur], s->anc[1 - cur], maxT, i + 1, rows.src_row, NULL, nr, R, stream);
-                cur = 1 - cur;
+            if (use_graph) {
+                cudaError_t e = cudaGraphLaunch(s->graph[i], stream);
+                if (e != cudaSuccess) st = ac_fail(AC_ERR_CUDA, "gpu decode: step %d graph: %s", i, cudaGetErrorString(e));
+            } else {
+                st = enqueue_step(s, beam, n, R, maxT, frames, max_len, i, stream);
             }
             if (!st) {
                 cudaError_t e = cudaMemcpyAsync(&s->n_rows_host[i], nr, sizeof(int), cudaMemcpyDeviceToHost, stream);
@@ -350,6 +441,7 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
 done:
     if (st && beam) {  // after a failure, nothing of this search is reused
         cudaStreamSynchronize(stream);
+        drop_graphs(s);
         ac_gpu_beam_free(beam);
         s->beam = NULL;
     }

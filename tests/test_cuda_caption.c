@@ -5,6 +5,7 @@
 //                  CPU's for every beam slot, scores within TOL_SCORE_ABS, beams 1..5;
 //   end to end     ac_gpu_caption_clips: the same, plus statuses and texts (clips too short fail alike);
 //   batch          each clip alone and the batch reversed: bit-identical to its result in the batch;
+//   CUDA graphs    the decoder with AC_GPU_GRAPH=1 (capture, then replay): bit-identical to plain launches;
 //   BF16           the share of best captions identical to FP32 is reported (not a pass/fail criterion).
 // Exits 77 without a GPU.
 #include "../kernels/device.h"
@@ -140,6 +141,20 @@ static void decoder_only(const ac_model *m, ac_gpu_model *g, const clipset *cs, 
         }
     }
     printf("  %s: decoder only, %d clips, %d steps, %.2f ms\n", label, k, st.steps, st.ms);
+    // CUDA graphs (AC_GPU_GRAPH=1): captured on the first call, replayed on the second; bit-identical results
+    ac_caption *gr = calloc((size_t)(k ? k : 1), sizeof *gr);
+    setenv("AC_GPU_GRAPH", "1", 1);
+    for (int rep = 0; rep < 2; rep++) {
+        CHECK_OK(ac_gpu_decode(g, k, dmem, off, nf, ml, bos, &bp, gr, &st));
+        for (int j = 0; j < k; j++) {
+            checks++;
+            CHECK(same(&got[j], &gr[j], 1, 0), "%s graph run %d, %s: differs from the launches", label, rep,
+                  cs->names[idx[j]]);
+        }
+        printf("  %s: decoder only with CUDA graphs (%s), %.2f ms\n", label, rep ? "replayed" : "captured", st.ms);
+    }
+    unsetenv("AC_GPU_GRAPH");
+    free(gr);
     cudaFree(dmem);
     for (int j = 0; j < k; j++) free(mem[j]);
     free(mem);
