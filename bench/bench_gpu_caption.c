@@ -3,7 +3,8 @@
 // the model's stream, kernels/gpu_caption.h). One JSON line per configuration on stdout:
 //   {"bench":"gpu_caption","precision":"bf16","beam":3,"batch":256,"clips_per_s":..,"encoder_ms":..,
 //    "decoder_ms":..,"steps":..,"device":".."}
-// encoder_ms / decoder_ms / steps are per call (one batch), averaged over the timed calls.
+// encoder_ms / decoder_ms / steps are per call (one batch), averaged over the timed calls; "graph" is 1 when
+// AC_GPU_GRAPH=1 made the decoder replay CUDA graphs.
 //   bench_gpu_caption MODEL [--precision fp32|bf16] [--beam 3] [--batch 64,256,1024] [--seconds 10] [--iters N]
 // Exits 77 without a GPU. Targets (issue #6): >= 6,000 clips/s on an H100, decoding <= 25 % of encoder time.
 #include "../kernels/device.h"
@@ -117,6 +118,8 @@ int main(int argc, char **argv) {
     for (char *q = dev; *q; q++)
         if (*q == '"' || *q == '\\') *q = '\'';
     ac_decode_params dp = {beam, -1, -1, -1};
+    const char *ge = getenv("AC_GPU_GRAPH");
+    const int graph = ge && ge[0] == '1';  // the decoder replays CUDA graphs (kernels/gpu_decoder.cu)
     int rc = 0;
     for (const char *s = batches; s && *s;) {
         const int batch = atoi(s);
@@ -147,9 +150,9 @@ int main(int argc, char **argv) {
         }
         if (calls == 0) continue;
         printf("{\"bench\":\"gpu_caption\",\"precision\":\"%s\",\"beam\":%d,\"batch\":%d,\"clips_per_s\":%.1f,"
-               "\"encoder_ms\":%.3f,\"decoder_ms\":%.3f,\"steps\":%.1f,\"device\":\"%s\"}\n",
+               "\"encoder_ms\":%.3f,\"decoder_ms\":%.3f,\"steps\":%.1f,\"graph\":%d,\"device\":\"%s\"}\n",
                prec == AC_PREC_BF16 ? "bf16" : "fp32", beam, batch, (double)batch * calls / (t - t0), enc / calls,
-               decd / calls, steps / calls, dev);
+               decd / calls, steps / calls, graph, dev);
         fflush(stdout);
     }
     for (int i = 0; i < max_batch; i++) free(x[i]);
