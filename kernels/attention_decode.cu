@@ -103,23 +103,25 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     const int live = n_live[c];
     if (live == 0) return;
     const int L = min(mem_len[c], max_len);
-    float *ks = sm, *vs = sm + (size_t)max_len * hd, *sc = vs + (size_t)max_len * hd + (size_t)warp * max_len;
+    // rows padded to hd + 1 floats: lanes reading different keys at the same d hit different banks
+    const int ld = hd + 1;
+    float *ks = sm, *vs = sm + (size_t)max_len * ld, *sc = vs + (size_t)max_len * ld + (size_t)warp * max_len;
     const float *base = mem_kv + (size_t)mem_off[c] * 2 * D + h * hd;
     for (int i = threadIdx.x; i < L * hd; i += blockDim.x) {
         const int l = i / hd, d = i % hd;
-        ks[i] = base[(size_t)l * 2 * D + d];
-        vs[i] = base[(size_t)l * 2 * D + D + d];
+        ks[l * ld + d] = base[(size_t)l * 2 * D + d];
+        vs[l * ld + d] = base[(size_t)l * 2 * D + D + d];
     }
     __syncthreads();
     for (int ru = warp; ru < live; ru += ATT_WARPS) {
         const int r = row_off[c] + ru;
         const float *qh = q + (size_t)r * D + h * hd;
-        for (int l = lane; l < L; l += 32) sc[l] = dot_fixed(qh, ks + (size_t)l * hd, hd) * scale;
+        for (int l = lane; l < L; l += 32) sc[l] = dot_fixed(qh, ks + (size_t)l * ld, hd) * scale;
         __syncwarp();
         warp_softmax(sc, L);
         for (int d = lane; d < hd; d += 32) {
             float acc = 0.0f;
-            for (int l = 0; l < L; l++) acc += sc[l] * vs[(size_t)l * hd + d];
+            for (int l = 0; l < L; l++) acc += sc[l] * vs[(size_t)l * ld + d];
             out[(size_t)r * D + h * hd + d] = acc;
         }
         __syncwarp();
@@ -164,7 +166,7 @@ extern "C" ac_status ac_gpu_attention_cross(const float *q, const float *mem_kv,
                        max_mem_len, n_clips);
     if (n_clips == 0) return AC_OK;
     const int hd = D / nhead;
-    const size_t smem = sizeof(float) * ((size_t)2 * max_mem_len * hd + (size_t)ATT_WARPS * max_mem_len);
+    const size_t smem = sizeof(float) * ((size_t)2 * max_mem_len * (hd + 1) + (size_t)ATT_WARPS * max_mem_len);
     ac_status st = smem_fits((const void *)attention_cross_kernel, smem, "cross-attention");
     if (st) return st;
     attention_cross_kernel<<<dim3(n_clips, nhead), ATT_WARPS * 32, smem, stream>>>(
