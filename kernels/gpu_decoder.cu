@@ -301,6 +301,20 @@ ac_status capture_graphs(dec_state *s, ac_gpu_beam *beam, int n, int R, int maxT
 
 }  // namespace
 
+extern "C" size_t ac_gpu_decoder_bytes(const ac_model_config *c, int n, int beam, int max_pred, int64_t frames) {
+    const size_t D = (size_t)c->decoder.d_model, L = (size_t)c->decoder.num_layers, R = (size_t)n * beam;
+    const size_t T = (size_t)max_pred, V = (size_t)c->vocab_size, F = (size_t)c->decoder.dim_feedforward;
+    size_t f = R * D * 3 + R * 3 * D + R * F + R * V;  // x, att, o; qkv; ff; logits
+    f += L * T * R * 2 * D;                             // self-attention cache
+    f += L * (size_t)frames * 2 * D;                    // cross-attention keys and values
+    size_t i = 2 * R * T + 2 * (size_t)n;               // cache indirection; clip table
+    // beam state (kernels/beam_search.cu): per clip 3 ints, per clip-slot 4 ints + 1 float + the finished tokens,
+    // per row 4 ints + 1 float + two prefix tables
+    i += 3 * (size_t)n + 4 * R + R * T + 4 * R + 2 * R * (T + 1) + 1;
+    f += R + R + R;                                     // keep_sum, sums, out_score
+    return 4 * (f + i) + V;                             // + the repetition mask (bytes)
+}
+
 extern "C" ac_status ac_gpu_resolve_params(const ac_model_config *c, const ac_decode_params *p, const uint8_t *forbid,
                                            ac_beam_params *bp, int *bos) {
     bp->beam_size = p && p->beam_size > 0 ? p->beam_size : c->decoding.beam_size;

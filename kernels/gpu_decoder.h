@@ -10,6 +10,7 @@
 #ifndef AC_GPU_DECODER_H
 #define AC_GPU_DECODER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -37,6 +38,10 @@ typedef struct {
 ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, const int64_t *mem_off, const int *n_frames,
                         const int *mem_len, const int *bos_ids, const ac_beam_params *p, ac_caption *out,
                         ac_gpu_decode_stats *stats);
+
+// Device bytes the decoder's buffers take for n clips x beam rows, max_pred steps and `frames` memory frames in
+// all (self-attention cache, cross K/V, activations, logits, beam state): for sizing batches. Pure C arithmetic.
+size_t ac_gpu_decoder_bytes(const ac_model_config *c, int n, int beam, int max_pred, int64_t frames);
 
 // The resolved decoding parameters of ac_caption_clips (host/model.c) for model config c: beam size, lengths,
 // EOS, the first token (task or BOS). Pure C logic, tested on the CPU.

@@ -220,6 +220,18 @@ static void host_checks(void) {
     CHECK(ac_gpu_resolve_params(&c, &dp, NULL, &bp, &bos) == AC_ERR_INVALID_ARG, "beam %d accepted", AC_MAX_BEAM + 1);
     dp = (ac_decode_params){3, -1, 30, -1};
     CHECK(ac_gpu_resolve_params(&c, &dp, NULL, &bp, &bos) == AC_ERR_INVALID_ARG, "max length 30 with 30 positions");
+    // decoder memory estimate: d_model 256, 6 layers, ff 2048, 4371 tokens, 1024 clips x beam 3, 20 steps,
+    // 32 frames a clip: the self-attention cache 6*20*3072*512 floats, the cross K/V, ~100 MB of activations
+    c.decoder.d_model = 256;
+    c.decoder.num_layers = 6;
+    c.decoder.dim_feedforward = 2048;
+    c.vocab_size = 4371;
+    const size_t est = ac_gpu_decoder_bytes(&c, 1024, 3, 20, 1024 * 32);
+    const size_t cache = (size_t)4 * 6 * 20 * 3072 * 512, xkv = (size_t)4 * 6 * 32768 * 512;
+    CHECK(est > cache + xkv && est < cache + xkv + ((size_t)128 << 20), "decoder bytes %zu for cache %zu + K/V %zu", est,
+          cache, xkv);
+    CHECK(ac_gpu_decoder_bytes(&c, 2048, 3, 20, 2048 * 32) > 2 * est - ((size_t)1 << 20), "not linear in the batch");
+    c.vocab_size = 100;
     // argument checks before any device call
     ac_gpu_beam *b = NULL;
     ac_gpu_beam_params gp = {4, 0, 0, 10, 2, 100, NULL};
@@ -240,7 +252,7 @@ static void host_checks(void) {
     CHECK(ac_gpu_attention_cross(&f, &f, &i0, &i0, 0, &i0, &i0, 1, 8, 2, &f, 0) == AC_ERR_INVALID_ARG,
           "memory length 0 accepted");
     CHECK(ac_gpu_gather_rows(&i0, &i0, 4, 4, &i0, &i0, &i0, 1, 0) == AC_ERR_INVALID_ARG, "gather past the stride");
-    checks += 19;
+    checks += 21;
 }
 
 int main(void) {
