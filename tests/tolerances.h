@@ -55,4 +55,28 @@
 // Beam-search scores (average log-prob over up to 20 tokens, float32): absolute difference.
 #define TOL_SCORE_ABS 1e-4
 
+// ---- CUDA encoder (kernels/gpu_encoder.h and its kernels) vs the CPU oracle, as max |gpu - cpu| / max |cpu| ----
+// FP32 single kernels (tests/test_cuda_encoder_ops.c): the same float32 sums in another order (warp trees, cuBLAS
+// tiles) differ by a few ulp times sqrt(terms): ~1e-6 for K <= 4*768; 1e-5 is TOL_OP_REL, the CPU ops' own budget.
+#define TOL_GPU_OP_REL 1e-5
+// BF16 kernels (bf16 outputs, or GEMMs on bf16 operands with fp32 accumulation): each operand rounds by up to
+// 2^-9 relative; a K-term dot product of random-sign terms then errs by ~2^-9 * sqrt(2) * |terms| / sqrt(K) of its
+// own scale, ~3e-3 of the output's maximum at K = 16..3072 (an estimate, not yet measured on a GPU); 1e-2 leaves 3x.
+#define TOL_GPU_BF16_OP_REL 1e-2
+// Log-mel on white-noise clips (every bin far above the rounding floor): the cuFFT float32 STFT vs the double-sum
+// reference; float32 relative error ~1e-6 in power is 4e-6 dB, so the front end's 0.01 dB budget (TOL_LOGMEL_DB)
+// applies unchanged.
+#define TOL_GPU_LOGMEL_DB TOL_LOGMEL_DB
+// Whole encoder, FP32 mode (tests/test_cuda_encoder.c): frame embeddings and projection vs ac_model_encode. Issue #5
+// asks for 1e-4 relative, the budget the CPU path meets against PyTorch (TOL_STAGE_REL); both are float32
+// evaluations within ~1e-5 of exact on the fixtures, so 1e-4 leaves room for the GPU's different sum orders.
+// The log-mel/bn0 stages carry the front end's deep-bin noise: TOL_FRONTEND_STAGE_REL as for the CPU.
+#define TOL_GPU_ENC_FP32_REL 1e-4
+// Whole encoder, BF16 mode: issue #5's budget for frame embeddings. ~20 bf16 GEMM layers each adding ~3e-3 of
+// their output scale (above), largely averaged out by LayerNorm and the frequency mean: 2e-2.
+#define TOL_GPU_ENC_BF16_REL 2e-2
+// A clip encoded inside a packed batch vs alone (FP32): no row ever sees another clip's data, but cuBLAS may pick
+// other kernels (tile, split-K) for another M, so the sums can be reordered: float32 reordering noise only.
+#define TOL_GPU_BATCH_REL 1e-5
+
 #endif
