@@ -30,6 +30,7 @@
 static thread_local cublasHandle_t t_handles[MLP_MAX_DEVICES];
 
 static ac_status mlp_cublas(cudaStream_t stream, cublasHandle_t *out) {
+    *out = NULL;
     int dev = 0;
     CUDA_CHECK(cudaGetDevice(&dev));
     if (dev < 0 || dev >= MLP_MAX_DEVICES)
@@ -91,7 +92,7 @@ extern "C" ac_status ac_convnext_mlp_unfused(ac_precision prec, int64_t N, int C
     ac_status st = ac_convnext_mlp_check_args("convnext_mlp_unfused", prec, N, C, h, pwconv1_w, pwconv1_b,
                                               pwconv2_w, pwconv2_b, gamma, x, workspace, workspace_bytes);
     if (st != AC_OK || N == 0) return st;
-    cublasHandle_t handle;
+    cublasHandle_t handle = NULL;
     if ((st = mlp_cublas(stream, &handle)) != AC_OK) return st;
 
     const int H = 4 * C;
