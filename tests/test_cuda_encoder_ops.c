@@ -5,7 +5,7 @@
 // First, on any machine: the host-side planning (kernels/encoder_plan.h) against the CPU model's encoder, the
 // STFT window recovery and the bn0 fold. Then, with a GPU: the kernels. Exits 77 after the host checks when there
 // is no GPU. Usage: test_cuda_encoder_ops [TINY_MODEL] [TINY_DCASE_MODEL]
-#include "../kernels/convnext_mlp_unfused.h"
+#include "../kernels/convnext_mlp.h"
 #include "../kernels/device.h"
 #include "../kernels/downsample.h"
 #include "../kernels/dwconv_ln.h"
@@ -404,7 +404,9 @@ static void gpu_linear(int M, int K, int N, int relu, ac_precision prec) {
     cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(dy), free(x), free(w), free(b), free(r), free(gy);
 }
 
-static void gpu_mlp(int N, int C, ac_precision prec) {
+// The block MLP (kernels/convnext_mlp.h, the gpu-mlp branch's; its own test checks it against double) against the
+// CPU ops the oracle chains: both entry points, as the encoder calls them.
+static void gpu_mlp(int N, int C, ac_precision prec, int unfused) {
     float *h = rand_vec((size_t)N * C, 1.5f), *w1 = rand_vec((size_t)4 * C * C, 0.2f), *b1 = rand_vec(4 * C, 0.3f);
     float *w2 = rand_vec((size_t)4 * C * C, 0.1f), *b2 = rand_vec(C, 0.3f), *gm = rand_vec(C, 0.5f);
     float *x = rand_vec((size_t)N * C, 2);
@@ -416,9 +418,10 @@ static void gpu_mlp(int N, int C, ac_precision prec) {
     void *dh = dup_prec(h, (size_t)N * C, prec), *dw1 = dup_prec(w1, (size_t)4 * C * C, prec);
     void *dw2 = dup_prec(w2, (size_t)4 * C * C, prec);
     float *db1 = dup(b1, 16 * C), *db2 = dup(b2, 4 * C), *dg = dup(gm, 4 * C), *dx = dup(x, 4 * (size_t)N * C);
-    size_t wsb = ac_convnext_mlp_unfused_workspace(prec, N, C);
+    size_t wsb = ac_convnext_mlp_workspace(prec, N, C);
     void *ws = dpoison(wsb);
-    CHECK_OK(ac_convnext_mlp_unfused(blas, prec, N, C, dh, dw1, db1, dw2, db2, dg, dx, ws, wsb, 0));
+    if (unfused) CHECK_OK(ac_convnext_mlp_unfused(prec, N, C, dh, dw1, db1, dw2, db2, dg, dx, ws, wsb, 0));
+    else CHECK_OK(ac_convnext_mlp(prec, N, C, dh, dw1, db1, dw2, db2, dg, dx, ws, wsb, 0));
     float *gx = dget(dx, (size_t)N * C);
     // the budget applies to the branch (x_new - x), which carries all of the error
     for (size_t i = 0; i < (size_t)N * C; i++) {
@@ -426,7 +429,8 @@ static void gpu_mlp(int N, int C, ac_precision prec) {
         gx[i] -= x[i];
     }
     char l[128];
-    snprintf(l, sizeof l, "unfused MLP %s N %d C %d (branch)", prec ? "bf16" : "fp32", N, C);
+    snprintf(l, sizeof l, "%s MLP %s N %d C %d (branch)", unfused ? "unfused" : "ac_convnext_mlp", prec ? "bf16" : "fp32",
+             N, C);
     expect(l, rel_err(r, gx, (size_t)N * C), prec ? TOL_GPU_BF16_OP_REL : TOL_GPU_OP_REL);
     cudaFree(dh), cudaFree(dw1), cudaFree(dw2), cudaFree(db1), cudaFree(db2), cudaFree(dg), cudaFree(dx), cudaFree(ws);
     free(h), free(w1), free(b1), free(w2), free(b2), free(gm), free(x), free(a), free(t), free(r), free(gx);
@@ -477,9 +481,12 @@ int main(int argc, char **argv) {
         gpu_downsample(Td, 5, 56, 96, 192, prec);
         gpu_linear(37, 24, 8, 1, prec);
         gpu_linear(301, 768, 256, 0, prec);
-        gpu_mlp(61, 8, prec);
-        gpu_mlp(203, 33, prec);
-        gpu_mlp(517, 96, prec);
+        for (int u = 0; u < 2; u++) {
+            gpu_mlp(61, 8, prec, u);
+            gpu_mlp(203, 24, prec, u);
+            gpu_mlp(517, 96, prec, u);
+            gpu_mlp(129, 192, prec, u);
+        }
     }
     gpu_linear(31 * 5 + 2, 768, 256, 1, AC_PREC_FP32);  // the projection's shape
     gpu_freq_mean(1, 1, 32);

@@ -79,4 +79,23 @@
 // other kernels (tile, split-K) for another M, so the sums can be reordered: float32 reordering noise only.
 #define TOL_GPU_BATCH_REL 1e-5
 
+// ---- ConvNeXt block MLP on GPU (kernels/convnext_mlp*.cu vs a double-precision evaluation of the same bf16- or
+// fp32-valued inputs, tests/test_cuda_convnext_mlp.c). Per output element x_c += gamma_c * y_c with
+// y_c = b2_c + sum_j t_j, t_j = GELU(pre_j) * W2[c][j] over K = 4C hidden units; the budget is
+//   |gamma_c| * E_c + 2^-23 * (|x0_c| + |gamma_c y_c|)          (the last: rounding of gamma*y and of the add)
+// FP32 (CUDA-core fp32, TF32 off): E_c = TOL_MLP_FP32_EPS * 2^-24 * (|b2| + sum_j |t_j| + ||W2[c][j] * 1.13 *
+// (|b1_j| + sum_k |h_k W1[j][k]|)||_2): float32 summation error of the two GEMMs, the first propagated through
+// GELU (slope <= 1.13), erff's 2 ulp inside the sum_j |t_j| term. A K-term fp32 sum in the worst (sequential)
+// order errs by about 0.4 * 2^-24 * sum |t| when the terms have random signs (random walk of K partial sums of
+// size ~sqrt(i)); 8 is ~20x that. Dropping one hidden unit or one channel misses by ~|t_j|, ~800x the budget at
+// K = 3072, so a wrong index fails loudly.
+#define TOL_MLP_FP32_EPS 8.0
+// BF16 (bf16 operands, fp32 accumulation): h and the weights are bf16 on both sides, so the kernel's own error
+// is rounding each GELU output to bf16 for GEMM2: relative error uniform within +-u, u = 2^-8 (bf16 unit
+// roundoff), so sum_j t_j delta_j has a standard deviation of u ||t||_2 / sqrt(3). E_c = TOL_MLP_BF16_SIGMAS *
+// 2^-8 * ||t||_2 + the FP32 E_c, i.e. ~7 standard deviations: the max over the ~10^6 elements a run checks
+// stays below ~5.5 (Gaussian tail; a sum of uniforms has a lighter one). Dropping 16 of K = 3072 hidden units
+// (one WMMA tile) misses by ~sqrt(16) * ||t||_2 / sqrt(K), 1 / (2^-8 * sqrt(K)) ~ 4.6x the budget.
+#define TOL_MLP_BF16_SIGMAS 4.0
+
 #endif
