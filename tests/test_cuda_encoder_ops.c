@@ -128,6 +128,10 @@ static void host_plan(const char *path) {
     checks++;
     if (!m) return;
     const ac_model_config *c = ac_model_config_of(m);
+    const ac_frontend *fe = ac_model_frontend(m);
+    float *win = malloc(sizeof(float) * fe->n_fft);
+    CHECK_OK(ac_stft_window_from_dft(fe->conv_real, fe->conv_imag, fe->n_fft, win));  // the GPU STFT accepts it
+    free(win);
     CHECK(ac_enc_min_samples(c) == ac_model_min_samples(m), "%s: min samples %lld vs %lld", path,
           (long long)ac_enc_min_samples(c), (long long)ac_model_min_samples(m));
     checks++;
