@@ -6,6 +6,7 @@
 //         each clip encoded alone = the same clip inside the batch (TOL_GPU_BATCH_REL);
 //         int16 PCM = the same samples as float (x / 32768 is exact).
 //   BF16: frame embeddings and projection within TOL_GPU_ENC_BF16_REL.
+// The encoder's buffers are NaN-poisoned before every call (AC_ENC_POISON=1).
 // Usage: test_cuda_encoder [MODEL [AUDIO_DIR]]. Without arguments: the tiny fixture, then the full-size one when
 // the build has converted it (build/tests/fixture-full.safetensors, test_model_fixture_full). Exits 77 without GPU.
 #include "../kernels/device.h"
@@ -253,6 +254,7 @@ int main(int argc, char **argv) {
         printf("test_cuda_encoder: no CUDA device: skipped\n");
         return AC_SKIP;
     }
+    setenv("AC_ENC_POISON", "1", 1);  // every encoder buffer NaN before each call: unwritten elements fail
     const char *audio = argc > 2 ? argv[2] : AC_TEST_DATA "/audio";
     if (argc > 1) run_model(argv[1], audio);
     else {
