@@ -4,7 +4,7 @@
 // Upstream: conette nn/encoders/convnext.py:144-180 (front end), 207-217 (stem, downsamples), 22-74 (blocks),
 // 283-315 (forward, frame embeddings), pl_modules/common.py:59-78 (projection).
 #include "common.cuh"
-#include "convnext_mlp_unfused.h"
+#include "convnext_mlp.h"
 #include "downsample.h"
 #include "dwconv_ln.h"
 #include "encoder_plan.h"
@@ -19,15 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-// The fused pointwise MLP (branch gpu-mlp) is used as soon as it is merged; until then, and with
-// AC_MLP_UNFUSED=1, the cuBLAS baseline runs.
-#if __has_include("convnext_mlp.h")
-#include "convnext_mlp.h"
-#define AC_HAVE_FUSED_MLP 1
-#else
-#define AC_HAVE_FUSED_MLP 0
-#endif
 
 #define E "preprocessor.encoder."
 #define ENC_SLOT 0
@@ -245,9 +236,23 @@ static ac_status enc_init(ac_gpu_model *g, enc *e) {
     return AC_OK;
 }
 
-extern "C" int ac_gpu_encoder_fused_mlp(void) {
+static ac_status get_enc(ac_gpu_model *g, enc **out);
+
+static int mlp_forced_unfused(void) {
     const char *v = getenv("AC_MLP_UNFUSED");
-    return AC_HAVE_FUSED_MLP && !(v && v[0] == '1');
+    return v && v[0] == '1';
+}
+
+extern "C" int ac_gpu_encoder_fused_mlp(ac_gpu_model *g) {
+    enc *e = NULL;
+    if (get_enc(g, &e) || !e->fused) return 0;
+    for (int s = 0; s < 4; s++)
+        for (int k = 0; k < e->cfg->encoder.depths[s]; k++) {
+            const block_w *b = &e->blocks[s][k];
+            // h will be a 256-byte aligned buffer of ours: any such pointer stands in for it
+            if (!ac_convnext_mlp_is_fused(e->prec, e->cfg->encoder.dims[s], b->pw1_w, b->pw1_w, b->pw2_w)) return 0;
+        }
+    return 1;
 }
 
 static ac_status get_enc(ac_gpu_model *g, enc **out) {
@@ -257,7 +262,7 @@ static ac_status get_enc(ac_gpu_model *g, enc **out) {
         if (!e) return ac_fail(AC_ERR_NOMEM, "encoder: host out of memory");
         e->prec = ac_gpu_model_precision(g);
         e->cfg = ac_gpu_model_config(g);
-        e->fused = ac_gpu_encoder_fused_mlp();
+        e->fused = !mlp_forced_unfused();
         CUDA_CHECK(cudaSetDevice(ac_gpu_model_device(g)));
         ac_status st = enc_init(g, e);
         if (st) {
@@ -282,21 +287,14 @@ extern "C" int64_t ac_gpu_encoder_min_samples(const ac_gpu_model *g) {
     return ac_enc_min_samples(ac_gpu_model_config(g));
 }
 
-static size_t mlp_workspace(const enc *e, int64_t N, int C) {
-#if AC_HAVE_FUSED_MLP
-    if (e->fused) return ac_convnext_mlp_workspace(e->prec, N, C);
-#endif
-    return ac_convnext_mlp_unfused_workspace(e->prec, N, C);
-}
+static size_t mlp_workspace(const enc *e, int64_t N, int C) { return ac_convnext_mlp_workspace(e->prec, N, C); }
 
 static ac_status run_mlp(ac_gpu_model *g, const enc *e, const block_w *b, int64_t N, int C, float *x) {
-#if AC_HAVE_FUSED_MLP
     if (e->fused)
         return ac_convnext_mlp(e->prec, N, C, e->hb.p, b->pw1_w, b->pw1_b, b->pw2_w, b->pw2_b, b->scale, x,
                                e->mlp_ws.p, e->mlp_ws.cap, ac_gpu_stream(g));
-#endif
-    return ac_convnext_mlp_unfused(ac_gpu_cublas(g), e->prec, N, C, e->hb.p, b->pw1_w, b->pw1_b, b->pw2_w, b->pw2_b,
-                                   b->scale, x, e->mlp_ws.p, e->mlp_ws.cap, ac_gpu_stream(g));
+    return ac_convnext_mlp_unfused(e->prec, N, C, e->hb.p, b->pw1_w, b->pw1_b, b->pw2_w, b->pw2_b, b->scale, x,
+                                   e->mlp_ws.p, e->mlp_ws.cap, ac_gpu_stream(g));
 }
 
 // ---- dumps: device stage -> host, one clip at a time, in the upstream layout ----------------------------------
@@ -425,6 +423,15 @@ static ac_status encode(ac_gpu_model *g, enc *e, int n, ac_pcm_kind kind, const 
         (st = grow(&e->femb, sizeof(float) * (size_t)T3 * C3, s)) ||
         (st = grow(&e->mem, sizeof(float) * (size_t)T3 * D, s)))
         return st;
+
+    // AC_ENC_POISON=1 (the tests): every activation buffer is set to NaN first, so a stage that leaves elements
+    // unwritten shows up as NaN in the output instead of reading a previous call's values
+    const char *poison = getenv("AC_ENC_POISON");
+    if (poison && poison[0] == '1') {
+        dbuf *bufs[] = {&e->lm_ws, &e->bn0, &e->logmel, &e->xa, &e->xb, &e->hb, &e->cols, &e->mlp_ws, &e->femb, &e->mem};
+        for (dbuf *b : bufs)
+            if (b->p) CUDA_CHECK(cudaMemsetAsync(b->p, 0xff, b->cap, s));
+    }
 
     // front end
     float *bn0 = (float *)e->bn0.p;

@@ -106,6 +106,9 @@ static ac_status upload(ac_gpu_model *g) {
     free(hb);
     if (st) return st;
     CUDA_CHECK(err);
+    // a pageable cudaMemcpy may return before its DMA lands, and the model's stream is non-blocking (it does not
+    // wait for the legacy stream): finish the uploads before any kernel reads them
+    CUDA_CHECK(cudaDeviceSynchronize());
     return AC_OK;
 }
 

@@ -74,6 +74,7 @@ static ac_status plan_init(ac_logmel_plan *p, const ac_logmel_params *a) {
     CUDA_CHECK(cudaMemcpy(p->window, a->window, sizeof(float) * a->n_fft, cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaMemcpy(p->alpha, a->alpha, sizeof(float) * a->n_mels, cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaMemcpy(p->beta, a->beta, sizeof(float) * a->n_mels, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaDeviceSynchronize());  // pageable copies may still be in flight; the plan's stream won't wait
     int n = a->n_fft, nb = p->nb;
     CUFFT_CHECK(cufftPlanMany(&p->fft, 1, &n, &n, 1, n, &nb, 1, nb, CUFFT_R2C, FFT_CHUNK));
     p->fft_ok = 1;
