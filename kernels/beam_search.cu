@@ -326,7 +326,10 @@ extern "C" ac_status ac_gpu_beam_create(const ac_gpu_beam_params *p, cudaStream_
     if (!st) st = dalloc(&b->out_best, n);
     if (!st) st = dalloc(&b->out_score, NK);
     if (!st && p->forbid_rep_mask) {
-        cudaError_t e = cudaMemcpy(b->forbid, p->forbid_rep_mask, (size_t)p->vocab_size, cudaMemcpyHostToDevice);
+        // on the search's own stream: a legacy-stream cudaMemcpy from pageable memory may return before its DMA
+        // lands, and a non-blocking stream would not wait for it
+        cudaError_t e = cudaMemcpyAsync(b->forbid, p->forbid_rep_mask, (size_t)p->vocab_size, cudaMemcpyHostToDevice,
+                                        stream);
         if (e != cudaSuccess)
             st = ac_fail(AC_ERR_CUDA, "gpu beam: copying the repetition mask: %s", cudaGetErrorString(e));
     }

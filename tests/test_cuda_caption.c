@@ -119,6 +119,8 @@ static void decoder_only(const ac_model *m, ac_gpu_model *g, const clipset *cs, 
     for (int j = 0; j < k; j++) memcpy(host + (size_t)off[j] * D, mem[j], sizeof(float) * (size_t)nf[j] * D);
     CHECK(cudaMalloc((void **)&dmem, sizeof(float) * (size_t)(total ? total : 1) * D) == cudaSuccess, "cudaMalloc");
     CHECK(cudaMemcpy(dmem, host, sizeof(float) * (size_t)total * D, cudaMemcpyHostToDevice) == cudaSuccess, "copy");
+    // a pageable copy may return before its DMA lands; the model's non-blocking stream would not wait for it
+    CHECK(cudaDeviceSynchronize() == cudaSuccess, "synchronise");
     int64_t nfb = 0;
     ac_beam_params bp;
     int b0 = 0;
