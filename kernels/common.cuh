@@ -38,3 +38,22 @@ static inline int ac_debug_sync(void) {
     } while (0)
 
 #define CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
+
+// cuBLAS / cuBLASLt / cuFFT status checks, same contract as CUDA_CHECK (allocation failures -> AC_ERR_NOMEM).
+#define CUBLAS_CHECK(expr)                                                                                        \
+    do {                                                                                                          \
+        int cst_ = (int)(expr);                                                                                   \
+        if (cst_ != 0)                                                                                            \
+            return ac_fail(cst_ == 3 /* CUBLAS_STATUS_ALLOC_FAILED */ ? AC_ERR_NOMEM : AC_ERR_CUDA,              \
+                           "%s:%d: %s failed: cuBLAS status %d (hint: %s)", __FILE__, __LINE__, #expr, cst_,      \
+                           cst_ == 3 ? "reduce --batch-size" : "run with AC_SYNC=1 and CUBLAS_LOGINFO_DBG=1");     \
+    } while (0)
+
+#define CUFFT_CHECK(expr)                                                                                         \
+    do {                                                                                                          \
+        int fst_ = (int)(expr);                                                                                   \
+        if (fst_ != 0)                                                                                            \
+            return ac_fail(fst_ == 2 /* CUFFT_ALLOC_FAILED */ ? AC_ERR_NOMEM : AC_ERR_CUDA,                       \
+                           "%s:%d: %s failed: cuFFT status %d (hint: %s)", __FILE__, __LINE__, #expr, fst_,       \
+                           fst_ == 2 ? "reduce --batch-size" : "run with AC_SYNC=1 to locate the failure");       \
+    } while (0)

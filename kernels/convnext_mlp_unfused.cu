@@ -1,0 +1,135 @@
+// The ConvNeXt block MLP (conette convnext.py:22-74; host/model.c encoder loop) unfused: cuBLAS GEMM ->
+// bias + GELU(erf) kernel -> cuBLAS GEMM -> epilogue kernel x += gamma * (y + pwconv2_b).
+// x, y: (N, C) fp32; h: (N, C) fp32 or bf16; hidden: (rows, 4C) fp32 pre-activation (and its bf16 GELU output
+// for BF16), all row-major (channels-last), through the caller's workspace in chunks of rows.
+// Why cuBLAS for FP32: FP32 is the validation mode; CUBLAS_COMPUTE_32F_PEDANTIC gives plain fp32 FFMA (no TF32,
+// no reduced-precision split-K) at near-peak CUDA-core speed with no tuning of ours to get wrong. For BF16 it is
+// the fallback for shapes the fused kernel is not built for, and the benchmark's unfused baseline. The BF16
+// GEMM1 writes fp32 so that bias + GELU round to bf16 once, as in the fused kernel.
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+
+#include "common.cuh"
+#include "convnext_mlp.h"
+
+// Local until kernels/common.cuh (owned by the gpu-encoder branch) grows a shared one.
+#define MLP_CUBLAS_CHECK(expr)                                                                                    \
+    do {                                                                                                          \
+        cublasStatus_t cst_ = (expr);                                                                             \
+        if (cst_ != CUBLAS_STATUS_SUCCESS)                                                                        \
+            return ac_fail(cst_ == CUBLAS_STATUS_ALLOC_FAILED ? AC_ERR_NOMEM : AC_ERR_CUDA,                       \
+                           "%s:%d: %s failed: %s (hint: %s)", __FILE__, __LINE__, #expr,                          \
+                           cublasGetStatusName(cst_),                                                             \
+                           cst_ == CUBLAS_STATUS_NOT_INITIALIZED ? "check the driver and the GPU"                 \
+                                                                  : "run with AC_SYNC=1 to locate the failure");  \
+    } while (0)
+
+// One cuBLAS handle per host thread and device, made on first use and kept for the process: creating one costs
+// milliseconds (and a device allocation), far more than a call; a thread-local one needs no lock.
+#define MLP_MAX_DEVICES 64
+static thread_local cublasHandle_t t_handles[MLP_MAX_DEVICES];
+
+static ac_status mlp_cublas(cudaStream_t stream, cublasHandle_t *out) {
+    *out = NULL;
+    int dev = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    if (dev < 0 || dev >= MLP_MAX_DEVICES)
+        return ac_fail(AC_ERR_CUDA, "convnext_mlp: device %d beyond the %d this build handles (hint: set "
+                       "CUDA_VISIBLE_DEVICES)", dev, MLP_MAX_DEVICES);
+    if (!t_handles[dev]) MLP_CUBLAS_CHECK(cublasCreate(&t_handles[dev]));
+    MLP_CUBLAS_CHECK(cublasSetStream(t_handles[dev], stream));
+    *out = t_handles[dev];
+    return AC_OK;
+}
+
+static int mlp_grid(int64_t n) {  // grid-stride kernels: enough blocks to fill any GPU, no more
+    int64_t b = CEIL_DIV(n, 256);
+    return (int)(b < 8192 ? (b > 0 ? b : 1) : 8192);
+}
+
+// hid (rows, H) fp32 -> GELU(hid + b1) in place (FP32) ...
+static __global__ void bias_gelu_f32_kernel(float *hid, const float *b1, int64_t n, int H) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        hid[i] = ac_mlp_gelu_erf(hid[i] + b1[i % H]);
+}
+
+// ... or into a bf16 copy, GEMM2's operand (BF16).
+static __global__ void bias_gelu_bf16_kernel(const float *pre, const float *b1, __nv_bfloat16 *out, int64_t n,
+                                             int H) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        out[i] = __float2bfloat16_rn(ac_mlp_gelu_erf(pre[i] + b1[i % H]));
+}
+
+// x (rows, C) += gamma * (y + b2): host/model.c adds the bias inside the Linear, then the scaled residual.
+static __global__ void residual_kernel(float *x, const float *y, const float *b2, const float *gamma, int64_t n,
+                                       int C) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        const int c = (int)(i % C);
+        x[i] += gamma[c] * (y[i] + b2[c]);
+    }
+}
+
+// Bytes of workspace per row of a chunk, and the row count of a chunk for a given workspace.
+static size_t mlp_row_bytes(ac_precision prec, int C) {
+    return (size_t)C * (prec == AC_PREC_BF16 ? 4 * 4 + 4 + 4 * 2 : 4 * 4 + 4);
+}
+
+#define MLP_WORKSPACE_CAP ((size_t)64 << 20)
+
+extern "C" size_t ac_convnext_mlp_workspace(ac_precision prec, int64_t N, int C) {
+    if (N <= 0 || C <= 0) return 0;
+    const size_t per_row = mlp_row_bytes(prec, C);
+    size_t rows = MLP_WORKSPACE_CAP / per_row;
+    if (rows < 1) rows = 1;
+    if ((int64_t)rows > N) rows = (size_t)N;
+    return rows * per_row;
+}
+
+extern "C" ac_status ac_convnext_mlp_unfused(ac_precision prec, int64_t N, int C, const void *h,
+                                             const void *pwconv1_w, const float *pwconv1_b, const void *pwconv2_w,
+                                             const float *pwconv2_b, const float *gamma, float *x, void *workspace,
+                                             size_t workspace_bytes, cudaStream_t stream) {
+    ac_status st = ac_convnext_mlp_check_args("convnext_mlp_unfused", prec, N, C, h, pwconv1_w, pwconv1_b,
+                                              pwconv2_w, pwconv2_b, gamma, x, workspace, workspace_bytes);
+    if (st != AC_OK || N == 0) return st;
+    cublasHandle_t handle = NULL;
+    if ((st = mlp_cublas(stream, &handle)) != AC_OK) return st;
+
+    const int H = 4 * C;
+    const size_t per_row = mlp_row_bytes(prec, C);
+    int64_t R = (int64_t)(workspace_bytes / per_row);
+    if (R > N) R = N;
+    // workspace: hid (R, H) fp32 | y (R, C) fp32 | BF16 only: hid16 (R, H) bf16
+    float *hid = (float *)workspace;
+    float *y = hid + (size_t)R * H;
+    __nv_bfloat16 *hid16 = (__nv_bfloat16 *)(y + (size_t)R * C);
+    const float one = 1.0f, zero = 0.0f;
+    const int bf = prec == AC_PREC_BF16;
+    const cudaDataType_t in_t = bf ? CUDA_R_16BF : CUDA_R_32F;
+    const cublasComputeType_t ct = bf ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_PEDANTIC;
+    const size_t in_size = bf ? 2 : 4;
+
+    for (int64_t r0 = 0; r0 < N; r0 += R) {
+        const int rows = (int)(N - r0 < R ? N - r0 : R);
+        const void *hc = (const char *)h + (size_t)r0 * C * in_size;
+        // Column-major view: hid^T (H x rows) = W1 (H x C, row-major (H, C) read transposed) . h^T (C x rows).
+        MLP_CUBLAS_CHECK(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, H, rows, C, &one, pwconv1_w, in_t, C, hc,
+                                      in_t, C, &zero, hid, CUDA_R_32F, H, ct, CUBLAS_GEMM_DEFAULT));
+        const int64_t nh = (int64_t)rows * H;
+        if (bf) {
+            bias_gelu_bf16_kernel<<<mlp_grid(nh), 256, 0, stream>>>(hid, pwconv1_b, hid16, nh, H);
+            KERNEL_CHECK();
+        } else {
+            bias_gelu_f32_kernel<<<mlp_grid(nh), 256, 0, stream>>>(hid, pwconv1_b, nh, H);
+            KERNEL_CHECK();
+        }
+        // y^T (C x rows) = W2 (C x H, row-major (C, H) read transposed) . GELU^T (H x rows).
+        MLP_CUBLAS_CHECK(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, C, rows, H, &one, pwconv2_w, in_t, H,
+                                      bf ? (const void *)hid16 : (const void *)hid, in_t, H, &zero, y, CUDA_R_32F,
+                                      C, ct, CUBLAS_GEMM_DEFAULT));
+        const int64_t nx = (int64_t)rows * C;
+        residual_kernel<<<mlp_grid(nx), 256, 0, stream>>>(x + (size_t)r0 * C, y, pwconv2_b, gamma, nx, C);
+        KERNEL_CHECK();
+    }
+    return AC_OK;
+}

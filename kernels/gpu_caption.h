@@ -1,0 +1,41 @@
+// Captioning on the device: kernels/gpu_encoder.h (batched ConvNeXt encoder) + kernels/gpu_decoder.h (decoder
+// and beam search), the GPU counterpart of ac_caption_clips (host/model.h).
+//
+//   ac_gpu_model *g;  ac_gpu_model_load("conette.safetensors", 0, AC_PREC_FP32, &g);
+//   ac_caption *out = calloc(n, sizeof *out);
+//   ac_gpu_caption_clips(g, n, x, n_samples, NULL, out);   // x[i]: mono at the model rate, host memory
+#ifndef AC_GPU_CAPTION_H
+#define AC_GPU_CAPTION_H
+
+#include "gpu_model.h"
+#ifdef __cplusplus
+extern "C" {  // host/model.h and host/beam.h are plain C headers
+#endif
+#include "model.h"
+#ifdef __cplusplus
+}
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Same contract as ac_caption_clips (host/model.h): fills out[i] (ac_caption) for each clip, tokens, scores,
+// text (ac_detokenize), per-clip failures in out[i].status / out[i].error. Bit-identical results per clip
+// whatever the batch (the encoder packs clips without padding; every decoder kernel computes a row alone).
+ac_status ac_gpu_caption_clips(ac_gpu_model *g, int n, const float *const *x, const int64_t *n_samples,
+                               const ac_decode_params *p, ac_caption *out);
+
+typedef struct {
+    double encoder_ms, decoder_ms;  // CUDA events on the model's stream around each stage
+    int steps;                      // decode steps launched
+} ac_gpu_caption_stats;
+
+// The same, with per-stage times (stats may be NULL).
+ac_status ac_gpu_caption_clips_ex(ac_gpu_model *g, int n, const float *const *x, const int64_t *n_samples,
+                                  const ac_decode_params *p, ac_caption *out, ac_gpu_caption_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

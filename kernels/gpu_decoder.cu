@@ -1,0 +1,468 @@
+// Orchestration of the device decoder + beam search (see gpu_decoder.h); the layer sequence of host/model.c
+// ac_decoder_step (nn.TransformerDecoderLayer, post-LN, GELU; conette aac_tfmer.py) on the live rows.
+// AC_GPU_GRAPH=1 replays each step as a CUDA graph captured once per shape (see graphs_wanted).
+// Layouts: x, att, o (rows, D); qkv (rows, 3D) = q | k | v (reused as q (rows, D) for cross-attention);
+// ff (rows, dim_feedforward); logits (rows, V); self-attention cache per layer (max_pred, rows, 2D) = k | v,
+// indexed through the ancestor table anc (rows, max_pred); cross K/V per layer (total frames, 2D) = k | v.
+// Rows are the beam search's (kernels/beam_search.h); *n_rows on the device bounds every kernel.
+#include "attention_decode.h"
+#include "beam_search.h"
+#include "common.cuh"
+#include "decoder_add_ln.h"
+#include "decoder_embed.h"
+#include "decoder_linear.h"
+#include "gpu_decoder.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DEC_SLOT 1
+
+namespace {
+
+struct lin {
+    const float *w, *b;
+    const void *w16;  // bf16 copy, NULL in FP32
+};
+
+struct layer {
+    lin sa_in, sa_out, ca_q, ca_kv, ca_out, l1, l2;
+    const float *n1_w, *n1_b, *n2_w, *n2_b, *n3_w, *n3_b;
+};
+
+// what a captured step depends on: shapes, parameters, and every buffer address
+struct graph_key {
+    int n, R, maxT, max_len;
+    int64_t frames;
+    ac_gpu_beam_params beam_p;
+    const void *ptr[14];
+};
+
+struct dec_state {
+    int D, H, L, V, Fd;
+    float eps, scale;
+    const float *emb, *pos;
+    lin cls;
+    layer *layers;
+    // buffers, grown on demand
+    int cap_rows, cap_steps;
+    int64_t cap_frames;
+    int cap_clips;
+    float *x, *qkv, *att, *o, *ff, *logits, *cache, *mem_kv;
+    int *anc[2], *mem_off, *mem_len;
+    int *n_rows_host;  // pinned, one per step
+    cudaEvent_t *ev;
+    int n_ev;
+    ac_gpu_beam *beam;  // kept while the search's shape and parameters stay the same
+    ac_gpu_beam_params beam_p;
+    cudaGraphExec_t *graph;  // per step, for graph_key (AC_GPU_GRAPH=1)
+    int n_graph;
+    graph_key gkey;
+};
+
+void drop_graphs(dec_state *s);
+
+void dec_free(void *p) {
+    dec_state *s = (dec_state *)p;
+    if (!s) return;
+    void *d[] = {s->x, s->qkv, s->att, s->o, s->ff, s->logits, s->cache, s->mem_kv, s->anc[0], s->anc[1], s->mem_off,
+                 s->mem_len};
+    for (size_t i = 0; i < sizeof d / sizeof d[0]; i++) cudaFree(d[i]);
+    cudaFreeHost(s->n_rows_host);
+    for (int i = 0; i < s->n_ev; i++) cudaEventDestroy(s->ev[i]);
+    free(s->ev);
+    drop_graphs(s);
+    ac_gpu_beam_free(s->beam);
+    free(s->layers);
+    free(s);
+}
+
+ac_status get_f32(const ac_gpu_model *g, const char *name, const float **out) {
+    *out = ac_gpu_f32(g, name);
+    if (!*out)
+        return ac_fail(AC_ERR_FORMAT, "gpu decoder: tensor %s missing from the device model (hint: convert the "
+                       "checkpoint with tools/convert.py)", name);
+    return AC_OK;
+}
+
+ac_status get_lin(const ac_gpu_model *g, int l, const char *w, const char *b, lin *out) {
+    char nw[256], nb[256];
+    if (l >= 0) {
+        snprintf(nw, sizeof nw, "model.decoder.layers.%d.%s", l, w);
+        snprintf(nb, sizeof nb, "model.decoder.layers.%d.%s", l, b);
+    } else {
+        snprintf(nw, sizeof nw, "model.decoder.%s", w);
+        snprintf(nb, sizeof nb, "model.decoder.%s", b);
+    }
+    ac_status st = get_f32(g, nw, &out->w);
+    if (!st) st = get_f32(g, nb, &out->b);
+    out->w16 = ac_gpu_model_precision(g) == AC_PREC_BF16 ? ac_gpu_bf16(g, nw) : NULL;
+    if (!st && ac_gpu_model_precision(g) == AC_PREC_BF16 && !out->w16)
+        return ac_fail(AC_ERR_INTERNAL, "gpu decoder: no bf16 copy of %s in a BF16 model", nw);
+    return st;
+}
+
+// rows [r0, r0 + n) of a linear layer's matrix (e.g. the q or k|v part of in_proj_weight)
+lin sub_rows(lin a, int r0, int K) {
+    lin s = a;
+    s.w = a.w + (size_t)r0 * K;
+    s.b = a.b + r0;
+    if (a.w16) s.w16 = (const char *)a.w16 + (size_t)r0 * K * 2;  // bf16: 2 bytes per element
+    return s;
+}
+
+ac_status load_weights(ac_gpu_model *g, dec_state **out) {
+    const ac_model_config *c = ac_gpu_model_config(g);
+    dec_state *s = (dec_state *)calloc(1, sizeof *s);
+    if (!s) return ac_fail(AC_ERR_NOMEM, "gpu decoder: out of memory");
+    s->D = c->decoder.d_model;
+    s->H = c->decoder.nhead;
+    s->L = c->decoder.num_layers;
+    s->V = c->vocab_size;
+    s->Fd = c->decoder.dim_feedforward;
+    s->eps = (float)c->decoder.ln_eps;
+    s->scale = (float)c->decoder.emb_scale;
+    s->layers = (layer *)calloc((size_t)s->L, sizeof(layer));
+    ac_status st = s->layers ? AC_OK : ac_fail(AC_ERR_NOMEM, "gpu decoder: out of memory");
+    if (!st && (c->decoder.norm_first || c->decoder.activation != AC_ACT_GELU || s->D % s->H))
+        st = ac_fail(AC_ERR_FORMAT, "gpu decoder: only the post-LN GELU decoder with d_model divisible by nhead is "
+                     "implemented (hint: the published CNext-trans layout)");
+    if (!st) st = get_f32(g, "model.decoder.emb_layer.weight", &s->emb);
+    if (!st) st = get_f32(g, "model.decoder.pos_encoding.pos_embedding", &s->pos);
+    if (!st) st = get_lin(g, -1, "classifier.weight", "classifier.bias", &s->cls);
+    const int D = s->D;
+    for (int l = 0; l < s->L && !st; l++) {
+        layer *y = &s->layers[l];
+        lin ca_in;
+        st = get_lin(g, l, "self_attn.in_proj_weight", "self_attn.in_proj_bias", &y->sa_in);
+        if (!st) st = get_lin(g, l, "self_attn.out_proj.weight", "self_attn.out_proj.bias", &y->sa_out);
+        if (!st) st = get_lin(g, l, "multihead_attn.in_proj_weight", "multihead_attn.in_proj_bias", &ca_in);
+        if (!st) st = get_lin(g, l, "multihead_attn.out_proj.weight", "multihead_attn.out_proj.bias", &y->ca_out);
+        if (!st) st = get_lin(g, l, "linear1.weight", "linear1.bias", &y->l1);
+        if (!st) st = get_lin(g, l, "linear2.weight", "linear2.bias", &y->l2);
+        if (st) break;
+        y->ca_q = sub_rows(ca_in, 0, D);       // rows 0..D-1: queries
+        y->ca_kv = sub_rows(ca_in, D, D);      // rows D..3D-1: keys then values (contiguous)
+        char n[128];
+#define NORM(i, wf, bf)                                                                  \
+    snprintf(n, sizeof n, "model.decoder.layers.%d.norm%d.weight", l, i);               \
+    if (!st) st = get_f32(g, n, &y->wf);                                                  \
+    snprintf(n, sizeof n, "model.decoder.layers.%d.norm%d.bias", l, i);                 \
+    if (!st) st = get_f32(g, n, &y->bf);
+        NORM(1, n1_w, n1_b)
+        NORM(2, n2_w, n2_b)
+        NORM(3, n3_w, n3_b)
+#undef NORM
+    }
+    if (st) {
+        dec_free(s);
+        return st;
+    }
+    *out = s;
+    return AC_OK;
+}
+
+template <typename T>
+ac_status grow(T **p, size_t n) {
+    cudaFree(*p);
+    *p = NULL;
+    CUDA_CHECK(cudaMalloc((void **)p, sizeof(T) * (n ? n : 1)));
+    return AC_OK;
+}
+
+ac_status ensure_buffers(dec_state *s, int rows, int steps, int64_t frames, int clips) {
+    ac_status st = AC_OK;
+    const size_t D = (size_t)s->D;
+    if (rows > s->cap_rows || steps > s->cap_steps) {
+        const int R = rows > s->cap_rows ? rows : s->cap_rows, T = steps > s->cap_steps ? steps : s->cap_steps;
+        s->cap_rows = s->cap_steps = 0;
+        if (!st) st = grow(&s->x, R * D);
+        if (!st) st = grow(&s->qkv, R * 3 * D);
+        if (!st) st = grow(&s->att, R * D);
+        if (!st) st = grow(&s->o, R * D);
+        if (!st) st = grow(&s->ff, (size_t)R * s->Fd);
+        if (!st) st = grow(&s->logits, (size_t)R * s->V);
+        if (!st) st = grow(&s->cache, (size_t)s->L * T * R * 2 * D);
+        if (!st) st = grow(&s->anc[0], (size_t)R * T);
+        if (!st) st = grow(&s->anc[1], (size_t)R * T);
+        if (st) return st;
+        s->cap_rows = R;
+        s->cap_steps = T;
+    }
+    if (frames > s->cap_frames) {
+        s->cap_frames = 0;
+        if ((st = grow(&s->mem_kv, (size_t)s->L * frames * 2 * D))) return st;
+        s->cap_frames = frames;
+    }
+    if (clips > s->cap_clips) {
+        s->cap_clips = 0;
+        if ((st = grow(&s->mem_off, clips)) || (st = grow(&s->mem_len, clips))) return st;
+        s->cap_clips = clips;
+    }
+    if (steps > s->n_ev) {
+        cudaFreeHost(s->n_rows_host);
+        s->n_rows_host = NULL;
+        for (int i = 0; i < s->n_ev; i++) cudaEventDestroy(s->ev[i]);
+        free(s->ev);
+        s->n_ev = 0;
+        s->ev = (cudaEvent_t *)calloc((size_t)steps, sizeof(cudaEvent_t));
+        if (!s->ev) return ac_fail(AC_ERR_NOMEM, "gpu decoder: out of memory");
+        CUDA_CHECK(cudaMallocHost((void **)&s->n_rows_host, sizeof(int) * steps));
+        for (; s->n_ev < steps; s->n_ev++) CUDA_CHECK(cudaEventCreateWithFlags(&s->ev[s->n_ev], cudaEventDisableTiming));
+    }
+    return AC_OK;
+}
+
+double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return 1e3 * (double)t.tv_sec + 1e-6 * (double)t.tv_nsec;
+}
+
+
+// Every launch of decode step i, in stream order (the cache indirection buffer in use at step i is anc[i % 2]).
+ac_status enqueue_step(dec_state *s, ac_gpu_beam *beam, int n, int R, int maxT, int64_t frames, int max_len, int i,
+                       cudaStream_t stream) {
+    const ac_gpu_beam_rows rows = ac_gpu_beam_rows_view(beam);
+    const int *nr = rows.n_rows, D = s->D, cur = i % 2;
+    ac_status st = ac_gpu_decoder_embed(rows.tokens, R, nr, s->emb, s->V, s->pos, i, s->scale, D, s->x, stream);
+    for (int l = 0; l < s->L && !st; l++) {
+        const layer &y = s->layers[l];
+        float *cache = s->cache + (size_t)l * maxT * R * 2 * D;
+        st = ac_gpu_linear(s->x, R, nr, D, y.sa_in.w, y.sa_in.w16, y.sa_in.b, 3 * D, 0, s->qkv, stream);
+        if (!st) st = ac_gpu_attention_self(s->qkv, cache, s->anc[cur], i, maxT, rows.row_off, rows.n_live, n, R, D,
+                                            s->H, s->att, stream);
+        if (!st) st = ac_gpu_linear(s->att, R, nr, D, y.sa_out.w, y.sa_out.w16, y.sa_out.b, D, 0, s->o, stream);
+        if (!st) st = ac_gpu_add_layernorm(s->x, s->o, R, nr, D, y.n1_w, y.n1_b, s->eps, stream);
+        if (!st) st = ac_gpu_linear(s->x, R, nr, D, y.ca_q.w, y.ca_q.w16, y.ca_q.b, D, 0, s->qkv, stream);
+        if (!st) st = ac_gpu_attention_cross(s->qkv, s->mem_kv + (size_t)l * frames * 2 * D, s->mem_off, s->mem_len,
+                                             max_len, rows.row_off, rows.n_live, n, D, s->H, s->att, stream);
+        if (!st) st = ac_gpu_linear(s->att, R, nr, D, y.ca_out.w, y.ca_out.w16, y.ca_out.b, D, 0, s->o, stream);
+        if (!st) st = ac_gpu_add_layernorm(s->x, s->o, R, nr, D, y.n2_w, y.n2_b, s->eps, stream);
+        if (!st) st = ac_gpu_linear(s->x, R, nr, D, y.l1.w, y.l1.w16, y.l1.b, s->Fd, 1, s->ff, stream);
+        if (!st) st = ac_gpu_linear(s->ff, R, nr, s->Fd, y.l2.w, y.l2.w16, y.l2.b, D, 0, s->o, stream);
+        if (!st) st = ac_gpu_add_layernorm(s->x, s->o, R, nr, D, y.n3_w, y.n3_b, s->eps, stream);
+    }
+    if (!st) st = ac_gpu_linear(s->x, R, nr, D, s->cls.w, s->cls.w16, s->cls.b, s->V, 0, s->logits, stream);
+    if (!st) st = ac_gpu_beam_step(beam, i, s->logits);
+    // the cache indirection follows the rows: new row r continues old row src_row[r]
+    if (!st && i + 1 < maxT)
+        st = ac_gpu_gather_rows(s->anc[cur], s->anc[1 - cur], maxT, i + 1, rows.src_row, NULL, nr, R, stream);
+    return st;
+}
+
+// AC_GPU_GRAPH=1: each step's launches captured once per shape as a CUDA graph and replayed (one launch per
+// step instead of ~75). Off under AC_SYNC (a capture can't synchronise).
+int graphs_wanted(void) {
+    const char *e = getenv("AC_GPU_GRAPH");
+    return e && e[0] == '1' && !ac_debug_sync();
+}
+
+void drop_graphs(dec_state *s) {
+    for (int i = 0; i < s->n_graph; i++)
+        if (s->graph[i]) cudaGraphExecDestroy(s->graph[i]);
+    free(s->graph);
+    s->graph = NULL;
+    s->n_graph = 0;
+}
+
+// Captures steps 0..maxT-1 (kernel arguments, buffers and the beam state's double-buffer parity are fixed per
+// step, so a step's graph is valid for every call of the same shape). Leaves the beam's host parity to be reset
+// by ac_gpu_beam_init.
+ac_status capture_graphs(dec_state *s, ac_gpu_beam *beam, int n, int R, int maxT, int64_t frames, int max_len,
+                         cudaStream_t stream) {
+    drop_graphs(s);
+    s->graph = (cudaGraphExec_t *)calloc((size_t)maxT, sizeof(cudaGraphExec_t));
+    if (!s->graph) return ac_fail(AC_ERR_NOMEM, "gpu decoder: out of memory");
+    s->n_graph = maxT;
+    for (int i = 0; i < maxT; i++) {
+        cudaGraph_t gr = NULL;
+        CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed));
+        ac_status st = enqueue_step(s, beam, n, R, maxT, frames, max_len, i, stream);
+        cudaError_t e = cudaStreamEndCapture(stream, &gr);
+        if (st) {
+            if (gr) cudaGraphDestroy(gr);
+            drop_graphs(s);
+            return st;
+        }
+        if (e == cudaSuccess) e = cudaGraphInstantiate(&s->graph[i], gr, 0);
+        if (gr) cudaGraphDestroy(gr);
+        if (e != cudaSuccess) {
+            drop_graphs(s);
+            return ac_fail(AC_ERR_CUDA, "gpu decoder: capturing step %d: %s (hint: unset AC_GPU_GRAPH)", i,
+                           cudaGetErrorString(e));
+        }
+    }
+    return AC_OK;
+}
+
+}  // namespace
+
+extern "C" size_t ac_gpu_decoder_bytes(const ac_model_config *c, int n, int beam, int max_pred, int64_t frames) {
+    const size_t D = (size_t)c->decoder.d_model, L = (size_t)c->decoder.num_layers, R = (size_t)n * beam;
+    const size_t T = (size_t)max_pred, V = (size_t)c->vocab_size, F = (size_t)c->decoder.dim_feedforward;
+    size_t f = R * D * 3 + R * 3 * D + R * F + R * V;  // x, att, o; qkv; ff; logits
+    f += L * T * R * 2 * D;                             // self-attention cache
+    f += L * (size_t)frames * 2 * D;                    // cross-attention keys and values
+    size_t i = 2 * R * T + 2 * (size_t)n;               // cache indirection; clip table
+    // beam state (kernels/beam_search.cu): per clip 3 ints, per clip-slot 4 ints + 1 float + the finished tokens,
+    // per row 4 ints + 1 float + two prefix tables
+    i += 3 * (size_t)n + 4 * R + R * T + 4 * R + 2 * R * (T + 1) + 1;
+    f += R + R + R;                                     // keep_sum, sums, out_score
+    return 4 * (f + i) + V;                             // + the repetition mask (bytes)
+}
+
+extern "C" ac_status ac_gpu_resolve_params(const ac_model_config *c, const ac_decode_params *p, const uint8_t *forbid,
+                                           ac_beam_params *bp, int *bos) {
+    bp->beam_size = p && p->beam_size > 0 ? p->beam_size : c->decoding.beam_size;
+    bp->min_pred_size = p && p->min_pred_size >= 0 ? p->min_pred_size : c->decoding.min_pred_size;
+    bp->max_pred_size = p && p->max_pred_size > 0 ? p->max_pred_size : c->decoding.max_pred_size;
+    bp->eos_id = c->decoding.eos_id;
+    bp->vocab_size = c->vocab_size;
+    bp->forbid_rep_mask = forbid;
+    if (bp->beam_size > AC_MAX_BEAM || bp->max_pred_size > AC_MAX_PRED - 1 ||
+        bp->max_pred_size + 1 > c->decoder.max_positions)
+        return ac_fail(AC_ERR_INVALID_ARG, "beam size %d (max %d) or max length %d (max %d) out of range", bp->beam_size,
+                       AC_MAX_BEAM, bp->max_pred_size, AC_MAX_PRED - 1);
+    const int task = p && p->task >= 0 ? p->task : c->decoding.default_task;
+    if (c->decoding.n_tasks > 0 && (task < 0 || task >= c->decoding.n_tasks))
+        return ac_fail(AC_ERR_INVALID_ARG, "task %d: the model has %d tasks", task, c->decoding.n_tasks);
+    *bos = c->decoding.n_tasks > 0 ? (int)c->decoding.task_token_ids[task] : c->decoding.bos_id;
+    return AC_OK;
+}
+
+extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, const int64_t *mem_off,
+                                   const int *n_frames, const int *mem_len, const int *bos_ids, const ac_beam_params *p,
+                                   ac_caption *out, ac_gpu_decode_stats *stats) {
+    const double t0 = now_ms();
+    if (stats) memset(stats, 0, sizeof *stats);
+    if (n <= 0) return AC_OK;
+    const ac_model_config *c = ac_gpu_model_config(g);
+    if (!memory || !mem_off || !n_frames || !mem_len || !bos_ids || !p || !out || p->vocab_size != c->vocab_size ||
+        p->max_pred_size < 1 || p->max_pred_size > c->decoder.max_positions)
+        return ac_fail(AC_ERR_INVALID_ARG, "gpu decode: %d clips, vocabulary %d (model %d), max length %d (positions %d)",
+                       n, p ? p->vocab_size : -1, c->vocab_size, p ? p->max_pred_size : -1, c->decoder.max_positions);
+    int64_t frames = 0;
+    int max_len = 1;
+    int *off32 = (int *)malloc(sizeof(int) * n);
+    if (!off32) return ac_fail(AC_ERR_NOMEM, "gpu decode: out of memory");
+    for (int i = 0; i < n; i++) {
+        if (n_frames[i] < 1 || mem_len[i] < 1 || mem_len[i] > n_frames[i] || mem_off[i] < 0 ||
+            mem_off[i] + n_frames[i] > INT_MAX) {
+            free(off32);
+            return ac_fail(AC_ERR_INVALID_ARG, "gpu decode: clip %d: %d frames at %lld, %d valid", i, n_frames[i],
+                           (long long)mem_off[i], mem_len[i]);
+        }
+        off32[i] = (int)mem_off[i];
+        if (mem_off[i] + n_frames[i] > frames) frames = mem_off[i] + n_frames[i];
+        if (mem_len[i] > max_len) max_len = mem_len[i];
+    }
+
+    dec_state *s = (dec_state *)ac_gpu_state(g, DEC_SLOT);
+    ac_status st = AC_OK;
+    if (!s) {
+        if ((st = load_weights(g, &s))) {
+            free(off32);
+            return st;
+        }
+        if ((st = ac_gpu_state_attach(g, DEC_SLOT, s, dec_free))) {
+            dec_free(s);
+            free(off32);
+            return st;
+        }
+    }
+    const int K = p->beam_size, maxT = p->max_pred_size, R = n * K, D = s->D;
+    cudaStream_t stream = ac_gpu_stream(g);
+    ac_gpu_beam *beam = NULL;
+    ac_gpu_beam_params bp = {n, K, p->min_pred_size, maxT, p->eos_id, p->vocab_size, p->forbid_rep_mask};
+    int steps = 0;
+    const int use_graph = graphs_wanted();
+    if ((st = ensure_buffers(s, R, maxT, frames, n))) goto done;
+    if (s->beam && !memcmp(&s->beam_p, &bp, sizeof bp)) {
+        beam = s->beam;
+    } else {
+        drop_graphs(s);  // they hold the old search state's buffers
+        ac_gpu_beam_free(s->beam);
+        s->beam = NULL;
+        if ((st = ac_gpu_beam_create(&bp, stream, &beam))) goto done;
+        s->beam = beam;
+        s->beam_p = bp;
+    }
+    {
+        cudaError_t e = cudaMemcpyAsync(s->mem_off, off32, sizeof(int) * n, cudaMemcpyHostToDevice, stream);
+        if (e == cudaSuccess) e = cudaMemcpyAsync(s->mem_len, mem_len, sizeof(int) * n, cudaMemcpyHostToDevice, stream);
+        if (e != cudaSuccess) {
+            st = ac_fail(AC_ERR_CUDA, "gpu decode: uploading the clip table: %s", cudaGetErrorString(e));
+            goto done;
+        }
+    }
+    // cross-attention keys and values: once per clip and layer, shared by every beam (never replicated)
+    for (int l = 0; l < s->L && !st; l++) {
+        const lin &w = s->layers[l].ca_kv;
+        st = ac_gpu_linear(memory, (int)frames, NULL, D, w.w, w.w16, w.b, 2 * D, 0, s->mem_kv + (size_t)l * frames * 2 * D,
+                           stream);
+    }
+    if (st) goto done;
+    if (use_graph) {
+        graph_key k;
+        memset(&k, 0, sizeof k);
+        k.n = n;
+        k.R = R;
+        k.maxT = maxT;
+        k.max_len = max_len;
+        k.frames = frames;
+        k.beam_p = bp;
+        const void *ptrs[14] = {beam, s->x, s->qkv, s->att, s->o, s->ff, s->logits, s->cache, s->mem_kv, s->anc[0],
+                                s->anc[1], s->mem_off, s->mem_len, s};
+        memcpy(k.ptr, ptrs, sizeof ptrs);
+        if (!s->graph || memcmp(&k, &s->gkey, sizeof k)) {
+            if ((st = capture_graphs(s, beam, n, R, maxT, frames, max_len, stream))) goto done;
+            s->gkey = k;
+        }
+    }
+    if ((st = ac_gpu_beam_init(beam, bos_ids))) goto done;
+    {
+        const int *nr = ac_gpu_beam_rows_view(beam).n_rows;
+        for (int i = 0; i < maxT && !st; i++) {
+            // one step behind: when the rows left after step i-2 were none, step i-1 was already empty
+            if (i >= 2) {
+                cudaError_t e = cudaEventSynchronize(s->ev[i - 2]);
+                if (e != cudaSuccess) {
+                    st = ac_fail(AC_ERR_CUDA, "gpu decode: step %d: %s (hint: run with AC_SYNC=1)", i - 2,
+                                 cudaGetErrorString(e));
+                    break;
+                }
+                if (s->n_rows_host[i - 2] == 0) break;
+            }
+            steps = i + 1;
+            if (use_graph) {
+                cudaError_t e = cudaGraphLaunch(s->graph[i], stream);
+                if (e != cudaSuccess) st = ac_fail(AC_ERR_CUDA, "gpu decode: step %d graph: %s", i, cudaGetErrorString(e));
+            } else {
+                st = enqueue_step(s, beam, n, R, maxT, frames, max_len, i, stream);
+            }
+            if (!st) {
+                cudaError_t e = cudaMemcpyAsync(&s->n_rows_host[i], nr, sizeof(int), cudaMemcpyDeviceToHost, stream);
+                if (e == cudaSuccess) e = cudaEventRecord(s->ev[i], stream);
+                if (e != cudaSuccess) st = ac_fail(AC_ERR_CUDA, "gpu decode: step %d: %s", i, cudaGetErrorString(e));
+            }
+        }
+    }
+    if (!st) st = ac_gpu_beam_results(beam, out);
+done:
+    if (st && beam) {  // after a failure, nothing of this search is reused
+        cudaStreamSynchronize(stream);
+        drop_graphs(s);
+        ac_gpu_beam_free(beam);
+        s->beam = NULL;
+    }
+    free(off32);
+    if (stats) {
+        stats->steps = steps;
+        stats->ms = now_ms() - t0;
+    }
+    return st;
+}

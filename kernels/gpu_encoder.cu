@@ -1,0 +1,560 @@
+// Encoder orchestration on the device (see gpu_encoder.h). Mirrors ac_model_encode (host/model.c) for a packed
+// batch; shapes and frame lengths come from kernels/encoder_plan.h. Layouts, per stage s of the plan:
+// clip k's frames at rows [off[s][k], off[s][k+1]) of a (frames, F_s) grid, tokens (frames * F_s, C_s) fp32.
+// Upstream: conette nn/encoders/convnext.py:144-180 (front end), 207-217 (stem, downsamples), 22-74 (blocks),
+// 283-315 (forward, frame embeddings), pl_modules/common.py:59-78 (projection).
+#include "common.cuh"
+#include "convnext_mlp.h"
+#include "downsample.h"
+#include "dwconv_ln.h"
+#include "encoder_plan.h"
+#include "freq_mean.h"
+#include "gpu_encoder.h"
+#include "linear.h"
+#include "logmel.h"
+#include "stem.h"
+
+#include <cuda_bf16.h>
+#include <new>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define E "preprocessor.encoder."
+#define ENC_SLOT 0
+
+namespace {
+struct dbuf {
+    void *p = nullptr;
+    size_t cap = 0;
+};
+
+struct block_w {
+    float *dw_w49;  // owned: (49, C)
+    const float *dw_b, *ln_w, *ln_b, *pw1_b, *pw2_b, *scale;
+    const void *pw1_w, *pw2_w;  // float or bf16 per precision
+};
+
+struct enc {
+    ac_precision prec;
+    int fused;
+    const ac_model_config *cfg;
+    ac_logmel_plan *lm;
+    const float *stem_w, *stem_b, *stem_ln_w, *stem_ln_b;
+    const float *ds_ln_w[4], *ds_ln_b[4], *ds_b[4];
+    float *ds_w[4];   // owned: (Cout, 2, 2, Cin) fp32
+    void *ds_wb[4];   // owned: same, bf16 (BF16 only)
+    block_w *blocks[4];
+    const float *proj_w, *proj_b;
+    int64_t min_samples;
+    // per-call buffers, grown as needed
+    dbuf stage_h;  // pinned host staging: pcm_off | foff | pcm
+    dbuf stage_d;  // its device twin
+    cudaEvent_t staged;
+    int staged_pending;
+    dbuf lm_ws, bn0, logmel, xa, xb, hb, cols, mlp_ws, femb, mem;
+};
+}  // namespace
+
+static size_t al(size_t b) { return (b + 255) & ~(size_t)255; }
+
+static void enc_free(void *p) {
+    enc *e = (enc *)p;
+    if (!e) return;
+    ac_logmel_plan_free(e->lm);
+    for (int s = 0; s < 4; s++) {
+        if (e->ds_w[s]) cudaFree(e->ds_w[s]);
+        if (e->ds_wb[s]) cudaFree(e->ds_wb[s]);
+        if (e->blocks[s])
+            for (int k = 0; k < e->cfg->encoder.depths[s]; k++)
+                if (e->blocks[s][k].dw_w49) cudaFree(e->blocks[s][k].dw_w49);
+        free(e->blocks[s]);
+    }
+    if (e->stage_h.p) cudaFreeHost(e->stage_h.p);
+    dbuf *dev[] = {&e->stage_d, &e->lm_ws, &e->bn0, &e->logmel, &e->xa, &e->xb, &e->hb, &e->cols, &e->mlp_ws,
+                   &e->femb, &e->mem};
+    for (dbuf *b : dev)
+        if (b->p) cudaFree(b->p);
+    if (e->staged) cudaEventDestroy(e->staged);
+    delete e;
+}
+
+// Grows a device buffer (contents are not kept). The stream is drained first: queued kernels may still use it.
+static ac_status grow(dbuf *b, size_t bytes, cudaStream_t stream) {
+    if (bytes <= b->cap) return AC_OK;
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+    if (b->p) CUDA_CHECK(cudaFree(b->p));
+    b->p = nullptr;
+    b->cap = 0;
+    size_t want = al(bytes + bytes / 8);  // headroom: the next batch is often a little longer
+    cudaError_t err = cudaMalloc(&b->p, want);
+    if (err != cudaSuccess) {
+        cudaGetLastError();
+        b->p = nullptr;
+        return ac_fail(err == cudaErrorMemoryAllocation ? AC_ERR_NOMEM : AC_ERR_CUDA,
+                       "encoder: cannot allocate %.1f MiB on the device: %s (hint: encode fewer or shorter clips per "
+                       "batch)", want / 1048576.0, cudaGetErrorString(err));
+    }
+    b->cap = want;
+    return AC_OK;
+}
+
+static ac_status grow_host(dbuf *b, size_t bytes) {
+    if (bytes <= b->cap) return AC_OK;
+    if (b->p) CUDA_CHECK(cudaFreeHost(b->p));
+    b->p = nullptr;
+    b->cap = 0;
+    size_t want = al(bytes + bytes / 8);
+    CUDA_CHECK(cudaMallocHost(&b->p, want));
+    b->cap = want;
+    return AC_OK;
+}
+
+#define NEED(ptr, name)                                                                                           \
+    do {                                                                                                          \
+        if (!(ptr))                                                                                               \
+            return ac_fail(AC_ERR_FORMAT, "%s: tensor %s missing on the device (hint: re-convert the model with "  \
+                           "tools/convert.py)", ac_model_file_name(ac_gpu_model_file(g)), name);                 \
+    } while (0)
+
+static const float *F32(const ac_gpu_model *g, const char *fmt, int a, int b) {
+    char name[256];
+    snprintf(name, sizeof name, fmt, a, b);
+    return ac_gpu_f32(g, name);
+}
+
+// fp32 or bf16 copy of a weight matrix, per the model's precision
+static const void *MAT(const ac_gpu_model *g, ac_precision prec, const char *fmt, int a, int b) {
+    char name[256];
+    snprintf(name, sizeof name, fmt, a, b);
+    return prec == AC_PREC_BF16 ? ac_gpu_bf16(g, name) : (const void *)ac_gpu_f32(g, name);
+}
+
+static ac_status host_tensor(const ac_gpu_model *g, const char *name, float **out) {
+    const ac_tensor *t;
+    ac_status st = ac_model_file_tensor(ac_gpu_model_file(g), name, &t);
+    if (st) return st;
+    *out = (float *)malloc(sizeof(float) * (size_t)(t->numel ? t->numel : 1));
+    if (!*out) return ac_fail(AC_ERR_NOMEM, "encoder: host out of memory for %s", name);
+    return ac_tensor_to_f32(t, *out);
+}
+
+static ac_status frontend_init(ac_gpu_model *g, enc *e) {
+    const ac_model_config *c = e->cfg;
+    const int nfft = c->frontend.n_fft, nm = c->frontend.n_mels;
+    float *cr = NULL, *ci = NULL, *bw = NULL, *bb = NULL, *bm = NULL, *bv = NULL;
+    float *win = (float *)malloc(sizeof(float) * nfft), *alpha = (float *)malloc(sizeof(float) * nm),
+          *beta = (float *)malloc(sizeof(float) * nm);
+    ac_status st = !win || !alpha || !beta ? ac_fail(AC_ERR_NOMEM, "encoder: host out of memory") : AC_OK;
+    if (!st) st = host_tensor(g, E "spectrogram_extractor.stft.conv_real.weight", &cr);
+    if (!st) st = host_tensor(g, E "spectrogram_extractor.stft.conv_imag.weight", &ci);
+    if (!st) st = host_tensor(g, E "bn0.weight", &bw);
+    if (!st) st = host_tensor(g, E "bn0.bias", &bb);
+    if (!st) st = host_tensor(g, E "bn0.running_mean", &bm);
+    if (!st) st = host_tensor(g, E "bn0.running_var", &bv);
+    if (!st) st = ac_stft_window_from_dft(cr, ci, nfft, win);
+    if (!st) {
+        ac_bn0_fold(bw, bb, bm, bv, (float)c->frontend.bn_eps, nm, alpha, beta);
+        ac_logmel_params p = {};
+        p.n_fft = nfft;
+        p.hop = c->frontend.hop;
+        p.n_mels = nm;
+        p.amin = (float)c->frontend.amin;
+        p.window = win;
+        p.alpha = alpha;
+        p.beta = beta;
+        p.melW = ac_gpu_f32(g, E "logmel_extractor.melW");
+        p.cublas = ac_gpu_cublas(g);
+        p.stream = ac_gpu_stream(g);
+        if (!p.melW) st = ac_fail(AC_ERR_FORMAT, "encoder: logmel_extractor.melW missing");
+        else st = ac_logmel_plan_create(&p, &e->lm);
+    }
+    free(cr);
+    free(ci);
+    free(bw);
+    free(bb);
+    free(bm);
+    free(bv);
+    free(win);
+    free(alpha);
+    free(beta);
+    return st;
+}
+
+static ac_status enc_init(ac_gpu_model *g, enc *e) {
+    const ac_model_config *c = e->cfg;
+    cudaStream_t s = ac_gpu_stream(g);
+    if (c->encoder.stem_stride[0] != c->encoder.stem_kernel[0] || c->encoder.stem_stride[1] != c->encoder.stem_kernel[1] ||
+        c->encoder.in_chans != 1 || c->frontend.win_length != c->frontend.n_fft)
+        return ac_fail(AC_ERR_FORMAT, "encoder: unsupported variant (stem stride != kernel, in_chans != 1 or win_length "
+                       "!= n_fft) (hint: only the published CNext-trans layout is implemented)");
+    e->min_samples = ac_enc_min_samples(c);
+    CUDA_CHECK(cudaEventCreateWithFlags(&e->staged, cudaEventDisableTiming));
+    ac_status st = frontend_init(g, e);
+    if (st) return st;
+    e->stem_w = ac_gpu_f32(g, E "downsample_layers.0.0.weight");
+    e->stem_b = ac_gpu_f32(g, E "downsample_layers.0.0.bias");
+    e->stem_ln_w = ac_gpu_f32(g, E "downsample_layers.0.1.weight");
+    e->stem_ln_b = ac_gpu_f32(g, E "downsample_layers.0.1.bias");
+    NEED(e->stem_w && e->stem_b && e->stem_ln_w && e->stem_ln_b, E "downsample_layers.0.*");
+    const int *dims = c->encoder.dims;
+    for (int i = 1; i < 4; i++) {
+        e->ds_ln_w[i] = F32(g, E "downsample_layers.%d.0.weight", i, 0);
+        e->ds_ln_b[i] = F32(g, E "downsample_layers.%d.0.bias", i, 0);
+        e->ds_b[i] = F32(g, E "downsample_layers.%d.1.bias", i, 0);
+        const float *w = F32(g, E "downsample_layers.%d.1.weight", i, 0);
+        NEED(e->ds_ln_w[i] && e->ds_ln_b[i] && e->ds_b[i] && w, E "downsample_layers.{1,2,3}.*");
+        const size_t ne = (size_t)dims[i] * dims[i - 1] * 4;
+        CUDA_CHECK(cudaMalloc((void **)&e->ds_w[i], sizeof(float) * ne));
+        if (e->prec == AC_PREC_BF16) CUDA_CHECK(cudaMalloc(&e->ds_wb[i], sizeof(__nv_bfloat16) * ne));
+        if ((st = ac_downsample_weight_reorder(w, dims[i], dims[i - 1], e->ds_w[i], e->ds_wb[i], s))) return st;
+    }
+    for (int si = 0; si < 4; si++) {
+        e->blocks[si] = (block_w *)calloc((size_t)c->encoder.depths[si], sizeof(block_w));
+        if (!e->blocks[si]) return ac_fail(AC_ERR_NOMEM, "encoder: host out of memory");
+        for (int k = 0; k < c->encoder.depths[si]; k++) {
+            block_w *b = &e->blocks[si][k];
+            const float *dw = F32(g, E "stages.%d.%d.dwconv.weight", si, k);
+            b->dw_b = F32(g, E "stages.%d.%d.dwconv.bias", si, k);
+            b->ln_w = F32(g, E "stages.%d.%d.norm.weight", si, k);
+            b->ln_b = F32(g, E "stages.%d.%d.norm.bias", si, k);
+            b->pw1_b = F32(g, E "stages.%d.%d.pwconv1.bias", si, k);
+            b->pw2_b = F32(g, E "stages.%d.%d.pwconv2.bias", si, k);
+            b->scale = F32(g, E "stages.%d.%d.scale_layer", si, k);
+            b->pw1_w = MAT(g, e->prec, E "stages.%d.%d.pwconv1.weight", si, k);
+            b->pw2_w = MAT(g, e->prec, E "stages.%d.%d.pwconv2.weight", si, k);
+            NEED(dw && b->dw_b && b->ln_w && b->ln_b && b->pw1_b && b->pw2_b && b->scale && b->pw1_w && b->pw2_w,
+                 E "stages.*.*");
+            CUDA_CHECK(cudaMalloc((void **)&b->dw_w49, sizeof(float) * 49 * dims[si]));
+            if ((st = ac_dwconv7_weight_t(dw, dims[si], b->dw_w49, s))) return st;
+        }
+    }
+    e->proj_w = ac_gpu_f32(g, "model.projection.2.weight");
+    e->proj_b = ac_gpu_f32(g, "model.projection.2.bias");
+    NEED(e->proj_w && e->proj_b, "model.projection.2.*");
+    CUDA_CHECK(cudaStreamSynchronize(s));
+    return AC_OK;
+}
+
+static ac_status get_enc(ac_gpu_model *g, enc **out);
+
+static int mlp_forced_unfused(void) {
+    const char *v = getenv("AC_MLP_UNFUSED");
+    return v && v[0] == '1';
+}
+
+extern "C" int ac_gpu_encoder_fused_mlp(ac_gpu_model *g) {
+    enc *e = NULL;
+    if (get_enc(g, &e) || !e->fused) return 0;
+    for (int s = 0; s < 4; s++)
+        for (int k = 0; k < e->cfg->encoder.depths[s]; k++) {
+            const block_w *b = &e->blocks[s][k];
+            // h will be a 256-byte aligned buffer of ours: any such pointer stands in for it
+            if (!ac_convnext_mlp_is_fused(e->prec, e->cfg->encoder.dims[s], b->pw1_w, b->pw1_w, b->pw2_w)) return 0;
+        }
+    return 1;
+}
+
+static ac_status get_enc(ac_gpu_model *g, enc **out) {
+    enc *e = (enc *)ac_gpu_state(g, ENC_SLOT);
+    if (!e) {
+        e = new (std::nothrow) enc();
+        if (!e) return ac_fail(AC_ERR_NOMEM, "encoder: host out of memory");
+        e->prec = ac_gpu_model_precision(g);
+        e->cfg = ac_gpu_model_config(g);
+        e->fused = !mlp_forced_unfused();
+        CUDA_CHECK(cudaSetDevice(ac_gpu_model_device(g)));
+        ac_status st = enc_init(g, e);
+        if (st) {
+            enc_free(e);
+            return st;
+        }
+        if ((st = ac_gpu_state_attach(g, ENC_SLOT, e, enc_free))) {
+            enc_free(e);
+            return st;
+        }
+    }
+    *out = e;
+    return AC_OK;
+}
+
+extern "C" ac_status ac_gpu_encoder_prepare(ac_gpu_model *g) {
+    enc *e = NULL;
+    return get_enc(g, &e);
+}
+
+extern "C" int64_t ac_gpu_encoder_min_samples(const ac_gpu_model *g) {
+    return ac_enc_min_samples(ac_gpu_model_config(g));
+}
+
+static size_t mlp_workspace(const enc *e, int64_t N, int C) { return ac_convnext_mlp_workspace(e->prec, N, C); }
+
+static ac_status run_mlp(ac_gpu_model *g, const enc *e, const block_w *b, int64_t N, int C, float *x) {
+    if (e->fused)
+        return ac_convnext_mlp(e->prec, N, C, e->hb.p, b->pw1_w, b->pw1_b, b->pw2_w, b->pw2_b, b->scale, x,
+                               e->mlp_ws.p, e->mlp_ws.cap, ac_gpu_stream(g));
+    return ac_convnext_mlp_unfused(e->prec, N, C, e->hb.p, b->pw1_w, b->pw1_b, b->pw2_w, b->pw2_b, b->scale, x,
+                                   e->mlp_ws.p, e->mlp_ws.cap, ac_gpu_stream(g));
+}
+
+// ---- dumps: device stage -> host, one clip at a time, in the upstream layout ----------------------------------
+namespace {
+struct dumper {
+    ac_gpu_dump_fn fn;
+    void *ctx;
+    const int *idx;  // packed clip k -> caller's index
+    int n;
+    float *host;
+    size_t cap;
+};
+}  // namespace
+
+static ac_status dump_fetch(dumper *d, const void *src, size_t count, cudaStream_t s) {
+    if (count > d->cap) {
+        float *h = (float *)realloc(d->host, sizeof(float) * count);
+        if (!h) return ac_fail(AC_ERR_NOMEM, "encoder dump: host out of memory");
+        d->host = h;
+        d->cap = count;
+    }
+    CUDA_CHECK(cudaMemcpyAsync(d->host, src, sizeof(float) * count, cudaMemcpyDeviceToHost, s));
+    CUDA_CHECK(cudaStreamSynchronize(s));
+    return AC_OK;
+}
+
+// rows x (frames * F, C) packed by off -> per clip (C, T, F) (C == 0: (T, F) as is; transpose_2d: (C, T))
+static ac_status dump_stage(dumper *d, const char *name, const void *src, const int *off, int F, int C, int kind,
+                            cudaStream_t s) {
+    if (!d->fn) return AC_OK;
+    const size_t total = (size_t)off[d->n] * F * (C ? C : 1);
+    ac_status st = dump_fetch(d, src, total, s);
+    if (st) return st;
+    for (int k = 0; k < d->n; k++) {
+        const int T = off[k + 1] - off[k];
+        const float *x = d->host + (size_t)off[k] * F * (C ? C : 1);
+        if (kind == 0) {  // (T, F)
+            int64_t shp[2] = {T, F};
+            d->fn(d->ctx, d->idx[k], name, x, 2, shp);
+            continue;
+        }
+        const size_t ne = (size_t)T * F * C;
+        float *y = (float *)malloc(sizeof(float) * (ne ? ne : 1));
+        if (!y) return ac_fail(AC_ERR_NOMEM, "encoder dump: host out of memory");
+        if (kind == 1) {  // (T, F, C) -> (C, T, F)
+            for (int t = 0; t < T; t++)
+                for (int f = 0; f < F; f++)
+                    for (int c = 0; c < C; c++) y[((size_t)c * T + t) * F + f] = x[((size_t)t * F + f) * C + c];
+            int64_t shp[3] = {C, T, F};
+            d->fn(d->ctx, d->idx[k], name, y, 3, shp);
+        } else {  // (T, C) -> (C, T)
+            for (int t = 0; t < T; t++)
+                for (int c = 0; c < C; c++) y[(size_t)c * T + t] = x[(size_t)t * C + c];
+            int64_t shp[2] = {C, T};
+            d->fn(d->ctx, d->idx[k], name, y, 2, shp);
+        }
+        free(y);
+    }
+    return AC_OK;
+}
+
+// ---- the encoder ------------------------------------------------------------------------------------------------
+static ac_status encode(ac_gpu_model *g, enc *e, int n, ac_pcm_kind kind, const void *const *x,
+                        const int64_t *n_samples, const int *idx, dumper *dmp, int *T /*(n, 5)*/, int *off /*(5, n+1)*/,
+                        const float **memory) {
+    const ac_model_config *c = e->cfg;
+    cudaStream_t s = ac_gpu_stream(g);
+    const int *dims = c->encoder.dims;
+    const float eps = (float)c->encoder.ln_eps;
+    int F[AC_ENC_STAGES];
+    {
+        int T0[AC_ENC_STAGES];
+        ac_enc_stage_dims(c, n_samples[idx[0]], T0, F);
+    }
+    if (ac_enc_offsets(n, T, off))
+        return ac_fail(AC_ERR_INVALID_ARG, "encoder: the batch has more than 2^31 frames (hint: fewer clips per batch)");
+    const int *O[AC_ENC_STAGES];
+    for (int si = 0; si < AC_ENC_STAGES; si++) O[si] = off + si * (n + 1);
+    const int64_t R = O[0][n];
+
+    // staging: pcm_off (int64, n + 1) | foff (int, 5 (n + 1)) | pcm; one H2D copy
+    const size_t esz = kind == AC_PCM_S16 ? 2 : 4;
+    int64_t n_pcm = 0;
+    for (int k = 0; k < n; k++) n_pcm += n_samples[idx[k]];
+    const size_t o_foff = al(sizeof(int64_t) * (n + 1)), o_pcm = o_foff + al(sizeof(int) * AC_ENC_STAGES * (n + 1));
+    const size_t staged = o_pcm + esz * (size_t)n_pcm;
+    if (e->staged_pending) CUDA_CHECK(cudaEventSynchronize(e->staged));  // the previous call's copy has left
+    e->staged_pending = 0;
+    ac_status st = grow_host(&e->stage_h, staged);
+    if (!st) st = grow(&e->stage_d, staged, s);
+    if (st) return st;
+    char *h = (char *)e->stage_h.p;
+    int64_t *pcm_off = (int64_t *)h;
+    pcm_off[0] = 0;
+    for (int k = 0; k < n; k++) {
+        pcm_off[k + 1] = pcm_off[k] + n_samples[idx[k]];
+        memcpy(h + o_pcm + esz * (size_t)pcm_off[k], x[idx[k]], esz * (size_t)n_samples[idx[k]]);
+    }
+    memcpy(h + o_foff, off, sizeof(int) * AC_ENC_STAGES * (n + 1));
+    char *dv = (char *)e->stage_d.p;
+    CUDA_CHECK(cudaMemcpyAsync(dv, h, staged, cudaMemcpyHostToDevice, s));
+    CUDA_CHECK(cudaEventRecord(e->staged, s));
+    e->staged_pending = 1;
+    const int64_t *d_pcm_off = (const int64_t *)dv;
+    const int *d_off[AC_ENC_STAGES];
+    for (int si = 0; si < AC_ENC_STAGES; si++) d_off[si] = (const int *)(dv + o_foff) + si * (n + 1);
+    const void *d_pcm = dv + o_pcm;
+
+    // buffers
+    const size_t elt = e->prec == AC_PREC_BF16 ? sizeof(__nv_bfloat16) : sizeof(float);
+    size_t act = 0, cols = 0, mlpws = 0;
+    for (int si = 1; si < AC_ENC_STAGES; si++) {
+        const int64_t N = (int64_t)O[si][n] * F[si];
+        const int C = dims[si - 1];
+        if ((size_t)N * C > act) act = (size_t)N * C;
+        if (si > 1 && (size_t)N * 4 * dims[si - 2] > cols) cols = (size_t)N * 4 * dims[si - 2];
+        if (mlp_workspace(e, N, C) > mlpws) mlpws = mlp_workspace(e, N, C);
+    }
+    const int C3 = dims[3], D = c->decoder.d_model;
+    const int64_t T3 = O[4][n];
+    const size_t lm = (size_t)R * F[0];
+    if ((st = grow(&e->lm_ws, ac_logmel_workspace(e->lm, R), s)) || (st = grow(&e->bn0, sizeof(float) * lm, s)) ||
+        (dmp->fn && (st = grow(&e->logmel, sizeof(float) * lm, s))) || (st = grow(&e->xa, sizeof(float) * act, s)) ||
+        (st = grow(&e->xb, sizeof(float) * act, s)) || (st = grow(&e->hb, elt * act, s)) ||
+        (st = grow(&e->cols, elt * (cols ? cols : 1), s)) || (st = grow(&e->mlp_ws, mlpws ? mlpws : 1, s)) ||
+        (st = grow(&e->femb, sizeof(float) * (size_t)T3 * C3, s)) ||
+        (st = grow(&e->mem, sizeof(float) * (size_t)T3 * D, s)))
+        return st;
+
+    // AC_ENC_POISON=1 (the tests): every activation buffer is set to NaN first, so a stage that leaves elements
+    // unwritten shows up as NaN in the output instead of reading a previous call's values
+    const char *poison = getenv("AC_ENC_POISON");
+    if (poison && poison[0] == '1') {
+        dbuf *bufs[] = {&e->lm_ws, &e->bn0, &e->logmel, &e->xa, &e->xb, &e->hb, &e->cols, &e->mlp_ws, &e->femb, &e->mem};
+        for (dbuf *b : bufs)
+            if (b->p) CUDA_CHECK(cudaMemsetAsync(b->p, 0xff, b->cap, s));
+    }
+
+    // front end
+    float *bn0 = (float *)e->bn0.p;
+    float *lmraw = dmp->fn ? (float *)e->logmel.p : NULL;
+    if ((st = ac_logmel_run(e->lm, kind, d_pcm, d_pcm_off, d_off[0], n, R, e->lm_ws.p, e->lm_ws.cap, lmraw, bn0)))
+        return st;
+    if ((st = dump_stage(dmp, "logmel", lmraw, O[0], F[0], 0, 0, s))) return st;
+    if ((st = dump_stage(dmp, "bn0", bn0, O[0], F[0], 0, 0, s))) return st;
+
+    // stem
+    float *xa = (float *)e->xa.p, *xb = (float *)e->xb.p;
+    if ((st = ac_stem_conv_ln(bn0, d_off[0], d_off[1], n, O[1][n], F[0], c->encoder.stem_kernel[0],
+                              c->encoder.stem_kernel[1], c->encoder.stem_padding[0], c->encoder.stem_padding[1],
+                              e->stem_w, e->stem_b, e->stem_ln_w, e->stem_ln_b, dims[0], eps, xa, s)))
+        return st;
+    if ((st = dump_stage(dmp, "stem", xa, O[1], F[1], dims[0], 1, s))) return st;
+
+    for (int si = 0; si < 4; si++) {
+        const int p = si + 1, C = dims[si];  // plan stage of this ConvNeXt stage
+        if (si > 0) {
+            if ((st = ac_downsample_ln_im2col(e->prec, xa, d_off[p - 1], d_off[p], n, O[p][n], F[p - 1], dims[si - 1],
+                                              e->ds_ln_w[si], e->ds_ln_b[si], eps, e->cols.p, s)))
+                return st;
+            const void *w = e->prec == AC_PREC_BF16 ? e->ds_wb[si] : (const void *)e->ds_w[si];
+            if ((st = ac_linear(ac_gpu_cublas(g), e->prec, (int64_t)O[p][n] * F[p], 4 * dims[si - 1], C, e->cols.p, w,
+                                e->ds_b[si], 0, xb, s)))
+                return st;
+            float *t = xa;
+            xa = xb;
+            xb = t;
+        }
+        const int64_t N = (int64_t)O[p][n] * F[p];
+        for (int k = 0; k < c->encoder.depths[si]; k++) {
+            const block_w *b = &e->blocks[si][k];
+            if ((st = ac_dwconv7_ln(e->prec, xa, d_off[p], n, O[p][n], F[p], C, b->dw_w49, b->dw_b, b->ln_w, b->ln_b,
+                                    eps, e->hb.p, s)))
+                return st;
+            if ((st = run_mlp(g, e, b, N, C, xa))) return st;
+        }
+        char name[16];
+        snprintf(name, sizeof name, "stage%d", si);
+        if ((st = dump_stage(dmp, name, xa, O[p], F[p], C, 1, s))) return st;
+    }
+    float *femb = (float *)e->femb.p, *mem = (float *)e->mem.p;
+    if ((st = ac_freq_mean(xa, T3, F[4], C3, femb, s))) return st;
+    if ((st = dump_stage(dmp, "frame_embs", femb, O[4], C3, 0, 0, s))) return st;
+    // the projection stays fp32 in both precisions: (T', C3) x (C3, D) is ~0.1 % of the encoder's work
+    if ((st = ac_linear(ac_gpu_cublas(g), AC_PREC_FP32, T3, C3, D, femb, e->proj_w, e->proj_b, 1, mem, s))) return st;
+    if ((st = dump_stage(dmp, "projection", mem, O[4], 1, D, 2, s))) return st;
+    *memory = mem;
+    return AC_OK;
+}
+
+extern "C" ac_status ac_gpu_encode_ex(ac_gpu_model *g, int n, ac_pcm_kind kind, const void *const *x,
+                                     const int64_t *n_samples, ac_gpu_dump_fn dump, void *dump_ctx,
+                                     const float **memory, int64_t *mem_off, int *n_frames, int *mem_len,
+                                     ac_status *clip_status) {
+    *memory = NULL;
+    if (!g || n < 0 || (n > 0 && (!x || !n_samples || !mem_off || !n_frames || !mem_len || !clip_status)) ||
+        (kind != AC_PCM_F32 && kind != AC_PCM_S16))
+        return ac_fail(AC_ERR_INVALID_ARG, "encoder: %d clips, PCM kind %d or a NULL argument", n, (int)kind);
+    if (n == 0) return AC_OK;
+    enc *e = NULL;
+    ac_status st = get_enc(g, &e);
+    if (st) return st;
+    const ac_model_config *c = e->cfg;
+    int *idx = (int *)malloc(sizeof(int) * n), *T = (int *)malloc(sizeof(int) * n * AC_ENC_STAGES);
+    int *off = (int *)malloc(sizeof(int) * AC_ENC_STAGES * (n + 1));
+    dumper d = {dump, dump_ctx, idx, 0, NULL, 0};
+    if (!idx || !T || !off) {
+        st = ac_fail(AC_ERR_NOMEM, "encoder: host out of memory for %d clips", n);
+        goto done;
+    }
+    {
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            n_frames[i] = mem_len[i] = 0;
+            clip_status[i] = AC_OK;
+            if (!x[i] || n_samples[i] < e->min_samples) {
+                clip_status[i] = x[i] ? ac_fail(AC_ERR_AUDIO, "too short for the encoder: %lld samples at %d Hz "
+                                                "(%.3f s); the model needs at least %lld (%.3f s)",
+                                                (long long)n_samples[i], c->frontend.sample_rate,
+                                                (double)n_samples[i] / c->frontend.sample_rate,
+                                                (long long)e->min_samples,
+                                                (double)e->min_samples / c->frontend.sample_rate)
+                                      : ac_fail(AC_ERR_INVALID_ARG, "encoder: clip %d has no samples", i);
+                continue;
+            }
+            int F[AC_ENC_STAGES];
+            ac_enc_stage_dims(c, n_samples[i], T + k * AC_ENC_STAGES, F);
+            idx[k++] = i;
+        }
+        d.n = k;
+        if (k > 0) {
+            cudaError_t err = cudaSetDevice(ac_gpu_model_device(g));
+            st = err != cudaSuccess ? ac_fail(AC_ERR_CUDA, "encoder: cudaSetDevice(%d): %s", ac_gpu_model_device(g),
+                                              cudaGetErrorString(err))
+                                    : encode(g, e, k, kind, x, n_samples, idx, &d, T, off, memory);
+        }
+        if (!st) {
+            // failed clips get an empty range at the position where they would have been
+            int j = 0;
+            for (int i = 0; i < n; i++) {
+                mem_off[i] = j < k ? off[4 * (k + 1) + j] : (k > 0 ? off[4 * (k + 1) + k] : 0);
+                if (j < k && idx[j] == i) {
+                    n_frames[i] = T[j * AC_ENC_STAGES + 4];
+                    mem_len[i] = ac_enc_frame_len(c, n_samples[i], n_frames[i]);
+                    j++;
+                }
+            }
+        }
+    }
+done:
+    free(idx);
+    free(T);
+    free(off);
+    free(d.host);
+    return st;
+}
+
+extern "C" ac_status ac_gpu_encode(ac_gpu_model *g, int n, const float *const *x, const int64_t *n_samples,
+                                   const float **memory, int64_t *mem_off, int *n_frames, int *mem_len,
+                                   ac_status *clip_status) {
+    return ac_gpu_encode_ex(g, n, AC_PCM_F32, (const void *const *)x, n_samples, NULL, NULL, memory, mem_off,
+                            n_frames, mem_len, clip_status);
+}

@@ -1,0 +1,61 @@
+// The CNext-trans encoder on the device for a batch of clips of any lengths: front end (kernels/logmel.h) ->
+// stem (stem.h) -> 4 ConvNeXt stages (dwconv_ln.h + the pointwise MLP, downsample.h + linear.h between
+// stages) -> mean over frequency (freq_mean.h) -> projection Linear + ReLU (linear.h). Mirrors ac_model_encode
+// (host/model.c) clip by clip: the clips are packed along time, never padded into each other, so a clip's result
+// does not depend on what else is in the batch (up to the GEMMs' own row-independent rounding).
+// Activations are channels-last (tokens, C) fp32 (the residual stream and every reduction); with AC_PREC_BF16
+// the GEMM operands (LayerNorm outputs, GELU outputs, weights) are bf16, accumulation fp32.
+//
+//   const float *mem; int64_t off[n]; int nf[n], len[n]; ac_status cs[n];
+//   ac_gpu_encode(g, n, x, n_samples, &mem, off, nf, len, cs);
+//   // clip i: rows [off[i], off[i] + nf[i]) of the (sum nf, D) device matrix mem; the first len[i] are valid.
+#ifndef AC_GPU_ENCODER_H
+#define AC_GPU_ENCODER_H
+
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "ac.h"
+#include "gpu_model.h"
+#include "logmel.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Encodes n clips (mono float32 at the model rate, host memory, as ac_model_encode takes). On return *memory is
+// a device buffer owned by g (valid until the next call) with the clips' projected frames packed: clip i's frames
+// are rows [mem_off[i], mem_off[i] + n_frames[i]) of a (sum n_frames, D) row-major matrix; the first mem_len[i]
+// are valid (same meaning as ac_model_encode). Per-clip failures (too short: AC_ERR_AUDIO) -> clip_status[i] with
+// n_frames[i] = mem_len[i] = 0; the others still run. Returns AC_ERR_NOMEM (hint: smaller batch) when the device
+// is out of memory, after which g stays usable.
+// The work is queued on ac_gpu_stream(g) and may still be running on return: read *memory on that stream, or
+// cudaStreamSynchronize(ac_gpu_stream(g)) first (the stream is non-blocking: legacy-stream copies do not wait).
+ac_status ac_gpu_encode(ac_gpu_model *g, int n, const float *const *x, const int64_t *n_samples,
+                        const float **memory, int64_t *mem_off, int *n_frames, int *mem_len, ac_status *clip_status);
+
+// Receives each stage of clip `clip` (the index in the caller's arrays) in the upstream layout with the stage names
+// of host/model.h ac_dump_fn: logmel, bn0 (T, n_mels); stem, stage0..3 (C, T, F); frame_embs (T', C3);
+// projection (D, T'). Host memory, valid during the call.
+typedef void (*ac_gpu_dump_fn)(void *ctx, int clip, const char *stage, const float *data, int ndim,
+                               const int64_t *shape);
+
+// ac_gpu_encode with the PCM kind of x (AC_PCM_F32: const float *, AC_PCM_S16: const int16_t *, x / 32768) and an
+// optional dump (synchronises after every stage; NULL for none).
+ac_status ac_gpu_encode_ex(ac_gpu_model *g, int n, ac_pcm_kind kind, const void *const *x, const int64_t *n_samples,
+                           ac_gpu_dump_fn dump, void *dump_ctx, const float **memory, int64_t *mem_off, int *n_frames,
+                           int *mem_len, ac_status *clip_status);
+
+// Shortest clip (samples at the model rate) the encoder accepts; = ac_model_min_samples.
+int64_t ac_gpu_encoder_min_samples(const ac_gpu_model *g);
+// Prepares the encoder's constants (reordered weights, FFT plan) now rather than on the first call.
+ac_status ac_gpu_encoder_prepare(ac_gpu_model *g);
+// 1 when every block's pointwise MLP takes the fused tensor-core kernel of kernels/convnext_mlp.h (BF16 and the
+// ConvNeXt-T widths); 0 when some run its unfused cuBLAS path (FP32, other widths, or AC_MLP_UNFUSED=1 in the
+// environment, which forces the unfused path everywhere: the baseline when a result looks wrong).
+int ac_gpu_encoder_fused_mlp(ac_gpu_model *g);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,352 @@
+// ConvNeXt block MLP on GPU (kernels/convnext_mlp*.cu): x += gamma * (GELU(h W1^T + b1) W2^T + b2).
+// Part 1, host only (runs everywhere): the launchers' argument checks, which must fail before any CUDA call,
+// the workspace size and the fused-path choice. Part 2, GPU (exits 77 without one): both precisions, both
+// paths (ac_convnext_mlp, which takes the fused kernel for BF16 at C in {96,192,384,768}, and the unfused one),
+// C in {8,16,24,32,96,192,384,768} x N in {1,7,63,64,65,1000,4099}, against a double-precision evaluation
+// (host/model.c's order of operations) of the same bf16-representable inputs, error as a share of the
+// per-element budget of tests/tolerances.h; x has NaN guard rows on both sides that must stay untouched, h
+// NaN rows past N, the workspace NaN-filled before each run.
+#include <cuda_runtime_api.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../kernels/convnext_mlp.h"
+#include "../kernels/device.h"
+#include "testutil.h"
+
+static int checks = 0;
+
+static uint64_t g_rng = 20261127;
+static float frand(void) {  // xorshift64*, uniform in [-1, 1)
+    g_rng ^= g_rng >> 12, g_rng ^= g_rng << 25, g_rng ^= g_rng >> 27;
+    return (float)((double)((g_rng * 2685821657736338717ull) >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static uint16_t f2bf(float f) {  // round to nearest even (no NaN inputs here)
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+static float bf2f(uint16_t b) {
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+// n values uniform in [-scale, scale), rounded to bf16 so that the fp32 and bf16 runs see the same numbers.
+static void fill_bf(float *f, uint16_t *b, size_t n, float scale) {
+    for (size_t i = 0; i < n; i++) {
+        b[i] = f2bf(frand() * scale);
+        f[i] = bf2f(b[i]);
+    }
+}
+
+static void host_checks(void) {
+    void *p = (void *)(uintptr_t)256;  // never dereferenced: each call below must fail before touching it
+    const float *fp = (const float *)p;
+    float *xp = (float *)p;
+    const size_t ws = ac_convnext_mlp_workspace(AC_PREC_BF16, 100, 96);
+    struct {
+        const char *what;
+        ac_precision prec;
+        int64_t N;
+        int C;
+        int null_arg;  // 0: none; 1..7: h, w1, b1, w2, b2, gamma, x
+        size_t ws;
+    } bad[] = {
+        {"unknown precision", (ac_precision)7, 100, 96, 0, ws},
+        {"N < 0", AC_PREC_BF16, -1, 96, 0, ws},
+        {"C = 0", AC_PREC_BF16, 100, 0, 0, ws},
+        {"C % 8 != 0", AC_PREC_BF16, 100, 100, 0, ws},
+        {"C = 12", AC_PREC_FP32, 100, 12, 0, ws},
+        {"h NULL", AC_PREC_BF16, 100, 96, 1, ws},
+        {"pwconv1_w NULL", AC_PREC_BF16, 100, 96, 2, ws},
+        {"pwconv1_b NULL", AC_PREC_FP32, 100, 96, 3, ws},
+        {"pwconv2_w NULL", AC_PREC_BF16, 100, 96, 4, ws},
+        {"pwconv2_b NULL", AC_PREC_BF16, 100, 96, 5, ws},
+        {"gamma NULL", AC_PREC_FP32, 100, 96, 6, ws},
+        {"x NULL", AC_PREC_BF16, 100, 96, 7, ws},
+        {"workspace too small", AC_PREC_BF16, 100, 96, 0, ws - 1},
+        {"workspace too small (fp32)", AC_PREC_FP32, 100, 96, 0, ac_convnext_mlp_workspace(AC_PREC_FP32, 100, 96) - 4},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const void *a[8] = {NULL, p, p, p, p, p, p, p};
+        if (bad[i].null_arg) a[bad[i].null_arg] = NULL;
+        for (int unfused = 0; unfused < 2; unfused++) {
+            ac_status st = (unfused ? ac_convnext_mlp_unfused : ac_convnext_mlp)(
+                bad[i].prec, bad[i].N, bad[i].C, a[1], a[2], (const float *)a[3], a[4], (const float *)a[5],
+                (const float *)a[6], (float *)a[7], p, bad[i].ws, NULL);
+            checks++;
+            CHECK(st == AC_ERR_INVALID_ARG, "%s (%s): got %s", bad[i].what, unfused ? "unfused" : "fused",
+                  ac_status_name(st));
+            CHECK(strstr(ac_last_error(), "hint:") != NULL, "%s: message without a hint: %s", bad[i].what,
+                  ac_last_error());
+        }
+    }
+    // A NULL workspace is an error where one is needed ...
+    checks++;
+    CHECK(ac_convnext_mlp(AC_PREC_BF16, 100, 96, p, p, fp, p, fp, fp, xp, NULL, ws, NULL) == AC_ERR_INVALID_ARG,
+          "NULL workspace accepted");
+    // ... and N == 0 is a no-op that needs nothing (returns before any CUDA call, so it passes without a GPU).
+    checks++;
+    CHECK(ac_convnext_mlp(AC_PREC_BF16, 0, 96, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL) == AC_OK,
+          "N = 0: %s", ac_last_error());
+    checks++;
+    CHECK(ac_convnext_mlp_workspace(AC_PREC_BF16, 0, 96) == 0, "N = 0 needs no workspace");
+
+    // Workspace: grows with N up to a cap, then stays (the unfused path works in row chunks).
+    checks += 4;
+    CHECK(ac_convnext_mlp_workspace(AC_PREC_FP32, 1, 96) == 20 * 96, "fp32 bytes per row");
+    CHECK(ac_convnext_mlp_workspace(AC_PREC_BF16, 1, 96) == 28 * 96, "bf16 bytes per row");
+    size_t big = ac_convnext_mlp_workspace(AC_PREC_BF16, (int64_t)1 << 40, 768);
+    CHECK(big <= ((size_t)64 << 20) && big >= ((size_t)32 << 20), "capped workspace %zu", big);
+    CHECK(ac_convnext_mlp_workspace(AC_PREC_FP32, (int64_t)1 << 40, 8) <= ((size_t)64 << 20), "cap at small C");
+
+    // Fused path: BF16, the four ConvNeXt-Tiny widths, 16-byte aligned operands.
+    const void *al = (const void *)(uintptr_t)4096, *mis = (const void *)(uintptr_t)4104;
+    int C_fused[] = {96, 192, 384, 768}, C_other[] = {8, 16, 24, 32, 64, 128, 1536};
+    for (int i = 0; i < 4; i++) {
+        checks += 3;
+        CHECK(ac_convnext_mlp_is_fused(AC_PREC_BF16, C_fused[i], al, al, al), "C = %d fused", C_fused[i]);
+        CHECK(!ac_convnext_mlp_is_fused(AC_PREC_FP32, C_fused[i], al, al, al), "fp32 never fused");
+        CHECK(!ac_convnext_mlp_is_fused(AC_PREC_BF16, C_fused[i], al, mis, al), "misaligned W1 fused");
+    }
+    for (int i = 0; i < 7; i++) {
+        checks++;
+        CHECK(!ac_convnext_mlp_is_fused(AC_PREC_BF16, C_other[i], al, al, al), "C = %d fused", C_other[i]);
+    }
+}
+
+// Double-precision evaluation of rows [0, N) of the sample set (host/model.c's order), with per-element budgets.
+typedef struct {
+    int C;
+    int64_t N;
+    float *h, *w1, *b1, *w2, *b2, *gamma, *x0;  // fp32 values (bf16-representable for h, w1, w2)
+    uint16_t *hb, *w1b, *w2b;
+} problem;
+
+// want[c], budget[c] for one row (FP32 and BF16 budgets)
+static void reference_row(const problem *P, int64_t r, double *g, double *pj, double *want, double *bud32,
+                          double *bud16) {
+    const int C = P->C, H = 4 * C;
+    const float *h = P->h + r * C;
+    for (int j = 0; j < H; j++) {
+        double s = P->b1[j], a = fabs(P->b1[j]);
+        const float *w = P->w1 + (size_t)j * C;
+        for (int k = 0; k < C; k++) s += (double)h[k] * w[k], a += fabs((double)h[k] * w[k]);
+        g[j] = 0.5 * s * (1.0 + erf(s / sqrt(2.0)));
+        pj[j] = 1.13 * a;
+    }
+    const double u32 = ldexp(1.0, -24), u16 = ldexp(1.0, -8);
+    for (int c = 0; c < C; c++) {
+        const float *w = P->w2 + (size_t)c * H;
+        double y = P->b2[c], abs_t = fabs(P->b2[c]), sq_t = 0, sq_p = 0;
+        for (int j = 0; j < H; j++) {
+            const double t = g[j] * w[j], q = w[j] * pj[j];
+            y += t, abs_t += fabs(t), sq_t += t * t, sq_p += q * q;
+        }
+        const double gm = fabs(P->gamma[c]), x0 = P->x0[r * C + c];
+        want[c] = x0 + P->gamma[c] * y;
+        const double tail = 2.0 * u32 * (fabs(x0) + gm * fabs(y));
+        const double e32 = TOL_MLP_FP32_EPS * u32 * (abs_t + sqrt(sq_p));
+        bud32[c] = gm * e32 + tail;
+        bud16[c] = gm * (TOL_MLP_BF16_SIGMAS * u16 * sqrt(sq_t) + e32) + tail;
+    }
+}
+
+#define GUARD 5  // NaN rows of x before and after the N rows
+
+static int g_device_errors = 0;
+
+// Guard value: a NaN with a payload; GPU arithmetic on a NaN yields the canonical 0x7fffffff, so a guard that
+// was read-modify-written (x += NaN) shows up as changed bits.
+#define GUARD_BITS 0x7fc0beefu
+
+// Runs one (precision, path) on the device copy of P and checks the rows in `rows`.
+static void run_case(const problem *P, ac_precision prec, int unfused, const int64_t *rows, int nrows,
+                     double *const *want, double *const *bud32, double *const *bud16, cudaStream_t stream) {
+    const int C = P->C, H = 4 * C;
+    const int64_t N = P->N;
+    const size_t es = prec == AC_PREC_BF16 ? 2 : 4;
+    const size_t hrows = (size_t)N + 3;  // NaN rows past N: reading them must not matter
+    void *d_h = NULL, *d_w1 = NULL, *d_w2 = NULL, *d_ws = NULL;
+    float *d_b1 = NULL, *d_b2 = NULL, *d_g = NULL, *d_x = NULL;
+    const size_t xn = (size_t)(N + 2 * GUARD) * C;
+    const size_t ws = ac_convnext_mlp_workspace(prec, N, C);
+    float *x = malloc(sizeof(float) * xn);
+    unsigned char *hbuf = malloc(hrows * C * es);
+    if (!x || !hbuf) {
+        fprintf(stderr, "out of host memory\n");
+        exit(1);
+    }
+    // x: NaN guards | x0 | NaN guards
+    const uint32_t gbits = GUARD_BITS;
+    for (size_t i = 0; i < xn; i++) memcpy(&x[i], &gbits, 4);
+    memcpy(x + (size_t)GUARD * C, P->x0, sizeof(float) * N * C);
+    if (prec == AC_PREC_BF16) {
+        uint16_t *hb = (uint16_t *)hbuf;
+        memcpy(hb, P->hb, 2 * (size_t)N * C);
+        for (size_t i = (size_t)N * C; i < hrows * C; i++) hb[i] = 0x7fc0;
+    } else {
+        float *hf = (float *)hbuf;
+        memcpy(hf, P->h, 4 * (size_t)N * C);
+        for (size_t i = (size_t)N * C; i < hrows * C; i++) hf[i] = NAN;
+    }
+    cudaError_t err = cudaSuccess;
+#define ALLOC(p, n) \
+    if (err == cudaSuccess) err = cudaMalloc((void **)&(p), (n))
+    ALLOC(d_h, hrows * C * es);
+    ALLOC(d_w1, (size_t)H * C * es);
+    ALLOC(d_w2, (size_t)H * C * es);
+    ALLOC(d_b1, sizeof(float) * H);
+    ALLOC(d_b2, sizeof(float) * C);
+    ALLOC(d_g, sizeof(float) * C);
+    ALLOC(d_x, sizeof(float) * xn);
+    if (ws) ALLOC(d_ws, ws);
+#undef ALLOC
+    if (err == cudaSuccess) err = cudaMemcpy(d_h, hbuf, hrows * C * es, cudaMemcpyHostToDevice);
+    if (err == cudaSuccess)
+        err = cudaMemcpy(d_w1, prec == AC_PREC_BF16 ? (const void *)P->w1b : (const void *)P->w1, (size_t)H * C * es,
+                         cudaMemcpyHostToDevice);
+    if (err == cudaSuccess)
+        err = cudaMemcpy(d_w2, prec == AC_PREC_BF16 ? (const void *)P->w2b : (const void *)P->w2, (size_t)H * C * es,
+                         cudaMemcpyHostToDevice);
+    if (err == cudaSuccess) err = cudaMemcpy(d_b1, P->b1, sizeof(float) * H, cudaMemcpyHostToDevice);
+    if (err == cudaSuccess) err = cudaMemcpy(d_b2, P->b2, sizeof(float) * C, cudaMemcpyHostToDevice);
+    if (err == cudaSuccess) err = cudaMemcpy(d_g, P->gamma, sizeof(float) * C, cudaMemcpyHostToDevice);
+    if (err == cudaSuccess) err = cudaMemcpy(d_x, x, sizeof(float) * xn, cudaMemcpyHostToDevice);
+    if (err == cudaSuccess && ws) err = cudaMemset(d_ws, 0xff, ws);  // NaN everywhere
+    checks++;
+    CHECK(err == cudaSuccess, "setup C=%d N=%lld: %s", C, (long long)N, cudaGetErrorString(err));
+    if (err == cudaSuccess) {
+        ac_status st = (unfused ? ac_convnext_mlp_unfused : ac_convnext_mlp)(
+            prec, N, C, d_h, d_w1, d_b1, d_w2, d_b2, d_g, d_x + (size_t)GUARD * C, d_ws, ws, stream);
+        checks++;
+        CHECK(st == AC_OK, "C=%d N=%lld: %s", C, (long long)N, ac_last_error());
+        err = cudaStreamSynchronize(stream);
+        if (err == cudaSuccess) err = cudaMemcpy(x, d_x, sizeof(float) * xn, cudaMemcpyDeviceToHost);
+        checks++;
+        CHECK(err == cudaSuccess, "run C=%d N=%lld: %s", C, (long long)N, cudaGetErrorString(err));
+        if (err != cudaSuccess) g_device_errors++;
+        if (st == AC_OK && err == cudaSuccess) {
+            int guard_bad = 0;
+            for (size_t i = 0; i < (size_t)GUARD * C; i++)
+                guard_bad += memcmp(&x[i], &gbits, 4) != 0, guard_bad += memcmp(&x[xn - 1 - i], &gbits, 4) != 0;
+            int all_nonfinite = 0;  // every row, checked or not, must have been computed from finite inputs
+            for (size_t i = (size_t)GUARD * C; i < (size_t)(GUARD + N) * C; i++) all_nonfinite += !isfinite(x[i]);
+            checks++;
+            CHECK(all_nonfinite == 0, "C=%d N=%lld: %d non-finite elements among all N rows", C, (long long)N,
+                  all_nonfinite);
+            checks++;
+            CHECK(guard_bad == 0, "C=%d N=%lld: %d guard elements of x written", C, (long long)N, guard_bad);
+            double worst = 0;
+            int64_t wr = -1;
+            int wc = -1, nonfinite = 0;
+            for (int i = 0; i < nrows; i++) {
+                const float *xr = x + (size_t)(GUARD + rows[i]) * C;
+                const double *b = prec == AC_PREC_BF16 ? bud16[i] : bud32[i];
+                for (int c = 0; c < C; c++) {
+                    if (!isfinite(xr[c])) {
+                        nonfinite++;
+                        continue;
+                    }
+                    const double share = fabs(xr[c] - want[i][c]) / b[c];
+                    if (share > worst) worst = share, wr = rows[i], wc = c;
+                }
+            }
+            char label[128];
+            snprintf(label, sizeof label, "%s %s C=%d N=%lld (%d rows checked)", prec == AC_PREC_BF16 ? "bf16" : "fp32",
+                     unfused ? "unfused" : (ac_convnext_mlp_is_fused(prec, C, d_h, d_w1, d_w2) ? "fused" : "auto"),
+                     C, (long long)N, nrows);
+            checks += 2;
+            CHECK(nonfinite == 0, "%s: %d non-finite outputs", label, nonfinite);
+            if (!report(label, worst, 1.0, 0))
+                CHECK(0, "%s: worst element row %lld channel %d", label, (long long)wr, wc);
+        }
+    }
+    cudaFree(d_h), cudaFree(d_w1), cudaFree(d_w2), cudaFree(d_b1), cudaFree(d_b2), cudaFree(d_g), cudaFree(d_x);
+    if (d_ws) cudaFree(d_ws);
+    free(x);
+    free(hbuf);
+}
+
+// The reference is O(rows * 8 C^2) in double: every row up to this many multiply-adds, then a sample
+// (the first and last 40 rows, where tile edges are, and an even spread in between).
+#define REF_MACS 5.0e8
+
+static void gpu_checks(cudaStream_t stream) {
+    const int Cs[] = {8, 16, 24, 32, 96, 192, 384, 768};
+    const int64_t Ns[] = {1, 7, 63, 64, 65, 1000, 4099};
+    for (size_t ci = 0; ci < sizeof Cs / sizeof Cs[0]; ci++)
+        for (size_t ni = 0; ni < sizeof Ns / sizeof Ns[0]; ni++) {
+            const int C = Cs[ci], H = 4 * C;
+            const int64_t N = Ns[ni];
+            problem P = {.C = C, .N = N};
+            const size_t nh = (size_t)N * C, nw = (size_t)H * C;
+            P.h = malloc(4 * nh), P.hb = malloc(2 * nh), P.w1 = malloc(4 * nw), P.w1b = malloc(2 * nw);
+            P.w2 = malloc(4 * nw), P.w2b = malloc(2 * nw), P.b1 = malloc(4 * (size_t)H), P.b2 = malloc(4 * (size_t)C);
+            P.gamma = malloc(4 * (size_t)C), P.x0 = malloc(4 * nh);
+            // Scales of a trained block: h a LayerNorm output, pre-activations O(1), layer scale 0.05..1.
+            fill_bf(P.h, P.hb, nh, 1.7f);
+            fill_bf(P.w1, P.w1b, nw, 1.7f / sqrtf((float)C));
+            fill_bf(P.w2, P.w2b, nw, 1.7f / sqrtf((float)H));
+            for (int j = 0; j < H; j++) P.b1[j] = 0.5f * frand();
+            for (int c = 0; c < C; c++) {
+                P.b2[c] = 0.2f * frand();
+                const float g = frand();
+                P.gamma[c] = (g < 0 ? -0.05f : 0.05f) + 0.95f * g;
+            }
+            for (size_t i = 0; i < nh; i++) P.x0[i] = frand();
+
+            const double row_macs = 8.0 * C * C;
+            int nrows = (int)(N * row_macs <= REF_MACS ? N : REF_MACS / row_macs);
+            if (nrows < 80) nrows = N < 80 ? (int)N : 80;
+            int64_t *rows = malloc(sizeof(int64_t) * nrows);
+            if (nrows == N)
+                for (int i = 0; i < nrows; i++) rows[i] = i;
+            else {
+                for (int i = 0; i < 40; i++) rows[i] = i, rows[nrows - 1 - i] = N - 1 - i;
+                for (int i = 40; i < nrows - 40; i++) rows[i] = 40 + (int64_t)(i - 40) * (N - 80) / (nrows - 80);
+            }
+            double **want = malloc(sizeof(double *) * nrows), **b32 = malloc(sizeof(double *) * nrows),
+                   **b16 = malloc(sizeof(double *) * nrows);
+            double *g = malloc(sizeof(double) * H), *pj = malloc(sizeof(double) * H);
+            for (int i = 0; i < nrows; i++) {
+                want[i] = malloc(sizeof(double) * C), b32[i] = malloc(sizeof(double) * C);
+                b16[i] = malloc(sizeof(double) * C);
+                reference_row(&P, rows[i], g, pj, want[i], b32[i], b16[i]);
+            }
+            run_case(&P, AC_PREC_FP32, 0, rows, nrows, want, b32, b16, stream);
+            if (!g_device_errors) run_case(&P, AC_PREC_BF16, 0, rows, nrows, want, b32, b16, stream);
+            if (!g_device_errors) run_case(&P, AC_PREC_BF16, 1, rows, nrows, want, b32, b16, stream);
+            for (int i = 0; i < nrows; i++) free(want[i]), free(b32[i]), free(b16[i]);
+            free(want), free(b32), free(b16), free(g), free(pj), free(rows);
+            free(P.h), free(P.hb), free(P.w1), free(P.w1b), free(P.w2), free(P.w2b), free(P.b1), free(P.b2);
+            free(P.gamma), free(P.x0);
+            if (g_device_errors) {
+                fprintf(stderr, "FAIL: device error, stopping (a sticky CUDA error poisons later cases)\n");
+                return;
+            }
+        }
+}
+
+int main(void) {
+    host_checks();
+    int n = 0;
+    if (ac_cuda_device_count(&n) != AC_OK || n == 0) {
+        if (g_failures) return test_finish("test_cuda_convnext_mlp", checks);
+        printf("test_cuda_convnext_mlp: host-side checks passed (%d); no CUDA device: GPU part skipped\n", checks);
+        return AC_SKIP;
+    }
+    cudaStream_t stream;
+    if (cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) != cudaSuccess) {
+        fprintf(stderr, "FAIL: cudaStreamCreate\n");
+        return 1;
+    }
+    gpu_checks(stream);
+    cudaStreamDestroy(stream);
+    return test_finish("test_cuda_convnext_mlp", checks);
+}
