@@ -62,9 +62,9 @@ extern "C" ac_status ac_convnext_mlp_check_args(const char *who, ac_precision pr
         return ac_fail(AC_ERR_INVALID_ARG, "%s: unknown precision %d (hint: AC_PREC_FP32 or AC_PREC_BF16)", who,
                        (int)prec);
     if (N < 0) return ac_fail(AC_ERR_INVALID_ARG, "%s: N = %lld rows (hint: N >= 0)", who, (long long)N);
-    if (C <= 0 || C % 8 != 0)
-        return ac_fail(AC_ERR_INVALID_ARG, "%s: C = %d channels (hint: a positive multiple of 8, as every "
-                       "ConvNeXt width is)", who, C);
+    if (C <= 0 || C % 8 != 0 || C > 65536)
+        return ac_fail(AC_ERR_INVALID_ARG, "%s: C = %d channels (hint: a positive multiple of 8 up to 65536, as "
+                       "every ConvNeXt width is)", who, C);
     if (N == 0) return AC_OK;
     const struct {
         const void *p;
