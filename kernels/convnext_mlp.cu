@@ -99,6 +99,16 @@ extern "C" ac_status ac_convnext_mlp(ac_precision prec, int64_t N, int C, const 
     if (!ac_convnext_mlp_is_fused(prec, C, h, pwconv1_w, pwconv2_w))
         return ac_convnext_mlp_unfused(prec, N, C, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x,
                                        workspace, workspace_bytes, stream);
+    // The configurations need up to 120 KB of shared memory per block: every sm_80/sm_90 part has it, but an
+    // sm_86/sm_89 GPU (99 KB, running the sm_80 code) does not; there the unfused path does the work.
+    const int need = C == 96 ? Cfg<96, 64, 32>::SMEM : C == 192 ? Cfg<192, 64, 32>::SMEM
+                     : C == 384 ? Cfg<384, 32, 32>::SMEM : Cfg<768, 32, 16>::SMEM;
+    int dev = 0, optin = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    if (optin < need)
+        return ac_convnext_mlp_unfused(prec, N, C, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x,
+                                       workspace, workspace_bytes, stream);
     switch (C) {
     case 96: return launch_fused<96, 64, 32>(N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, stream);
     case 192: return launch_fused<192, 64, 32>(N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, stream);
