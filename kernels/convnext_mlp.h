@@ -10,9 +10,11 @@
 // All pointers are device pointers; everything runs on `stream`, asynchronously.
 //
 // Paths (chosen per call, same results within the tolerances of tests/tolerances.h):
-//  - BF16, C in {96, 192, 384, 768}, h/pwconv1_w/pwconv2_w 16-byte aligned: one fused tensor-core kernel; the
-//    (N, 4C) hidden activations never leave the SM (bf16 operands, fp32 accumulation, bias + GELU in fp32).
-//  - otherwise (FP32 always; BF16 for other C % 8 == 0, e.g. the tiny test models, or unaligned pointers):
+//  - BF16, C in {96, 192, 384, 768}, h/pwconv1_w/pwconv2_w 16-byte aligned, a GPU with the shared memory the
+//    tile configuration needs (42-120 KB per block: A100, H100, H200; sm_86/89 lack it at C = 768): one fused
+//    tensor-core kernel; the (N, 4C) hidden activations never leave the SM (bf16 operands, fp32 accumulation, bias + GELU in fp32).
+//  - otherwise (FP32 always; BF16 for other C % 8 == 0, e.g. the tiny test models, unaligned pointers, or a
+//    GPU short of shared memory):
 //    cuBLAS GEMM (FP32: CUBLAS_COMPUTE_32F_PEDANTIC, no TF32) -> bias + GELU kernel -> cuBLAS GEMM -> epilogue
 //    kernel (bias2, gamma, residual), in row chunks through the caller's workspace.
 #ifndef AC_CONVNEXT_MLP_H
@@ -35,7 +37,7 @@ extern "C" {
 size_t ac_convnext_mlp_workspace(ac_precision prec, int64_t N, int C);
 
 // The block MLP above. AC_ERR_INVALID_ARG (checked on the host, before any CUDA call) for an unknown precision,
-// N < 0, C <= 0 or C % 8 != 0, a NULL pointer (workspace may be NULL only when the required size is 0), or
+// N < 0, C <= 0, C % 8 != 0 or C > 65536, a NULL pointer (workspace may be NULL only when the required size is 0), or
 // workspace_bytes below ac_convnext_mlp_workspace(prec, N, C). N == 0 does nothing.
 ac_status ac_convnext_mlp(ac_precision prec, int64_t N, int C, const void *h, const void *pwconv1_w,
                           const float *pwconv1_b, const void *pwconv2_w, const float *pwconv2_b, const float *gamma,
@@ -48,7 +50,8 @@ ac_status ac_convnext_mlp_unfused(ac_precision prec, int64_t N, int C, const voi
                                   const float *gamma, float *x, void *workspace, size_t workspace_bytes,
                                   cudaStream_t stream);
 
-// 1 if ac_convnext_mlp takes the fused kernel for these arguments (BF16, a tuned C, aligned pointers).
+// 1 if these arguments qualify for the fused kernel (BF16, a tuned C, aligned pointers); host only. The
+// device's shared memory decides the rest (see above).
 int ac_convnext_mlp_is_fused(ac_precision prec, int C, const void *h, const void *pwconv1_w, const void *pwconv2_w);
 
 // Argument checks shared by both entry points (host only, no CUDA call): AC_OK or AC_ERR_INVALID_ARG.

@@ -42,29 +42,29 @@ static ac_status mlp_cublas(cudaStream_t stream, cublasHandle_t *out) {
     return AC_OK;
 }
 
-static int mlp_grid(int64_t n) {  // grid-stride kernels: enough blocks to fill any GPU, no more
-    int64_t b = CEIL_DIV(n, 256);
-    return (int)(b < 8192 ? (b > 0 ? b : 1) : 8192);
+static int mlp_grid(int n) {  // grid-stride kernels: enough blocks to fill any GPU, no more
+    int b = (int)CEIL_DIV((int64_t)n, 256);
+    return b < 8192 ? (b > 0 ? b : 1) : 8192;
 }
 
 // hid (rows, H) fp32 -> GELU(hid + b1) in place (FP32) ...
-static __global__ void bias_gelu_f32_kernel(float *hid, const float *b1, int64_t n, int H) {
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+// Element counts of a chunk stay below 2^31 (the launcher sizes chunks so), so 32-bit indices: the 64-bit
+// modulo would cost more than the memory traffic of this baseline.
+static __global__ void bias_gelu_f32_kernel(float *hid, const float *b1, int n, int H) {
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
         hid[i] = ac_mlp_gelu_erf(hid[i] + b1[i % H]);
 }
 
 // ... or into a bf16 copy, GEMM2's operand (BF16).
-static __global__ void bias_gelu_bf16_kernel(const float *pre, const float *b1, __nv_bfloat16 *out, int64_t n,
-                                             int H) {
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+static __global__ void bias_gelu_bf16_kernel(const float *pre, const float *b1, __nv_bfloat16 *out, int n, int H) {
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
         out[i] = __float2bfloat16_rn(ac_mlp_gelu_erf(pre[i] + b1[i % H]));
 }
 
 // x (rows, C) += gamma * (y + b2): host/model.c adds the bias inside the Linear, then the scaled residual.
-static __global__ void residual_kernel(float *x, const float *y, const float *b2, const float *gamma, int64_t n,
-                                       int C) {
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-        const int c = (int)(i % C);
+static __global__ void residual_kernel(float *x, const float *y, const float *b2, const float *gamma, int n, int C) {
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        const int c = i % C;
         x[i] += gamma[c] * (y[i] + b2[c]);
     }
 }
@@ -99,6 +99,7 @@ extern "C" ac_status ac_convnext_mlp_unfused(ac_precision prec, int64_t N, int C
     const size_t per_row = mlp_row_bytes(prec, C);
     int64_t R = (int64_t)(workspace_bytes / per_row);
     if (R > N) R = N;
+    if (R > (1 << 30) / H) R = (1 << 30) / H;  // int indices (kernels, cuBLAS) with room for the grid stride
     // workspace: hid (R, H) fp32 | y (R, C) fp32 | BF16 only: hid16 (R, H) bf16
     float *hid = (float *)workspace;
     float *y = hid + (size_t)R * H;
@@ -115,7 +116,7 @@ extern "C" ac_status ac_convnext_mlp_unfused(ac_precision prec, int64_t N, int C
         // Column-major view: hid^T (H x rows) = W1 (H x C, row-major (H, C) read transposed) . h^T (C x rows).
         MLP_CUBLAS_CHECK(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, H, rows, C, &one, pwconv1_w, in_t, C, hc,
                                       in_t, C, &zero, hid, CUDA_R_32F, H, ct, CUBLAS_GEMM_DEFAULT));
-        const int64_t nh = (int64_t)rows * H;
+        const int nh = rows * H;
         if (bf) {
             bias_gelu_bf16_kernel<<<mlp_grid(nh), 256, 0, stream>>>(hid, pwconv1_b, hid16, nh, H);
             KERNEL_CHECK();
@@ -127,7 +128,7 @@ extern "C" ac_status ac_convnext_mlp_unfused(ac_precision prec, int64_t N, int C
         MLP_CUBLAS_CHECK(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, C, rows, H, &one, pwconv2_w, in_t, H,
                                       bf ? (const void *)hid16 : (const void *)hid, in_t, H, &zero, y, CUDA_R_32F,
                                       C, ct, CUBLAS_GEMM_DEFAULT));
-        const int64_t nx = (int64_t)rows * C;
+        const int nx = rows * C;
         residual_kernel<<<mlp_grid(nx), 256, 0, stream>>>(x + (size_t)r0 * C, y, pwconv2_b, gamma, nx, C);
         KERNEL_CHECK();
     }

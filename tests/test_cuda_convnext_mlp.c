@@ -62,6 +62,7 @@ static void host_checks(void) {
         {"C = 0", AC_PREC_BF16, 100, 0, 0, ws},
         {"C % 8 != 0", AC_PREC_BF16, 100, 100, 0, ws},
         {"C = 12", AC_PREC_FP32, 100, 12, 0, ws},
+        {"C too large", AC_PREC_FP32, 100, 1 << 20, 0, (size_t)1 << 40},
         {"h NULL", AC_PREC_BF16, 100, 96, 1, ws},
         {"pwconv1_w NULL", AC_PREC_BF16, 100, 96, 2, ws},
         {"pwconv1_b NULL", AC_PREC_FP32, 100, 96, 3, ws},
@@ -336,7 +337,11 @@ static void gpu_checks(cudaStream_t stream) {
 int main(void) {
     host_checks();
     int n = 0;
-    if (ac_cuda_device_count(&n) != AC_OK || n == 0) {
+    if (ac_cuda_device_count(&n) != AC_OK) {
+        fprintf(stderr, "FAIL: device count: %s\n", ac_last_error());
+        return 1;
+    }
+    if (n == 0) {
         if (g_failures) return test_finish("test_cuda_convnext_mlp", checks);
         printf("test_cuda_convnext_mlp: host-side checks passed (%d); no CUDA device: GPU part skipped\n", checks);
         return AC_SKIP;

@@ -1,0 +1,103 @@
+// Just enough of CUDA to run a kernel's own source on the CPU (tests/emu/convnext_mlp_emu.cpp): one host thread
+// per CUDA thread, __syncthreads as a barrier, WMMA fragments as whole 16x16 tiles that lane 0 of each warp
+// loads, multiplies and stores (the other lanes' copies are never stored), bf16 with round-to-nearest-even,
+// and cp.async (cuda_pipeline.h) with the worst legal timing: the destination reads as NaN from the issue until
+// the thread's __pipeline_wait_prior lets the group land. Asserts the alignment rules WMMA and cp.async state.
+#pragma once
+#include <cassert>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __restrict__
+#define __shared__
+#define __align__(n)
+#define __launch_bounds__(...)
+
+struct emu_dim3 {
+    unsigned x, y, z;
+};
+extern thread_local emu_dim3 threadIdx, blockIdx;
+void __syncthreads();
+
+struct uint4 {
+    unsigned x, y, z, w;
+};
+inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) { return {a, b, c, d}; }
+
+struct __nv_bfloat16 {
+    uint16_t bits;
+};
+inline float emu_bf2f(__nv_bfloat16 v) {
+    uint32_t u = (uint32_t)v.bits << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+inline __nv_bfloat16 __float2bfloat16_rn(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return {0x7fc0};
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return {(uint16_t)(u >> 16)};
+}
+inline float emu_to_f(float v) { return v; }
+inline float emu_to_f(__nv_bfloat16 v) { return emu_bf2f(v); }
+
+void __pipeline_memcpy_async(void *dst, const void *src, size_t bytes);
+void __pipeline_commit();
+void __pipeline_wait_prior(size_t prior);
+
+namespace nvcuda {
+namespace wmma {
+struct matrix_a {};
+struct matrix_b {};
+struct accumulator {};
+struct row_major {};
+struct col_major {};
+enum layout_t { mem_row_major, mem_col_major };
+template <class Use, int M, int N, int K, class T, class Layout = void>
+struct fragment {
+    float v[16][16];
+};
+inline bool emu_lane0() { return threadIdx.x % 32 == 0; }
+template <class U, class T, class L>
+inline void fill_fragment(fragment<U, 16, 16, 16, T, L> &f, float x) {
+    for (auto &r : f.v)
+        for (auto &e : r) e = x;
+}
+template <class U, class T, class L>
+inline void load_matrix_sync(fragment<U, 16, 16, 16, T, L> &f, const T *p, unsigned ldm) {
+    assert((uintptr_t)p % 32 == 0 && "WMMA tile pointer must be 256-bit aligned");
+    assert(ldm % (16 / sizeof(T)) == 0 && "WMMA ldm must be a multiple of 16 bytes");
+    if (!emu_lane0()) return;
+    for (int r = 0; r < 16; r++)
+        for (int c = 0; c < 16; c++)
+            f.v[r][c] = std::is_same<L, row_major>::value ? emu_to_f(p[r * ldm + c]) : emu_to_f(p[c * ldm + r]);
+}
+inline void store_matrix_sync(float *p, const fragment<accumulator, 16, 16, 16, float> &f, unsigned ldm,
+                              layout_t l) {
+    assert((uintptr_t)p % 32 == 0 && ldm % 4 == 0 && l == mem_row_major);
+    if (!emu_lane0()) return;
+    for (int r = 0; r < 16; r++)
+        for (int c = 0; c < 16; c++) p[r * ldm + c] = f.v[r][c];
+}
+template <class A, class B>
+inline void mma_sync(fragment<accumulator, 16, 16, 16, float> &d, const A &a, const B &b,
+                     const fragment<accumulator, 16, 16, 16, float> &c) {
+    if (!emu_lane0()) return;
+    float out[16][16];
+    for (int m = 0; m < 16; m++)
+        for (int n = 0; n < 16; n++) {
+            float s = c.v[m][n];
+            for (int k = 0; k < 16; k++) s += a.v[m][k] * b.v[k][n];
+            out[m][n] = s;
+        }
+    memcpy(d.v, out, sizeof out);
+}
+}  // namespace wmma
+}  // namespace nvcuda
