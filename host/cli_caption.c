@@ -6,6 +6,8 @@
 // (model unreadable, output not writable, out of memory even at batch size 1), else 0.
 #include "cli.h"
 #include "cli_output.h"
+#include "gpu_api.h"
+#include "../kernels/device.h"
 #include "ac.h"
 #include "inputs.h"
 #include "model.h"
@@ -74,7 +76,9 @@ static void usage_caption(FILE *f) {
             "  --batch-size N       clips captioned together (halved and retried when memory runs out)  [8]\n"
             "  --threads N          CPU threads for BLAS and OpenMP                             [all cores]\n"
             "  --decode-threads N   threads decoding and resampling ahead of the model          [1]\n"
-            "  --device LIST        where the model runs: cpu; one worker per listed device      [cpu]\n"
+            "  --device LIST        where the model runs: cpu, cuda (every GPU) or cuda:0,1,...; one worker\n"
+            "                       per listed device, batches shared out, rows still in input order  [cpu]\n"
+            "  --precision P        fp32 (CPU; the GPU's validation mode) or bf16 (GPU tensor cores)  [cpu: fp32, cuda: bf16]\n"
             "  --dump-dir DIR       write DIR/<id>/<stage>.npy for every stage (audio_32k, logmel, bn0, stem,\n"
             "                       stage0..3, frame_embs, projection), for comparison with the reference  [off]\n"
             "  --progress SECONDS   progress on stderr: a bar when stderr is a terminal, else a JSON line\n"
@@ -86,7 +90,7 @@ static void usage_caption(FILE *f) {
             "JSON row fields: id, path, status (ok|error), error, caption, score (average log-prob of the chosen\n"
             "beam, <eos> included), tokens (generated ids), duration_s, truncated_s (when truncated), segment,\n"
             "n_segments, start_s, end_s (with --segment), task, beam_size, min_pred_size, max_pred_size, model,\n"
-            "model_sha256 (of FILE), engine, and with --nbest: best (index) and beams.\n",
+            "model_sha256 (of FILE), engine, device, precision, and with --nbest: best (index) and beams.\n",
             MAX_CLIP_SECONDS, MAX_CLIP_SECONDS);
 }
 
@@ -166,6 +170,8 @@ typedef struct {
     char model_sha[65];
     int sr;     // model sample rate
     int threads;  // --threads (0: all cores)
+    const char *device_kind;  // "cpu" or "cuda"
+    ac_precision precision;
     int check;  // --check: decode only, no model
     int batch;  // current batch size (halved on out-of-memory)
     int fault_nomem_above;  // test hook: AC_FAULT_NOMEM_ABOVE=N fails captioning of more than N clips at once
@@ -184,13 +190,15 @@ typedef struct {
 // The model behind one worker: the CPU engine (every worker may share one ac_model: it is read-only once loaded).
 typedef struct {
     const run *r;
-    const ac_model *m;
+    const ac_model *m;  // CPU workers
+    ac_gpu_model *g;    // GPU workers: the model on this worker's device
 } engine;
 
 static ac_status caption_engine(const engine *eng, int n, const float *const *x, const int64_t *ns, ac_caption *caps) {
     const run *r = eng->r;
     if (r->fault_nomem_above > 0 && n > r->fault_nomem_above)
         return ac_fail(AC_ERR_NOMEM, "caption: simulated out of memory at %d clips (AC_FAULT_NOMEM_ABOVE)", n);
+    if (eng->g) return ac_gpu_caption_clips(eng->g, n, x, ns, &r->params, caps);
     return ac_caption_clips(eng->m, n, x, ns, &r->params, caps);
 }
 
@@ -390,6 +398,10 @@ static int write_entry(run *r, const entry *e, const ac_caption *cp) {
         cJSON_AddStringToObject(row, "model_sha256", r->model_sha);
     }
     cJSON_AddStringToObject(row, "engine", "audiocap " AC_VERSION);
+    if (!r->check) {
+        cJSON_AddStringToObject(row, "device", r->device_kind);
+        cJSON_AddStringToObject(row, "precision", r->precision == AC_PREC_BF16 ? "bf16" : "fp32");
+    }
     if (best && r->nbest) {
         cJSON_AddNumberToObject(row, "best", cp->best);
         cJSON *arr = cJSON_AddArrayToObject(row, "beams");
@@ -675,9 +687,11 @@ int cli_caption(int argc, char **argv) {
         {"per-file", required_argument, 0, 'P'}, {"decode-threads", required_argument, 0, 'D'},
         {"progress", required_argument, 0, 'p'}, {"check", no_argument, 0, 'C'},
         {"device", required_argument, 0, 'V'},
+        {"precision", required_argument, 0, 'X'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     const char *model_path = NULL, *task = NULL, *out_arg = NULL, *list = NULL, *shard = NULL;
     const char *manifest = NULL, *audio_dir = NULL, *per_file_arg = NULL, *device_arg = "cpu";
+    int precision = -1;
     int resume = 0, beam = 0, min_len = -1, max_len = 0, c, threads = 0, decode_threads = 1;
     double hop = 0;
     run r = {.format = F_JSONL, .batch = 8, .progress_s = 10, .out = STDOUT_FILENO};
@@ -719,6 +733,14 @@ int cli_caption(int argc, char **argv) {
         case 'p': if (!parse_seconds("--progress", optarg, 0, 1e6, &r.progress_s)) return 2; break;
         case 'C': r.check = 1; break;
         case 'V': device_arg = optarg; break;
+        case 'X':
+            if (!strcmp(optarg, "fp32")) precision = AC_PREC_FP32;
+            else if (!strcmp(optarg, "bf16")) precision = AC_PREC_BF16;
+            else {
+                fprintf(stderr, "audiocap caption: --precision is fp32 or bf16, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': usage_caption(stdout); return 0;
         default: usage_caption(stderr); return 2;
         }
@@ -733,24 +755,51 @@ int cli_caption(int argc, char **argv) {
         return 2;
     }
     r.hop_s = hop > 0 ? hop : r.seg_s;
-    // --device: one worker per listed device ("cpu" may be listed more than once: workers sharing the cores)
-    int n_workers = 0;
+    // --device: one worker per listed device. cpu (may be listed more than once: workers sharing the cores),
+    // cuda (every visible GPU), cuda:0,1,... (a bare number continues the list)
+    int n_workers = 0, devices[AC_MAX_DEVICES], n_gpus = -1, any_cpu = 0, any_gpu = 0;
     {
         char buf[512];
         snprintf(buf, sizeof buf, "%s", device_arg);
         for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-            if (n_workers == AC_MAX_DEVICES || strcmp(tok, "cpu")) {
-                fprintf(stderr, "audiocap caption: --device takes cpu (more devices: see audiocap devices), not '%s'\n",
-                        tok);
+            char *end = NULL;
+            long dev = -2;
+            if (!strcmp(tok, "cpu")) dev = -1;
+            else if (!strncmp(tok, "cuda:", 5) || (any_gpu && *tok >= '0' && *tok <= '9')) {
+                const char *num = tok[0] == 'c' ? tok + 5 : tok;
+                dev = strtol(num, &end, 10);
+                if (*num == '\0' || *end || dev < 0) dev = -2;
+            } else if (!strcmp(tok, "cuda")) {
+                if (ac_cuda_device_count(&n_gpus) != AC_OK) n_gpus = 0;
+                for (int d = 0; d < n_gpus && n_workers < AC_MAX_DEVICES; d++) devices[n_workers++] = d;
+                any_gpu = 1;
+                if (n_gpus == 0) {
+                    fprintf(stderr, "audiocap caption: --device cuda: no CUDA device is visible (%s)\n",
+                            ac_cuda_compiled() ? "see audiocap devices" : "this audiocap was built without CUDA");
+                    return 1;
+                }
+                continue;
+            }
+            if (dev == -2 || n_workers == AC_MAX_DEVICES) {
+                fprintf(stderr, "audiocap caption: --device takes cpu, cuda or cuda:N[,M...], not '%s'\n", tok);
                 return 2;
             }
-            n_workers++;
+            devices[n_workers++] = (int)dev;
+            any_cpu |= dev < 0;
+            any_gpu |= dev >= 0;
         }
-        if (n_workers == 0) {
-            fprintf(stderr, "audiocap caption: --device lists no device\n");
+        if (n_workers == 0 || (any_cpu && any_gpu)) {
+            fprintf(stderr, "audiocap caption: --device lists %s\n", n_workers ? "both cpu and cuda devices" : "no device");
             return 2;
         }
     }
+    if (precision < 0) precision = any_gpu ? AC_PREC_BF16 : AC_PREC_FP32;
+    if (any_cpu && precision != AC_PREC_FP32) {
+        fprintf(stderr, "audiocap caption: the CPU engine computes in fp32 only (--precision bf16 is for cuda devices)\n");
+        return 2;
+    }
+    r.device_kind = any_gpu ? "cuda" : "cpu";
+    r.precision = (ac_precision)precision;
     if (r.check && (r.format != F_JSONL || r.dump_dir || r.nbest)) {
         fprintf(stderr, "audiocap caption: --check writes jsonl rows without captions (no --format, --dump-dir, --nbest)\n");
         return 2;
@@ -830,16 +879,26 @@ int cli_caption(int argc, char **argv) {
     cli_set_threads(threads);
     r.threads = threads;
     ac_model *m = NULL;
+    ac_gpu_model *gms[AC_MAX_DEVICES] = {0};
     int rc = 0;
     r.sr = CHECK_RATE;
     if (r.check) goto run;
-    if (ac_model_load(model_path, &m) != AC_OK) {
+    // the CPU model for CPU workers (and for --dump-dir, which shows the CPU oracle's stages); the GPU workers'
+    // models, one per device, loaded here so that a missing or too small device fails before any row
+    if ((any_cpu || r.dump_dir) && ac_model_load(model_path, &m) != AC_OK) {
         fprintf(stderr, "audiocap caption: %s\n", ac_last_error());
         rc = 1;
         goto out;
     }
+    for (int w = 0; w < n_workers && any_gpu; w++) {
+        if (ac_gpu_model_load(model_path, devices[w], r.precision, &gms[w]) != AC_OK) {
+            fprintf(stderr, "audiocap caption: cuda:%d: %s\n", devices[w], ac_last_error());
+            rc = 1;
+            goto out;
+        }
+    }
     r.m = m;
-    r.cfg = ac_model_config_of(m);
+    r.cfg = m ? ac_model_config_of(m) : ac_gpu_model_config(gms[0]);
     r.sr = r.cfg->frontend.sample_rate;
     r.params = (ac_decode_params){.beam_size = beam, .min_pred_size = min_len, .max_pred_size = max_len, .task = -1};
     if (task) {
@@ -899,7 +958,7 @@ run:;
     engine engines[AC_MAX_DEVICES];
     void *ctxs[AC_MAX_DEVICES];
     for (int w = 0; w < n_workers; w++) {
-        engines[w] = (engine){&r, m};
+        engines[w] = (engine){&r, m, gms[w]};
         ctxs[w] = &engines[w];
     }
     const int max_inflight = 2 * n_workers;
@@ -971,5 +1030,6 @@ out:
     ac_ids_free(done, n_done);
     ac_inputs_free(&in);
     ac_model_free(m);
+    for (int w = 0; w < AC_MAX_DEVICES; w++) ac_gpu_model_free(gms[w]);
     return rc;
 }

@@ -3,6 +3,7 @@
 // including its per-clip error for clips too short for the encoder.
 #include "common.cuh"
 #include "gpu_caption.h"
+#include "../host/gpu_api.h"  // the C facade: its prototypes must match these definitions
 #include "gpu_decoder.h"
 #include "gpu_encoder.h"
 

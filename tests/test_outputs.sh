@@ -126,6 +126,12 @@ expect 'cmp -s "$tmp/ref.jsonl" "$tmp/w3.jsonl"' "three workers (--device cpu,cp
 AC_FAULT_NOMEM_ABOVE=1 "$bin" caption -q -m "$model" --batch-size 4 --device cpu,cpu "$tmp/set" "$tmp/short.wav" "$tmp/missing.wav" >"$tmp/oom2.jsonl"
 expect 'cmp -s "$tmp/ref.jsonl" "$tmp/oom2.jsonl"' "out-of-memory halving with two workers: identical rows"
 "$bin" caption -q -m "$model" --device cuda:7x "$tmp/set" >/dev/null 2>&1; expect '[ $? -eq 2 ]' "an unknown device is a usage error"
+"$bin" caption -q -m "$model" --device cpu,cuda:0 "$tmp/set" >/dev/null 2>&1; expect '[ $? -eq 2 ]' "cpu and cuda workers do not mix"
+"$bin" caption -q -m "$model" --precision bf16 "$tmp/set" >/dev/null 2>&1; expect '[ $? -eq 2 ]' "bf16 is refused on the CPU"
+if ! "$bin" devices 2>/dev/null | grep -q "^cuda:[0-9]"; then
+  "$bin" caption -q -m "$model" --device cuda:0 "$tmp/set" >"$tmp/nogpu" 2>"$tmp/e"
+  expect '[ $? -eq 1 ] && [ ! -s "$tmp/nogpu" ] && grep -q "cuda:0" "$tmp/e"' "no GPU: --device cuda:0 is systemic (exit 1, no rows)"
+fi
 AC_FAULT_NOMEM_ABOVE=1 "$bin" caption -m "$model" --batch-size 4 "$tmp/set" "$tmp/short.wav" "$tmp/missing.wav" >"$tmp/oom.jsonl" 2>"$tmp/e"
 rc=$?
 expect '[ $rc -eq 0 ] && cmp -s "$tmp/ref.jsonl" "$tmp/oom.jsonl"' "out of memory at 4 and 2 clips: halved to 1, identical rows"
