@@ -5,7 +5,8 @@ Model: the full-size random-weight CoNeTTE of tools/make_fixtures.py (FULL: Conv
 STFT, 224 mels; 6-layer d=256 decoder, 4371-token vocabulary; beam 3, max 20 tokens), built by the upstream classes.
   --make-model DIR   builds it (seeded) and saves DIR/hf_bin (config.json + pytorch_model.bin, the Hugging Face
                      layout tools/convert.py --hf reads): tools/gpu-check converts that for our engine, so both engines
-                     run the SAME weights (caption lengths, hence decoding cost, depend on them).
+                     run the SAME weights (caption lengths, hence decoding cost, depend on them). Also DIR/sample.wav
+                     (3 s) and DIR/sample.json, its upstream caption, which gpu-check compares with audiocap's.
   --model DIR        loads DIR/hf_bin/pytorch_model.bin into the same architecture (without it: built from the seed).
 Timed, on synthetic 10 s clips at 32 kHz (noise + tones; no resampling, as our bench_gpu_* start from decoded PCM):
   (i)  encoder only: model.preprocessor (channel mean, the ConvNeXt encoder with its torchlibrosa log-mel front end,
@@ -135,6 +136,22 @@ def make_model(out: Path, size_name: str, seed: int):
     torch.save(dict(model.state_dict()), d / "pytorch_model.bin")
     n = sum(p.numel() for p in model.parameters())
     log(f"gpu_ref: {size_name} model, seed {seed}, {n / 1e6:.1f} M parameters -> {d}")
+    # One 3 s clip and the caption the upstream code gives it (CPU, float32): tools/gpu-check captions the same clip
+    # with audiocap on the converted file, which proves both engines got the same weights.
+    x = clips(1, 3 * 32000, "cpu")
+    write_wav_f32(out / "sample.wav", x[0, 0].numpy(), 32000)
+    cap = model(x, sr=32000, beam_size=3)["cands"][0]
+    (out / "sample.json").write_text(json.dumps({"clip": "sample.wav", "beam_size": 3, "caption": cap}) + "\n")
+    log(f"gpu_ref: sample.wav -> {cap!r}")
+
+
+def write_wav_f32(path: Path, x, sr: int):
+    """Mono IEEE-float WAV (format 3), by hand: the GPU image has no soundfile."""
+    import struct
+    data = x.astype("<f4").tobytes()
+    fmt = struct.pack("<HHIIHH", 3, 1, sr, sr * 4, 4, 32)
+    path.write_bytes(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)) + b"WAVE"
+                     + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data)
 
 
 def clips(batch: int, n: int, device, seed: int = 7):
