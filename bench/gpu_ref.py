@@ -16,8 +16,10 @@ Timed, on synthetic 10 s clips at 32 kHz (noise + tones; no resampling, as our b
 One JSON line per configuration on stdout:
   {"bench": "torch_encoder"|"torch_caption", "precision": "fp32"|"bf16", "batch": B, "clips_per_s": .., ...}
 then, per bench and precision, the best batch again with "best": true. Human text goes to stderr.
-Timing: one warm-up call per shape, then calls until both --min-iters and --min-seconds are reached, with
-torch.cuda.synchronize() before each clock read; clips/s = clips / wall time. "fp32" is PyTorch's default float32
+Timing: one warm-up call per shape (which also runs cuDNN's algorithm search: torch.backends.cudnn.benchmark is on,
+PyTorch's best case for fixed shapes, unless --no-cudnn-benchmark), then calls until both a minimum count (3) and a
+minimum time (1 s) are reached, with torch.cuda.synchronize() before each clock read; clips/s = clips / wall time.
+A configuration that fails prints {"bench": .., "error": ..} and the script exits 1 after the others ran. "fp32" is PyTorch's default float32
 (cuDNN convolutions may use TF32: torch.backends.cudnn.allow_tf32 defaults to True; matmuls do not), reported as
 "tf32_conv" / "tf32_matmul" in each line.
 
@@ -192,6 +194,8 @@ def main():
     ap.add_argument("--precisions", default="fp32,bf16")
     ap.add_argument("--beam", type=int, default=3)
     ap.add_argument("--time-limit", type=float, default=300.0, help="stop starting new configurations after this")
+    ap.add_argument("--no-cudnn-benchmark", action="store_true",
+                    help="leave cuDNN's algorithm search off (default: on, PyTorch's best case for fixed shapes)")
     args = ap.parse_args()
 
     install_stand_ins()
@@ -207,6 +211,7 @@ def main():
         log("gpu_ref: no CUDA device visible to torch: skipped")
         return 77
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+    torch.backends.cudnn.benchmark = not args.no_cudnn_benchmark
     sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
     q = args.quick
     enc_batches = [int(b) for b in (args.encoder_batches or ("1,32,128" if q else "1,8,32,64,128,256,512")).split(",")]
@@ -220,6 +225,7 @@ def main():
     n = int(args.seconds * 32000)
     common = {"device": name, "torch": torch.__version__, "seconds": args.seconds,
               "tf32_conv": bool(torch.backends.cudnn.allow_tf32), "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+              "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
               "model": "conette-0.3.1 full random" if args.size == "full" else "conette-0.3.1 tiny random"}
     log(f"gpu_ref: {name}, torch {torch.__version__}, {args.size} model, {args.seconds:g} s clips")
 
@@ -231,6 +237,7 @@ def main():
     # Each (bench, precision) sweep gets an equal share of the time limit; larger batches are dropped once it is spent.
     share = args.time_limit / (2 * len(precisions))
     best = {}
+    failures = []
 
     def sweep(bench, batches, prec, fn_for_batch, extra):
         t0 = time.perf_counter()
@@ -246,6 +253,12 @@ def main():
                 log(f"gpu_ref: {bench} {prec} batch {b}: out of memory, larger batches not run")
                 del x
                 torch.cuda.empty_cache()
+                break
+            except Exception as e:  # one configuration failing must not cost the others their figures
+                log(f"gpu_ref: {bench} {prec} batch {b}: {type(e).__name__}: {e}")
+                print(json.dumps({"bench": bench, "precision": prec, "batch": b,
+                                  "error": f"{type(e).__name__}: {e}"[:300], **common}), flush=True)
+                failures.append(f"{bench} {prec} {b}")
                 break
             r = {"bench": bench, "precision": prec, "batch": b, "clips_per_s": round(b / dt, 3),
                  "ms_per_batch": round(dt * 1e3, 3), "iters": iters, **extra, **common}
@@ -273,13 +286,13 @@ def main():
         return f
 
     for prec in precisions:
-        sweep("torch_caption", cap_batches, prec, caption_fn, {"beam": args.beam})
+        sweep("torch_caption", cap_batches, prec, caption_fn, {"beam": args.beam, "channels_last": True})
     for (bench, prec), r in best.items():
         print(json.dumps({**r, "best": True}), flush=True)
     if first_caption:
         log(f"gpu_ref: e.g. caption of clip 0: {next(iter(first_caption.values()))!r}")
-    log(f"gpu_ref: done in {time.perf_counter() - t_start:.1f} s")
-    return 0
+    log(f"gpu_ref: done in {time.perf_counter() - t_start:.1f} s" + (f"; failed: {failures}" if failures else ""))
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -106,7 +106,10 @@ def main():
     other = [r for r in rows if r["bench"] not in {"gpu_tests", "gpu_gemm_peak", "gpu_copy_peak", "gpu_convnext_mlp"}
              and "clips_per_s" not in r]
     for r in other[:12]:
-        out.append("  " + ", ".join(f"{k} {r[k]}" for k in r if k != "device"))
+        if "error" in r:
+            out.append(f"  error: {r['bench']} {r.get('precision', '')} batch {r.get('batch', '')}: {r['error']}")
+        else:
+            out.append("  " + ", ".join(f"{k} {r[k]}" for k in r if k != "device"))
     failed = [s for s in steps if s[1] not in ("ok", "skipped")]
     out += ["", f"gpu-check: {len(failed)} step(s) failed" + (": " + ", ".join(s[0] for s in failed) if failed else "")]
     print("\n".join(out))
