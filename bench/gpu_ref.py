@@ -131,20 +131,24 @@ def build(size_name: str, seed: int, model_dir):
 def make_model(out: Path, size_name: str, seed: int):
     """The hf_bin half of make_fixtures.save_variants: what tools/convert.py --hf reads."""
     import torch
+    t0 = time.perf_counter()
     model = build(size_name, seed, None)
+    t1 = time.perf_counter()
     d = out / "hf_bin"
     d.mkdir(parents=True, exist_ok=True)
     model.config.to_json_file(str(d / "config.json"))
     torch.save(dict(model.state_dict()), d / "pytorch_model.bin")
     n = sum(p.numel() for p in model.parameters())
-    log(f"gpu_ref: {size_name} model, seed {seed}, {n / 1e6:.1f} M parameters -> {d}")
+    t2 = time.perf_counter()
+    log(f"gpu_ref: {size_name} model, seed {seed}, {n / 1e6:.1f} M parameters -> {d} "
+        f"(built in {t1 - t0:.1f} s, saved in {t2 - t1:.1f} s)")
     # One 3 s clip and the caption the upstream code gives it (CPU, float32): tools/gpu-check captions the same clip
     # with audiocap on the converted file, which proves both engines got the same weights.
     x = clips(1, 3 * 32000, "cpu")
     write_wav_f32(out / "sample.wav", x[0, 0].numpy(), 32000)
     cap = model(x, sr=32000, beam_size=3)["cands"][0]
     (out / "sample.json").write_text(json.dumps({"clip": "sample.wav", "beam_size": 3, "caption": cap}) + "\n")
-    log(f"gpu_ref: sample.wav -> {cap!r}")
+    log(f"gpu_ref: sample.wav -> {cap!r} ({time.perf_counter() - t2:.1f} s)")
 
 
 def write_wav_f32(path: Path, x, sr: int):
