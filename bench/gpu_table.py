@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""The short table tools/gpu-check prints last: the machine (GPU, driver, commit), each step's status, the GPU tests,
+the two ceilings (bench_gpu_gemm_peak) and the best clips/s of each engine and precision, with audiocap's speed-up
+over the upstream PyTorch code measured in the same run. Reads OUTDIR/steps.tsv (name, status, seconds, note) and
+OUTDIR/results.jsonl (the benchmarks' JSON lines); standard library only.
+usage: gpu_table.py OUTDIR [--commit C] [--gpu "name, driver, memory, clock"] [--elapsed S]
+"""
+import argparse
+import json
+import time
+from pathlib import Path
+
+# (bench, what it is) for the clips/s rows, ours first; pairs give the speed-up lines
+ENGINE_ROWS = [("gpu_encoder", "audiocap encoder"), ("torch_encoder", "PyTorch encoder"),
+               ("gpu_caption", "audiocap captioning"), ("torch_caption", "PyTorch captioning")]
+PAIRS = [("encoder", "gpu_encoder", "torch_encoder"), ("captioning", "gpu_caption", "torch_caption")]
+
+
+def fmt(v, digits=1):
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}"
+    return str(v)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("outdir", type=Path)
+    ap.add_argument("--commit", default="unknown")
+    ap.add_argument("--gpu", default="")
+    ap.add_argument("--elapsed", default="")
+    a = ap.parse_args()
+
+    steps = []
+    p = a.outdir / "steps.tsv"
+    if p.exists():
+        for line in p.read_text().splitlines():
+            f = line.split("\t") + ["", "", "", ""]
+            steps.append(f[:4])
+    rows = []
+    p = a.outdir / "results.jsonl"
+    if p.exists():
+        for line in p.read_text().splitlines():
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(r, dict) and "bench" in r:
+                rows.append(r)
+
+    gpu = a.gpu.strip() or "no GPU seen by nvidia-smi"
+    out = [f"gpu-check {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} | commit {a.commit} | {gpu}"
+           + (f" | {a.elapsed} s" if a.elapsed else "")]
+    out.append("")
+    out.append(f"{'step':<20} {'status':<8} {'s':>5}  note")
+    for name, status, sec, note in steps:
+        mark = "" if status in ("ok", "skipped") else "  <<<"
+        out.append(f"{name:<20} {status:<8} {sec:>5}  {note}{mark}")
+
+    for r in rows:
+        if r["bench"] == "gpu_tests":
+            line = f"GPU tests: {r.get('passed', 0)} passed, {r.get('failed', 0)} failed, {r.get('skipped', 0)} skipped"
+            if r.get("failed_tests"):
+                line += " (failed: " + ", ".join(r["failed_tests"]) + ")"
+            out += ["", line]
+
+    peaks = [r for r in rows if r["bench"] == "gpu_gemm_peak"]
+    copy = [r for r in rows if r["bench"] == "gpu_copy_peak"]
+    if peaks or copy:
+        parts = [f"{r['precision']} GEMM {r.get('m')}^3 {fmt(float(r['tflops']))} TFLOP/s" for r in peaks]
+        parts += [f"D2D copy {fmt(float(r['gbytes_per_s']), 0)} GB/s" for r in copy]
+        out += ["", "ceilings: " + "; ".join(parts)]
+
+    best = {}
+    for r in rows:
+        if "clips_per_s" not in r:
+            continue
+        key = (r["bench"], r.get("precision", "?"))
+        if key not in best or float(r["clips_per_s"]) > float(best[key]["clips_per_s"]):
+            best[key] = r
+    if best:
+        out += ["", f"{'engine':<22} {'precision':<9} {'best batch':>10} {'clips/s':>12}  detail"]
+        known = [b for b, _ in ENGINE_ROWS]
+        order = ENGINE_ROWS + sorted({(b, b) for b, _ in best if b not in known})
+        for bench, label in order:
+            for (b, prec), r in sorted(best.items()):
+                if b != bench:
+                    continue
+                detail = []
+                for k in ("ms_per_batch", "encoder_ms", "decoder_ms", "tflops", "gbytes_per_s", "steps", "peak_mem_gib"):
+                    if k in r:
+                        detail.append(f"{k} {fmt(r[k], 2) if isinstance(r[k], float) else r[k]}")
+                out.append(f"{label:<22} {prec:<9} {str(r.get('batch', '')):>10} {fmt(float(r['clips_per_s'])):>12}  "
+                           + ", ".join(detail))
+        for what, ours, ref in PAIRS:
+            for prec in sorted({p for b, p in best if b == ours}):
+                if (ref, prec) in best:
+                    s = float(best[(ours, prec)]["clips_per_s"]) / float(best[(ref, prec)]["clips_per_s"])
+                    out.append(f"speed-up, {what} {prec}: audiocap / PyTorch = {s:.2f}x (best batch each)")
+
+    mlp = [r for r in rows if r["bench"] == "gpu_convnext_mlp"]
+    if mlp:
+        out += ["", "ConvNeXt MLP blocks (bench_gpu_convnext_mlp):"]
+        for r in mlp[:24]:
+            fields = [f"{k} {r[k]}" for k in r if k not in ("bench", "device")]
+            out.append("  " + ", ".join(fields))
+    other = [r for r in rows if r["bench"] not in {"gpu_tests", "gpu_gemm_peak", "gpu_copy_peak", "gpu_convnext_mlp"}
+             and "clips_per_s" not in r]
+    for r in other[:12]:
+        if "error" in r:
+            out.append(f"  error: {r['bench']} {r.get('precision', '')} batch {r.get('batch', '')}: {r['error']}")
+        else:
+            out.append("  " + ", ".join(f"{k} {r[k]}" for k in r if k != "device"))
+    failed = [s for s in steps if s[1] not in ("ok", "skipped")]
+    out += ["", f"gpu-check: {len(failed)} step(s) failed" + (": " + ", ".join(s[0] for s in failed) if failed else "")]
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
