@@ -6,7 +6,9 @@
 //                                [--warmup N] [--pcm f32|s16]
 //
 // "tflops": an analytic count from the model's config (2 FLOP per multiply-add), per clip:
-//   front end  frames * (2.5 n_fft log2 n_fft [real FFT] + 3 (n_fft/2+1) [power] + 2 (n_fft/2+1) n_mels [mel])
+//   front end  frames * (STFT + 3 (n_fft/2+1) [power] + 2 (n_fft/2+1) n_mels [mel]), STFT = 2.5 n_fft log2 n_fft
+//              (real FFT, bf16) or 2 n_fft (n_fft + 2) (the DFT as a GEMM, fp32; AC_STFT overrides: logmel.h),
+//              all in FP64
 //   stem       tokens0 * C0 * 2 kt kf
 //   blocks     tokens_s * (2 * 49 C_s [depthwise] + 2 * 8 C_s^2 [pwconv1 + pwconv2]) per block
 //   downsample tokens_s * 2 * 4 C_{s-1} C_s
@@ -14,7 +16,8 @@
 // (LayerNorm, GELU, bias and residual element-wise work is not counted: < 1 % of the above.) A 10 s clip of the
 // CoNeTTE config gives ~40 GFLOP, as performance.md §6.2 derives.
 // "gbytes_per_s": analytic bytes over the same time: the minimum the implemented kernel sequence must move with a
-// fused MLP: the PCM once; log-mel written and read; per ConvNeXt block the residual stream read by the depthwise
+// fused MLP: the PCM once; the front end's double frames, spectrum, power and mel written and read, the float
+// log-mel written and read; per ConvNeXt block the residual stream read by the depthwise
 // kernel (4 C), h written and read (2 or 4 bytes * C each), the residual read and written by the MLP (8 C); per
 // downsample its input read, the im2col columns written and read, its output written; every weight once per batch.
 // Unfused traffic (the GELU hidden tensor) is not counted, so an unfused MLP shows up as a low fraction of HBM
@@ -39,8 +42,10 @@ static void analytic(const ac_model_config *c, int64_t n_samples, ac_precision p
     ac_enc_stage_dims(c, n_samples, T, F);
     const int *d = c->encoder.dims;
     const double nfft = c->frontend.n_fft, nb = nfft / 2 + 1, nm = c->frontend.n_mels, elt = prec ? 2 : 4;
-    double fl = T[0] * (2.5 * nfft * log2(nfft) + 3 * nb + 2 * nb * nm);
-    double by = 4.0 * n_samples + 2 * 4.0 * T[0] * nm;
+    const char *stft = getenv("AC_STFT");
+    const int gemm = stft ? !strcmp(stft, "gemm") : prec == AC_PREC_FP32;
+    double fl = T[0] * ((gemm ? 2 * nfft * 2 * nb : 2.5 * nfft * log2(nfft)) + 3 * nb + 2 * nb * nm);
+    double by = 4.0 * n_samples + 2.0 * T[0] * (8 * nfft + 16 * nb + 8 * nb + 8 * nm + 4 * nm);
     double w = 0;
     const double tok0 = (double)T[1] * F[1];
     fl += tok0 * d[0] * 2.0 * c->encoder.stem_kernel[0] * c->encoder.stem_kernel[1];

@@ -139,38 +139,50 @@ static ac_status host_tensor(const ac_gpu_model *g, const char *name, float **ou
     return ac_tensor_to_f32(t, *out);
 }
 
+// AC_STFT=fft or AC_STFT=gemm in the environment overrides the method the precision picks (logmel.h)
+static ac_stft_method stft_method(ac_precision prec) {
+    const char *v = getenv("AC_STFT");
+    if (v && !strcmp(v, "fft")) return AC_STFT_FFT;
+    if (v && !strcmp(v, "gemm")) return AC_STFT_DFT_GEMM;
+    return prec == AC_PREC_FP32 ? AC_STFT_DFT_GEMM : AC_STFT_FFT;
+}
+
 static ac_status frontend_init(ac_gpu_model *g, enc *e) {
     const ac_model_config *c = e->cfg;
     const int nfft = c->frontend.n_fft, nm = c->frontend.n_mels;
-    float *cr = NULL, *ci = NULL, *bw = NULL, *bb = NULL, *bm = NULL, *bv = NULL;
+    float *cr = NULL, *ci = NULL, *mw = NULL, *bw = NULL, *bb = NULL, *bm = NULL, *bv = NULL;
     float *win = (float *)malloc(sizeof(float) * nfft), *alpha = (float *)malloc(sizeof(float) * nm),
           *beta = (float *)malloc(sizeof(float) * nm);
+    ac_logmel_params p = {};
+    p.method = stft_method(e->prec);
     ac_status st = !win || !alpha || !beta ? ac_fail(AC_ERR_NOMEM, "encoder: host out of memory") : AC_OK;
     if (!st) st = host_tensor(g, E "spectrogram_extractor.stft.conv_real.weight", &cr);
     if (!st) st = host_tensor(g, E "spectrogram_extractor.stft.conv_imag.weight", &ci);
+    if (!st) st = host_tensor(g, E "logmel_extractor.melW", &mw);
     if (!st) st = host_tensor(g, E "bn0.weight", &bw);
     if (!st) st = host_tensor(g, E "bn0.bias", &bb);
     if (!st) st = host_tensor(g, E "bn0.running_mean", &bm);
     if (!st) st = host_tensor(g, E "bn0.running_var", &bv);
-    if (!st) st = ac_stft_window_from_dft(cr, ci, nfft, win);
+    if (!st && p.method == AC_STFT_FFT) st = ac_stft_window_from_dft(cr, ci, nfft, win);
     if (!st) {
         ac_bn0_fold(bw, bb, bm, bv, (float)c->frontend.bn_eps, nm, alpha, beta);
-        ac_logmel_params p = {};
         p.n_fft = nfft;
         p.hop = c->frontend.hop;
         p.n_mels = nm;
         p.amin = (float)c->frontend.amin;
+        p.conv_real = cr;
+        p.conv_imag = ci;
         p.window = win;
         p.alpha = alpha;
         p.beta = beta;
-        p.melW = ac_gpu_f32(g, E "logmel_extractor.melW");
+        p.melW = mw;
         p.cublas = ac_gpu_cublas(g);
         p.stream = ac_gpu_stream(g);
-        if (!p.melW) st = ac_fail(AC_ERR_FORMAT, "encoder: logmel_extractor.melW missing");
-        else st = ac_logmel_plan_create(&p, &e->lm);
+        st = ac_logmel_plan_create(&p, &e->lm);
     }
     free(cr);
     free(ci);
+    free(mw);
     free(bw);
     free(bb);
     free(bm);

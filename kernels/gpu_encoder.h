@@ -4,7 +4,13 @@
 // (host/model.c) clip by clip: the clips are packed along time, never padded into each other, so a clip's result
 // does not depend on what else is in the batch (up to the GEMMs' own row-independent rounding).
 // Activations are channels-last (tokens, C) fp32 (the residual stream and every reduction); with AC_PREC_BF16
-// the GEMM operands (LayerNorm outputs, GELU outputs, weights) are bf16, accumulation fp32.
+// the GEMM operands (LayerNorm outputs, GELU outputs, weights) are bf16, accumulation fp32. The front end runs in
+// double in both precisions: FP32 (validation) takes the DFT as a DGEMM on the checkpoint's matrices, exactly the
+// oracle's arithmetic; BF16 a windowed FFT (kernels/logmel.h; AC_STFT=fft|gemm overrides).
+// Device memory, grown on demand and kept between calls: ~35 MB per 10 s clip of the CoNeTTE model (front-end
+// double frames and spectrum ~16 MB, two residual buffers 5.4 MB each, h and the downsample columns), plus the
+// MLP's workspace (<= 64 MB); a batch of 512 such clips needs ~18 GB.
+// Not thread-safe: one host thread per ac_gpu_model at a time.
 //
 //   const float *mem; int64_t off[n]; int nf[n], len[n]; ac_status cs[n];
 //   ac_gpu_encode(g, n, x, n_samples, &mem, off, nf, len, cs);

@@ -1,6 +1,8 @@
-// Front end on the device (see logmel.h): reflect-padded windowed frames -> cuFFT R2C -> power -> mel GEMM
-// (cuBLAS sgemm, fp32 in every precision: the log compresses ~100 dB, so the deep bins need fp32) -> log10 + bn0.
-// Layouts: frames (R, n_fft), spectrum (R, n_fft/2+1) complex, power (R, n_fft/2+1), mel/log-mel (R, n_mels).
+// Front end on the device (see logmel.h), in double up to the log as ref_logmel.c: reflect-padded frames ->
+// spectrum (DGEMM against the stored DFT matrices, or windowed cuFFT D2Z) -> power -> mel DGEMM -> 10 log10 ->
+// float, then bn0 in float as ac_bn0_ref.
+// Layouts: frames (R, n_fft) double; spectrum (R, 2 nb) planar re | im per row (GEMM) or (R, nb) complex (FFT),
+// nb = n_fft/2 + 1; power (R, nb) double; mel (R, n_mels) double; log-mel / bn0 (R, n_mels) float.
 // Mirrors host/ref/ref_logmel.c (which mirrors conette convnext.py:144-180, 290-292).
 #include "common.cuh"
 #include "enc_common.cuh"
@@ -11,13 +13,16 @@
 #include <math.h>
 #include <stdio.h>
 
-#define FFT_CHUNK 2048  // frames per cuFFT call: one plan serves every batch; its work area stays ~10 MB
+#define FFT_CHUNK 2048  // frames per cuFFT call: one plan serves every batch; its work area stays ~20 MB
 
 struct ac_logmel_plan {
+    ac_stft_method method;
     int n_fft, nb, hop, n_mels;
     float amin, ref_db;
-    float *window, *alpha, *beta;  // device
-    const float *melW;
+    double *dft;     // device (2 nb, n_fft): conv_real rows then conv_imag rows (GEMM)
+    double *window;  // device (n_fft) (FFT)
+    double *melW;    // device (nb, n_mels)
+    float *alpha, *beta;
     cublasHandle_t blas;
     cudaStream_t stream;
     cufftHandle fft;
@@ -44,8 +49,8 @@ extern "C" ac_status ac_stft_window_from_dft(const float *conv_real, const float
         }
     if (!(worst <= 1e-6))
         return ac_fail(AC_ERR_FORMAT, "front end: spectrogram_extractor.stft.conv_real/conv_imag are not a windowed "
-                       "DFT (bin %d, tap %d off by %.3g) (hint: the GPU front end computes the STFT with an FFT; "
-                       "run this model on the CPU path)", wk, wi, worst);
+                       "DFT (bin %d, tap %d off by %.3g) (hint: the BF16 front end computes the STFT with an FFT; "
+                       "use --precision fp32, whose DFT is a GEMM on the stored matrices)", wk, wi, worst);
     return AC_OK;
 }
 
@@ -61,41 +66,73 @@ extern "C" void ac_bn0_fold(const float *weight, const float *bias, const float 
 extern "C" void ac_logmel_plan_free(ac_logmel_plan *p) {
     if (!p) return;
     if (p->fft_ok) cufftDestroy(p->fft);
+    cudaFree(p->dft);
     cudaFree(p->window);
+    cudaFree(p->melW);
     cudaFree(p->alpha);
     cudaFree(p->beta);
     free(p);
 }
 
+// float host table -> new double device table (synchronous)
+static ac_status upload_f64(const float *h, size_t n, double **d) {
+    double *t = (double *)malloc(sizeof(double) * (n ? n : 1));
+    if (!t) return ac_fail(AC_ERR_NOMEM, "log-mel plan: host out of memory");
+    for (size_t i = 0; i < n; i++) t[i] = h[i];
+    cudaError_t err = cudaMalloc((void **)d, sizeof(double) * (n ? n : 1));
+    if (err == cudaSuccess) err = cudaMemcpy(*d, t, sizeof(double) * n, cudaMemcpyHostToDevice);
+    free(t);
+    CUDA_CHECK(err);
+    return AC_OK;
+}
+
 static ac_status plan_init(ac_logmel_plan *p, const ac_logmel_params *a) {
-    CUDA_CHECK(cudaMalloc((void **)&p->window, sizeof(float) * a->n_fft));
+    const size_t nd = (size_t)p->nb * a->n_fft;
+    ac_status st = upload_f64(a->melW, (size_t)p->nb * a->n_mels, &p->melW);
+    if (st) return st;
+    if (p->method == AC_STFT_DFT_GEMM) {
+        double *t = (double *)malloc(sizeof(double) * 2 * nd);
+        if (!t) return ac_fail(AC_ERR_NOMEM, "log-mel plan: host out of memory");
+        for (size_t i = 0; i < nd; i++) {
+            t[i] = a->conv_real[i];
+            t[nd + i] = a->conv_imag[i];
+        }
+        cudaError_t err = cudaMalloc((void **)&p->dft, sizeof(double) * 2 * nd);
+        if (err == cudaSuccess) err = cudaMemcpy(p->dft, t, sizeof(double) * 2 * nd, cudaMemcpyHostToDevice);
+        free(t);
+        CUDA_CHECK(err);
+    } else {
+        if ((st = upload_f64(a->window, (size_t)a->n_fft, &p->window))) return st;
+        int n = a->n_fft, nb = p->nb;
+        CUFFT_CHECK(cufftPlanMany(&p->fft, 1, &n, &n, 1, n, &nb, 1, nb, CUFFT_D2Z, FFT_CHUNK));
+        p->fft_ok = 1;
+        CUFFT_CHECK(cufftSetStream(p->fft, p->stream));
+    }
     CUDA_CHECK(cudaMalloc((void **)&p->alpha, sizeof(float) * a->n_mels));
     CUDA_CHECK(cudaMalloc((void **)&p->beta, sizeof(float) * a->n_mels));
-    CUDA_CHECK(cudaMemcpy(p->window, a->window, sizeof(float) * a->n_fft, cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaMemcpy(p->alpha, a->alpha, sizeof(float) * a->n_mels, cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaMemcpy(p->beta, a->beta, sizeof(float) * a->n_mels, cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaDeviceSynchronize());  // pageable copies may still be in flight; the plan's stream won't wait
-    int n = a->n_fft, nb = p->nb;
-    CUFFT_CHECK(cufftPlanMany(&p->fft, 1, &n, &n, 1, n, &nb, 1, nb, CUFFT_R2C, FFT_CHUNK));
-    p->fft_ok = 1;
-    CUFFT_CHECK(cufftSetStream(p->fft, p->stream));
     return AC_OK;
 }
 
 extern "C" ac_status ac_logmel_plan_create(const ac_logmel_params *a, ac_logmel_plan **out) {
     *out = NULL;
-    if (a->n_fft < 2 || a->hop < 1 || a->n_mels < 1 || !a->window || !a->alpha || !a->beta || !a->melW || !a->cublas)
-        return ac_fail(AC_ERR_INVALID_ARG, "log-mel plan: n_fft %d, hop %d, n_mels %d or a NULL table", a->n_fft,
-                       a->hop, a->n_mels);
+    const int gemm = a->method == AC_STFT_DFT_GEMM;
+    if (a->n_fft < 2 || a->hop < 1 || a->n_mels < 1 || a->n_mels > 2 * (a->n_fft / 2 + 1) ||
+        (a->method != AC_STFT_DFT_GEMM && a->method != AC_STFT_FFT) || (gemm && (!a->conv_real || !a->conv_imag)) ||
+        (!gemm && !a->window) || !a->alpha || !a->beta || !a->melW || !a->cublas)
+        return ac_fail(AC_ERR_INVALID_ARG, "log-mel plan: n_fft %d, hop %d, n_mels %d (<= n_fft + 2), method %d or a "
+                       "NULL table", a->n_fft, a->hop, a->n_mels, (int)a->method);
     ac_logmel_plan *p = (ac_logmel_plan *)calloc(1, sizeof *p);
     if (!p) return ac_fail(AC_ERR_NOMEM, "log-mel plan: out of memory");
+    p->method = a->method;
     p->n_fft = a->n_fft;
     p->nb = a->n_fft / 2 + 1;
     p->hop = a->hop;
     p->n_mels = a->n_mels;
     p->amin = a->amin;
     p->ref_db = (float)(10.0 * log10(fmax((double)a->amin, 1.0)));  // ref_logmel.c: ref = 1.0
-    p->melW = a->melW;
     p->blas = (cublasHandle_t)a->cublas;
     p->stream = a->stream;
     ac_status st = plan_init(p, a);
@@ -107,29 +144,34 @@ extern "C" ac_status ac_logmel_plan_create(const ac_logmel_params *a, ac_logmel_
     return AC_OK;
 }
 
-static int64_t rows_padded(int64_t R) { return CEIL_DIV(R, (int64_t)FFT_CHUNK) * FFT_CHUNK; }
+// FFT: whole chunks (the last one padded with zero frames); GEMM: exactly R rows
+static int64_t rows_padded(const ac_logmel_plan *p, int64_t R) {
+    return p->method == AC_STFT_FFT ? CEIL_DIV(R, (int64_t)FFT_CHUNK) * FFT_CHUNK : R;
+}
 static size_t al(size_t b) { return (b + 255) & ~(size_t)255; }
 
 extern "C" size_t ac_logmel_workspace(const ac_logmel_plan *p, int64_t R) {
-    const int64_t Rp = rows_padded(R);
-    return al(sizeof(float) * (size_t)Rp * p->n_fft) + al(sizeof(float2) * (size_t)Rp * p->nb);
+    const int64_t Rp = rows_padded(p, R);
+    return al(sizeof(double) * (size_t)Rp * p->n_fft) + al(sizeof(double) * 2 * (size_t)Rp * p->nb);
 }
 
-template <typename T> static __device__ __forceinline__ float pcm_at(const T *x, int64_t i);
-template <> __device__ __forceinline__ float pcm_at<float>(const float *x, int64_t i) { return __ldg(x + i); }
-template <> __device__ __forceinline__ float pcm_at<int16_t>(const int16_t *x, int64_t i) {
-    return (float)__ldg(x + i) * (1.0f / 32768.0f);
+// the sample as the float32 the CPU path sees (int16: x / 32768, exact), widened to double
+template <typename T> static __device__ __forceinline__ double pcm_at(const T *x, int64_t i);
+template <> __device__ __forceinline__ double pcm_at<float>(const float *x, int64_t i) { return (double)__ldg(x + i); }
+template <> __device__ __forceinline__ double pcm_at<int16_t>(const int16_t *x, int64_t i) {
+    return (double)((float)__ldg(x + i) * (1.0f / 32768.0f));
 }
 
-// One block per frame row (rows >= R are zeroed: they pad the last FFT chunk).
+// One block per frame row; rows >= R (FFT chunk padding) are zeroed. window NULL: raw samples (the DFT matrices
+// carry the window).
 template <typename T>
 static __global__ void frames_kernel(const T *__restrict__ pcm, const int64_t *__restrict__ pcm_off,
                                      const int *__restrict__ foff, int n, int64_t R, int n_fft, int hop,
-                                     const float *__restrict__ window, float *__restrict__ frames) {
+                                     const double *__restrict__ window, double *__restrict__ frames) {
     const int64_t r = blockIdx.x;
-    float *dst = frames + r * n_fft;
+    double *dst = frames + r * n_fft;
     if (r >= R) {
-        for (int i = threadIdx.x; i < n_fft; i += blockDim.x) dst[i] = 0.f;
+        for (int i = threadIdx.x; i < n_fft; i += blockDim.x) dst[i] = 0.0;
         return;
     }
     const int c = ac_clip_of(foff, n, (int)r);
@@ -139,68 +181,85 @@ static __global__ void frames_kernel(const T *__restrict__ pcm, const int64_t *_
         int64_t s = s0 + i;
         if (s < 0) s = -s;  // reflect, edge sample not repeated (len > n_fft/2 guaranteed by the caller)
         else if (s >= len) s = 2 * (len - 1) - s;
-        dst[i] = pcm_at<T>(pcm, base + s) * __ldg(window + i);
+        const double v = pcm_at<T>(pcm, base + s);
+        dst[i] = window ? v * window[i] : v;
     }
 }
 
-static __global__ void power_kernel(const float2 *__restrict__ spec, int64_t total, float *__restrict__ power) {
+// power (R, nb) from the spectrum: planar (R, 2 nb) rows re | im (GEMM) or interleaved complex (R, nb) (FFT)
+static __global__ void power_kernel(const double *__restrict__ spec, int planar, int64_t R, int nb,
+                                    double *__restrict__ power) {
+    const int64_t total = R * nb;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
-        float2 v = spec[i];
-        power[i] = v.x * v.x + v.y * v.y;
+        const int64_t r = i / nb;
+        const int k = (int)(i % nb);
+        double re, im;
+        if (planar) {
+            re = spec[r * 2 * nb + k];
+            im = spec[r * 2 * nb + nb + k];
+        } else {
+            re = spec[2 * i];
+            im = spec[2 * i + 1];
+        }
+        power[i] = re * re + im * im;
     }
 }
 
-static __global__ void log_bn0_kernel(const float *__restrict__ mel, int64_t total, int n_mels, float amin,
+static __global__ void log_bn0_kernel(const double *__restrict__ mel, int64_t total, int n_mels, float amin,
                                       float ref_db, const float *__restrict__ alpha, const float *__restrict__ beta,
                                       float *__restrict__ logmel_out, float *__restrict__ out) {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
         const int m = (int)(i % n_mels);
-        // log10 in double, as the reference carries it: the float mel is exact input, one rounding at the end
-        const float l = (float)(10.0 * log10(fmax((double)mel[i], (double)amin)) - (double)ref_db);
+        const float l = (float)(10.0 * log10(fmax(mel[i], (double)amin)) - (double)ref_db);  // ref_logmel.c's order
         if (logmel_out) logmel_out[i] = l;
         out[i] = l * alpha[m] + beta[m];
     }
 }
 
-static int grid_for(int64_t total) {
+static unsigned grid_for(int64_t total) {
     int64_t b = CEIL_DIV(total, (int64_t)256);
-    return (int)(b < 1 ? 1 : b > 65535 * 16 ? 65535 * 16 : b);
+    return (unsigned)(b < 1 ? 1 : b > 1048576 ? 1048576 : b);
 }
 
 extern "C" ac_status ac_logmel_run(ac_logmel_plan *p, ac_pcm_kind kind, const void *pcm, const int64_t *pcm_off,
                                    const int *foff, int n, int64_t R, void *workspace, size_t workspace_bytes,
                                    float *logmel_out, float *bn0_out) {
-    if (n < 1 || R < 1 || R > 0x7fffffff || !pcm || !pcm_off || !foff || !bn0_out || (kind != AC_PCM_F32 && kind != AC_PCM_S16))
+    if (n < 1 || R < 1 || R > 0x7fffffff || !pcm || !pcm_off || !foff || !bn0_out ||
+        (kind != AC_PCM_F32 && kind != AC_PCM_S16))
         return ac_fail(AC_ERR_INVALID_ARG, "log-mel: %d clips, %lld frames, kind %d or a NULL pointer", n,
                        (long long)R, (int)kind);
-    if (workspace_bytes < ac_logmel_workspace(p, R))
+    if (!workspace || workspace_bytes < ac_logmel_workspace(p, R))
         return ac_fail(AC_ERR_INTERNAL, "log-mel: workspace %zu bytes < %zu needed", workspace_bytes,
                        ac_logmel_workspace(p, R));
-    const int64_t Rp = rows_padded(R);
-    float *frames = (float *)workspace;
-    float2 *spec = (float2 *)((char *)workspace + al(sizeof(float) * (size_t)Rp * p->n_fft));
-    float *power = frames;        // frames are dead once transformed
-    float *mel = (float *)spec;   // the spectrum is dead once squared; R * n_mels <= Rp * 2 * nb is checked below
-    if ((size_t)R * p->n_mels > (size_t)Rp * 2 * p->nb)
-        return ac_fail(AC_ERR_INVALID_ARG, "log-mel: %d mels exceed the spectrum's %d values per frame", p->n_mels,
-                       2 * p->nb);
+    const int64_t Rp = rows_padded(p, R);
+    const int nb = p->nb;
+    double *frames = (double *)workspace;
+    double *spec = (double *)((char *)workspace + al(sizeof(double) * (size_t)Rp * p->n_fft));
+    double *power = frames;  // frames are dead once transformed (R nb <= Rp n_fft)
+    double *mel = spec;      // the spectrum is dead once squared (R n_mels <= Rp 2 nb, checked at plan creation)
+    const double *win = p->method == AC_STFT_FFT ? p->window : NULL;
     if (kind == AC_PCM_F32)
         frames_kernel<float><<<(unsigned)Rp, 128, 0, p->stream>>>((const float *)pcm, pcm_off, foff, n, R, p->n_fft,
-                                                                  p->hop, p->window, frames);
+                                                                  p->hop, win, frames);
     else
         frames_kernel<int16_t><<<(unsigned)Rp, 128, 0, p->stream>>>((const int16_t *)pcm, pcm_off, foff, n, R,
-                                                                    p->n_fft, p->hop, p->window, frames);
+                                                                    p->n_fft, p->hop, win, frames);
     KERNEL_CHECK();
-    for (int64_t r0 = 0; r0 < Rp; r0 += FFT_CHUNK)
-        CUFFT_CHECK(cufftExecR2C(p->fft, frames + r0 * p->n_fft, (cufftComplex *)(spec + r0 * p->nb)));
-    const int64_t np = R * p->nb;
-    power_kernel<<<grid_for(np), 256, 0, p->stream>>>(spec, np, power);
+    const double one = 1.0, zero = 0.0;
+    CUBLAS_CHECK(cublasSetStream(p->blas, p->stream));
+    if (p->method == AC_STFT_FFT) {
+        for (int64_t r0 = 0; r0 < Rp; r0 += FFT_CHUNK)
+            CUFFT_CHECK(cufftExecD2Z(p->fft, frames + r0 * p->n_fft, (cufftDoubleComplex *)(spec + 2 * r0 * nb)));
+    } else {
+        // spec (R, 2 nb) = frames (R, n_fft) . dft (2 nb, n_fft)^T; column-major: spec^T = dft^T(T) . frames^T
+        CUBLAS_CHECK(cublasDgemm(p->blas, CUBLAS_OP_T, CUBLAS_OP_N, 2 * nb, (int)R, p->n_fft, &one, p->dft, p->n_fft,
+                                 frames, p->n_fft, &zero, spec, 2 * nb));
+    }
+    power_kernel<<<grid_for(R * nb), 256, 0, p->stream>>>(spec, p->method == AC_STFT_DFT_GEMM, R, nb, power);
     KERNEL_CHECK();
     // mel (R, n_mels) = power (R, nb) @ melW (nb, n_mels), row-major: column-major mel^T = melW^T . power^T
-    const float one = 1.0f, zero = 0.0f;
-    CUBLAS_CHECK(cublasSetStream(p->blas, p->stream));
-    CUBLAS_CHECK(cublasSgemm(p->blas, CUBLAS_OP_N, CUBLAS_OP_N, p->n_mels, (int)R, p->nb, &one, p->melW, p->n_mels,
-                             power, p->nb, &zero, mel, p->n_mels));
+    CUBLAS_CHECK(cublasDgemm(p->blas, CUBLAS_OP_N, CUBLAS_OP_N, p->n_mels, (int)R, nb, &one, p->melW, p->n_mels, power,
+                             nb, &zero, mel, p->n_mels));
     const int64_t nm = R * p->n_mels;
     log_bn0_kernel<<<grid_for(nm), 256, 0, p->stream>>>(mel, nm, p->n_mels, p->amin, p->ref_db, p->alpha, p->beta,
                                                         logmel_out, bn0_out);

@@ -207,7 +207,8 @@ static void host_frontend(void) {
 // ---- GPU kernels ---------------------------------------------------------------------------------------------------
 static cublasHandle_t blas;
 
-static void gpu_logmel(const ac_frontend *fe0, int random_bn, const char *label) {
+// clip kinds: loud noise, quiet noise, tones below 3 kHz (the bins above hold only window leakage: deep bins)
+static void gpu_logmel(const ac_frontend *fe0, int random_bn, ac_stft_method method, const char *label) {
     ac_frontend fe = *fe0;
     const int nm = fe.n_mels, nfft = fe.n_fft;
     float *bw = NULL, *bb = NULL, *bm = NULL, *bv = NULL;
@@ -219,8 +220,7 @@ static void gpu_logmel(const ac_frontend *fe0, int random_bn, const char *label)
     float *win = malloc(sizeof(float) * nfft), *al = malloc(sizeof(float) * nm), *be = malloc(sizeof(float) * nm);
     CHECK_OK(ac_stft_window_from_dft(fe.conv_real, fe.conv_imag, nfft, win));
     ac_bn0_fold(fe.bn0_weight, fe.bn0_bias, fe.bn0_running_mean, fe.bn0_running_var, fe.bn_eps, nm, al, be);
-    float *melW = dup(fe.melW, sizeof(float) * (nfft / 2 + 1) * nm);
-    ac_logmel_params p = {nfft, fe.hop, nm, fe.amin, win, al, be, melW, blas, 0};
+    ac_logmel_params p = {nfft, fe.hop, nm, fe.amin, method, fe.conv_real, fe.conv_imag, win, al, be, fe.melW, blas, 0};
     ac_logmel_plan *plan = NULL;
     CHECK_OK(ac_logmel_plan_create(&p, &plan));
     checks++;
@@ -241,9 +241,11 @@ static void gpu_logmel(const ac_frontend *fe0, int random_bn, const char *label)
         float *xf = malloc(sizeof(float) * tot);
         int16_t *xs = malloc(sizeof(int16_t) * tot);
         for (int k = 0; k < n; k++) {
-            float amp = k % 2 ? 0.5f : 0.01f;  // loud and quiet clips side by side
             for (int64_t i = 0; i < lens[k]; i++) {
-                float v = urand() * amp;
+                const double t = (double)i / fe.sample_rate;
+                float v = k % 3 == 0   ? urand() * 0.5f
+                          : k % 3 == 1 ? urand() * 0.01f
+                                       : (float)(0.3 * sin(2 * M_PI * 440 * t) + 0.2 * sin(2 * M_PI * 2900 * t + 1));
                 xs[pcm_off[k] + i] = (int16_t)lrintf(v * 32767);
                 xf[pcm_off[k] + i] = kind ? xs[pcm_off[k] + i] / 32768.0f : v;
             }
@@ -256,30 +258,41 @@ static void gpu_logmel(const ac_frontend *fe0, int random_bn, const char *label)
         float *dl = dpoison(sizeof(float) * R * nm), *db = dpoison(sizeof(float) * R * nm);
         CHECK_OK(ac_logmel_run(plan, kind ? AC_PCM_S16 : AC_PCM_F32, dpcm, doff, dfo, n, R, ws, wsb, dl, db));
         float *gl = dget(dl, (size_t)R * nm), *gb = dget(db, (size_t)R * nm);
-        double db_err = 0, bn_err = 0;
+        // dB error: TOL_LOGMEL_DB where the reference is above the floor and within the dynamic range of its
+        // frame's peak, TOL_LOGMEL_DEEP_DB elsewhere (tolerances.h); the DFT-GEMM method must meet the strict
+        // budget everywhere (it is ref_logmel.c's arithmetic)
+        double db_err = 0, deep_err = 0, bn_err = 0;
         for (int k = 0; k < n; k++) {
             float *rl = malloc(sizeof(float) * T[k] * nm);
             CHECK_OK(ac_logmel_ref(&fe, xf + pcm_off[k], lens[k], rl, T[k]));
-            for (size_t i = 0; i < (size_t)T[k] * nm; i++) {
-                double d = fabs(gl[(size_t)foff[k] * nm + i] - rl[i]);
-                if (isnan(gl[(size_t)foff[k] * nm + i])) d = INFINITY;
-                if (d > db_err) db_err = d;
+            for (int t = 0; t < T[k]; t++) {
+                float peak = -INFINITY;
+                for (int m = 0; m < nm; m++) peak = fmaxf(peak, rl[t * nm + m]);
+                for (int m = 0; m < nm; m++) {
+                    const float r = rl[t * nm + m], gv = gl[((size_t)foff[k] + t) * nm + m];
+                    double d = isnan(gv) ? INFINITY : fabs((double)gv - r);
+                    int deep = method == AC_STFT_FFT && (r < TOL_LOGMEL_FLOOR_DB || r < peak - TOL_LOGMEL_DYN_RANGE_DB);
+                    if (deep) deep_err = fmax(deep_err, d);
+                    else db_err = fmax(db_err, d);
+                }
             }
             CHECK_OK(ac_bn0_ref(&fe, rl, T[k]));
-            double e = rel_err(rl, gb + (size_t)foff[k] * nm, (size_t)T[k] * nm);
-            if (e > bn_err) bn_err = e;
+            bn_err = fmax(bn_err, rel_err(rl, gb + (size_t)foff[k] * nm, (size_t)T[k] * nm));
             free(rl);
         }
-        char l1[128], l2[128];
-        snprintf(l1, sizeof l1, "%s %s log-mel max |dB diff|", label, kind ? "s16" : "f32");
-        snprintf(l2, sizeof l2, "%s %s bn0 rel", label, kind ? "s16" : "f32");
+        char l1[128], l2[128], l3[128];
+        const char *mname = method == AC_STFT_FFT ? "fft" : "dft-gemm";
+        snprintf(l1, sizeof l1, "%s %s %s log-mel max |dB diff|", label, mname, kind ? "s16" : "f32");
+        snprintf(l2, sizeof l2, "%s %s %s log-mel deep bins max |dB diff|", label, mname, kind ? "s16" : "f32");
+        snprintf(l3, sizeof l3, "%s %s %s bn0 rel", label, mname, kind ? "s16" : "f32");
         expect(l1, db_err, TOL_GPU_LOGMEL_DB);
-        expect(l2, bn_err, TOL_GPU_OP_REL * 10);  // |bn0| ~ |logmel| * alpha: the dB budget relative to ~100 dB
+        if (method == AC_STFT_FFT) expect(l2, deep_err, TOL_LOGMEL_DEEP_DB);
+        // bn0 = logmel * alpha + beta: the dB error times |alpha| over a ~100 dB scale, plus float rounding
+        expect(l3, bn_err, method == AC_STFT_FFT ? TOL_FRONTEND_STAGE_REL : TOL_GPU_OP_REL);
         cudaFree(dpcm), cudaFree(doff), cudaFree(dfo), cudaFree(ws), cudaFree(dl), cudaFree(db);
         free(gl), free(gb), free(xf), free(xs), free(foff);
     }
     ac_logmel_plan_free(plan);
-    cudaFree(melW);
     free(win), free(al), free(be), free(bw), free(bb), free(bm), free(bv);
 }
 
@@ -460,10 +473,12 @@ int main(int argc, char **argv) {
     // front end: the tiny model's constants (n_fft 128) and the CoNeTTE defaults (1024, 224 mels, random bn0)
     ac_model *m = NULL;
     CHECK_OK(ac_model_load(tiny, &m));
-    if (m) gpu_logmel(ac_model_frontend(m), 0, "tiny");
     ac_frontend fe;
     CHECK_OK(ac_frontend_init_default(&fe));
-    gpu_logmel(&fe, 1, "conette");
+    for (int method = 0; method < 2; method++) {
+        if (m) gpu_logmel(ac_model_frontend(m), 0, (ac_stft_method)method, "tiny");
+        gpu_logmel(&fe, 1, (ac_stft_method)method, "conette");
+    }
     ac_frontend_free(&fe);
     ac_model_free(m);
 
