@@ -344,15 +344,16 @@ static void progress(run *r, int final) {
         char bar[64];
         for (int i = 0; i < w; i++) bar[i] = i < fill ? '#' : '.';
         bar[w] = '\0';
-        fprintf(stderr, "\r[%s] %d/%d files, %d failed, %.2f h audio, %.1f files/s, ETA %s", bar, r->files_done,
-                r->n_files, r->files_err, r->audio_s / 3600, rate, "");
+        fprintf(stderr, "\r[%s] %d/%d files, %d failed, %.2f h audio, %.1f clips/s, ETA ", bar, r->files_done,
+                r->n_files, r->files_err, r->audio_s / 3600, el > 0 ? r->clips_ok / el : 0.0);
         if (eta >= 0) fprintf(stderr, "%d:%02d:%02d ", (int)(eta / 3600), (int)(eta / 60) % 60, (int)eta % 60);
         else fputs("-      ", stderr);
         if (final) fputc('\n', stderr);
     } else if (!final) {
         fprintf(stderr, "{\"progress\":{\"files_done\":%d,\"files_total\":%d,\"ok\":%d,\"failed\":%d,\"clips\":%d,"
-                "\"audio_h\":%.4f,\"elapsed_s\":%.1f,\"files_per_s\":%.3f,\"eta_s\":%.0f}}\n", r->files_done,
-                r->n_files, r->files_ok, r->files_err, r->clips_ok, r->audio_s / 3600, el, rate, eta);
+                "\"audio_h\":%.4f,\"elapsed_s\":%.1f,\"files_per_s\":%.3f,\"clips_per_s\":%.3f,\"eta_s\":%.0f}}\n",
+                r->files_done, r->n_files, r->files_ok, r->files_err, r->clips_ok, r->audio_s / 3600, el, rate,
+                el > 0 ? r->clips_ok / el : 0.0, eta);
     }
 }
 

@@ -61,7 +61,8 @@ static ac_status add_dir(ac_inputs *in, const char *dir, int depth) {
             st = ac_fail(AC_ERR_NOMEM, "inputs: out of memory");
             break;
         }
-        snprintf(names[n++], len, "%s/%s", dir, e->d_name);
+        const size_t dl = strlen(dir);
+        snprintf(names[n++], len, "%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", e->d_name);
     }
     closedir(d);
     if (!st && n > 1) qsort(names, (size_t)n, sizeof *names, cmp_str);
