@@ -24,7 +24,7 @@ struct emu_dim3 {
 extern thread_local emu_dim3 threadIdx, blockIdx;
 void __syncthreads();
 
-struct uint4 {
+struct alignas(16) uint4 {  // CUDA aligns it to 16 bytes; UBSan then reports a misaligned vector access
     unsigned x, y, z, w;
 };
 inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) { return {a, b, c, d}; }
