@@ -18,6 +18,11 @@ void cblas_sgemm() { abort(); }
 
 #include "../../kernels/attention_decode_kernel.cuh"
 
+extern "C" {
+#include "../../host/model.h"  // AC_MAX_BEAM, for the beam kernels' header
+}
+#include "../../kernels/beam_search_kernel.cuh"  // gather_rows_kernel: the decoder's cache indirection
+
 static uint64_t g_rng = 12345;
 static float frand() {  // uniform in [-1, 1)
     g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
@@ -179,7 +184,71 @@ static void test_cross(int n_clips, int K, int D, int H, int max_frames) {
     compare_rows(what, 1, ref.data(), out.data(), written.data(), max_rows, D, TOL_GPU_ATTN_REL);
 }
 
+// Several decode steps as kernels/gpu_decoder.cu enqueue_step chains them for one layer: self-attention on the
+// step's rows (writing cache[step] and anc[.][step]), then the beam's reorder applied to the ancestor table with
+// ac_gpu_gather_rows(anc[cur] -> anc[1 - cur], n_cols = step + 1). Rows move between steps (random survivors of
+// each clip, duplicated, dropped, clips finishing), and the reference keeps every row's full k | v history
+// explicitly, reordered like the host decoder's caches (ac_decoder_reorder): the attention at each step must see
+// exactly its row's own history.
+static void test_self_chain(int n_clips, int K, int D, int H, int maxT) {
+    const int R = n_clips * K;
+    std::vector<float> cache((size_t)maxT * R * 2 * D, NAN);
+    emu_buf<int> anc[2] = {emu_buf<int>((size_t)R * maxT), emu_buf<int>((size_t)R * maxT)};
+    emu_buf<int> src_row(R), n_rows(1);
+    std::vector<int> n_live(n_clips, 1), row_off(n_clips), row_clip(R);
+    std::vector<std::vector<float>> hist(R);  // per row: (t, 2D) k | v of positions 0..t-1
+    int cur = 0, rows = n_clips;
+    for (int c = 0; c < n_clips; c++) row_off[c] = c, row_clip[c] = c;
+    for (int i = 0; i < maxT && rows > 0; i++) {
+        std::vector<float> qkv((size_t)R * 3 * D, NAN), out((size_t)R * D, NAN), ref((size_t)R * D, 0.0f);
+        std::vector<int> written(R, 0);
+        for (size_t e = 0; e < (size_t)rows * 3 * D; e++) qkv[e] = frand();
+        launch_self(qkv.data(), cache.data(), anc[cur].p(), i, maxT, row_off.data(), n_live.data(), n_clips, R, D, H,
+                    out.data());
+        std::vector<float> k((size_t)(i + 1) * D), v((size_t)(i + 1) * D);
+        for (int r = 0; r < rows; r++) {
+            written[r] = 1;
+            hist[r].insert(hist[r].end(), &qkv[(size_t)r * 3 * D + D], &qkv[(size_t)r * 3 * D + 3 * D]);
+            for (int t = 0; t <= i; t++) {
+                memcpy(&k[(size_t)t * D], &hist[r][(size_t)t * 2 * D], sizeof(float) * D);
+                memcpy(&v[(size_t)t * D], &hist[r][(size_t)t * 2 * D + D], sizeof(float) * D);
+            }
+            ref_attend(&qkv[(size_t)r * 3 * D], k.data(), v.data(), i + 1, i + 1, D, H, &ref[(size_t)r * D]);
+        }
+        char what[128];
+        snprintf(what, sizeof what, "self-attention chain clips %d beam %d D %d heads %d step %d (%d rows)", n_clips,
+                 K, D, H, i, rows);
+        compare_rows(what, 0, ref.data(), out.data(), written.data(), R, D, TOL_GPU_ATTN_REL);
+        if (i + 1 >= maxT) break;
+        // the beam's next rows: per clip 0..K survivors, each continuing a random row of the same clip
+        std::vector<std::vector<float>> nh;
+        std::vector<int> nl(n_clips), no(n_clips), nclip;
+        int r2 = 0;
+        for (int c = 0; c < n_clips; c++) {
+            nl[c] = n_live[c] == 0 || (c > 0 && irand(12) == 0) ? 0 : 1 + irand(K);  // clip 0 lives on
+            no[c] = r2;
+            for (int j = 0; j < nl[c]; j++, r2++) {
+                const int src = row_off[c] + irand(n_live[c]);
+                src_row[r2] = src;
+                nh.push_back(hist[src]);
+                nclip.push_back(c);
+            }
+        }
+        n_rows[0] = r2;
+        emu_launch({(unsigned)R, 1, 1}, {64, 1, 1}, 0, [&] {
+            gather_rows_kernel(anc[cur].p(), anc[1 - cur].p(), maxT, i + 1, src_row.p(), nullptr, n_rows.p());
+        });
+        cur = 1 - cur;
+        hist.assign(R, std::vector<float>());
+        for (int r = 0; r < r2; r++) hist[r] = nh[r], row_clip[r] = nclip[r];
+        n_live = nl, row_off = no, rows = r2;
+    }
+}
+
 int main() {
+    test_self_chain(3, 3, 32, 2, 8);
+    test_self_chain(5, 4, 48, 3, 37);  // past 32 keys
+    test_self_chain(1, 16, 16, 1, 6);
     const int dh[][2] = {{64, 2}, {48, 3}, {40, 1}, {96, 6}, {256, 8}};
     for (size_t i = 0; i < sizeof dh / sizeof dh[0]; i++) {
         const int D = dh[i][0], H = dh[i][1];

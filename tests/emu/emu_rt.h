@@ -11,10 +11,13 @@
 //   - shared memory: static __shared__ variables live in one linker section that is filled with 0xff bytes
 //     (NaN as float/double/bf16, -1 as int) before every block; dynamic shared memory (AC_DYNAMIC_SMEM) is a
 //     fresh heap block of exactly the launch's size, same poison, so AddressSanitizer catches overruns.
+//   - WMMA calls (cuda_emu.h: lane 0 computes the whole tile) start with a warp barrier: all 32 lanes must call.
 //   - atomics: plain read-modify-writes (fibers switch only at barriers).
 // Build with AddressSanitizer + UBSan (tests/emu/run.sh): global arrays are exact-size host allocations, and
 // float4/uint4/bfloat162 carry CUDA's alignment so a misaligned vector access is reported.
 #pragma once
+inline void emu_wmma_converged();
+#define EMU_WARP_CONVERGED() emu_wmma_converged()
 #include "cuda_emu.h"
 
 #include <algorithm>
@@ -154,6 +157,7 @@ inline void emu_warp_barrier(unsigned mask) {
     emu_yield(EMU_AT_WARP_BAR);
 }
 inline void __syncwarp(unsigned mask = 0xffffffffu) { emu_warp_barrier(mask); }
+inline void emu_wmma_converged() { emu_warp_barrier(0xffffffffu); }
 
 template <class T>
 inline T emu_shfl(unsigned mask, T v, int src_lane) {
