@@ -15,6 +15,10 @@
 //   - atomics: plain read-modify-writes (fibers switch only at barriers).
 // Build with AddressSanitizer + UBSan (tests/emu/run.sh): global arrays are exact-size host allocations, and
 // float4/uint4/bfloat162 carry CUDA's alignment so a misaligned vector access is reported.
+// Blind spots: blocks never overlap (races between blocks, e.g. one block writing what another reads, pass
+// unless the shuffled order exposes them); static __shared__ arrays have no ASan redzones (GCC leaves globals in
+// named sections uninstrumented); memory ordering is sequential (no fences needed); no timing, no occupancy,
+// no register limits. EMU_SEED=n in the environment picks another schedule.
 #pragma once
 inline void emu_wmma_converged();
 #define EMU_WARP_CONVERGED() emu_wmma_converged()
