@@ -5,19 +5,7 @@
 
 #include <math.h>
 
-__global__ void decoder_embed_kernel(const int *tokens, int max_rows, const int *d_rows, const float *emb, int V,
-                                     const float *pos, float scale, int D, float *x) {
-    const int r = blockIdx.x;
-    if (r >= (d_rows ? min(*d_rows, max_rows) : max_rows)) return;
-    const int tok = tokens[r];
-    float *xr = x + (size_t)r * D;
-    if (tok < 0 || tok >= V) {
-        for (int i = threadIdx.x; i < D; i += blockDim.x) xr[i] = NAN;
-        return;
-    }
-    const float *e = emb + (size_t)tok * D;
-    for (int i = threadIdx.x; i < D; i += blockDim.x) xr[i] = e[i] * scale + pos[i];
-}
+#include "decoder_embed_kernel.cuh"
 
 extern "C" ac_status ac_gpu_decoder_embed(const int *tokens, int max_rows, const int *d_rows,
                                           const float *emb_layer_weight, int V, const float *pos_embedding, int step,

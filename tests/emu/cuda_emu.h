@@ -24,7 +24,7 @@ struct emu_dim3 {
 extern thread_local emu_dim3 threadIdx, blockIdx;
 void __syncthreads();
 
-struct uint4 {
+struct alignas(16) uint4 {  // CUDA aligns it to 16 bytes; UBSan then reports a misaligned vector access
     unsigned x, y, z, w;
 };
 inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) { return {a, b, c, d}; }
@@ -65,13 +65,20 @@ struct fragment {
     float v[16][16];
 };
 inline bool emu_lane0() { return threadIdx.x % 32 == 0; }
+// Hook at the entry of every WMMA call (warp-collective: all 32 lanes must call it); emu_rt.h makes it a warp
+// barrier, so a WMMA call under lane-divergent control flow fails there.
+#ifndef EMU_WARP_CONVERGED
+#define EMU_WARP_CONVERGED()
+#endif
 template <class U, class T, class L>
 inline void fill_fragment(fragment<U, 16, 16, 16, T, L> &f, float x) {
+    EMU_WARP_CONVERGED();
     for (auto &r : f.v)
         for (auto &e : r) e = x;
 }
 template <class U, class T, class L>
 inline void load_matrix_sync(fragment<U, 16, 16, 16, T, L> &f, const T *p, unsigned ldm) {
+    EMU_WARP_CONVERGED();
     assert((uintptr_t)p % 32 == 0 && "WMMA tile pointer must be 256-bit aligned");
     assert(ldm % (16 / sizeof(T)) == 0 && "WMMA ldm must be a multiple of 16 bytes");
     if (!emu_lane0()) return;
@@ -81,6 +88,7 @@ inline void load_matrix_sync(fragment<U, 16, 16, 16, T, L> &f, const T *p, unsig
 }
 inline void store_matrix_sync(float *p, const fragment<accumulator, 16, 16, 16, float> &f, unsigned ldm,
                               layout_t l) {
+    EMU_WARP_CONVERGED();
     assert((uintptr_t)p % 32 == 0 && ldm % 4 == 0 && l == mem_row_major);
     if (!emu_lane0()) return;
     for (int r = 0; r < 16; r++)
@@ -89,6 +97,7 @@ inline void store_matrix_sync(float *p, const fragment<accumulator, 16, 16, 16, 
 template <class A, class B>
 inline void mma_sync(fragment<accumulator, 16, 16, 16, float> &d, const A &a, const B &b,
                      const fragment<accumulator, 16, 16, 16, float> &c) {
+    EMU_WARP_CONVERGED();
     if (!emu_lane0()) return;
     float out[16][16];
     for (int m = 0; m < 16; m++)

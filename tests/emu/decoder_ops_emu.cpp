@@ -1,0 +1,205 @@
+// CPU run of the decoder's per-step kernels' own source under tests/emu/emu_rt.h, launched as their .cu
+// launchers launch them, against host/ref/ref_ops.c (the cases of tests/test_cuda_attention.c at emulation-friendly
+// sizes):
+//   kernels/decoder_linear_kernel.cuh  FP32 tiles and BF16 WMMA tiles (vectorised and scalar loads), with and
+//                                      without GELU, rows read from a device count (partial tiles in M, N, K),
+//                                      batch invariance (row 0 alone bit-identical to row 0 in the batch);
+//   kernels/decoder_add_ln_kernel.cuh  residual add + LayerNorm on the live rows;
+//   kernels/decoder_embed_kernel.cuh   embedding * scale + position, NaN rows for out-of-range tokens.
+// Outputs start as NaN: rows past the live count must stay NaN, live rows must be written. Errors are
+// max |emu - ref| / max |ref| as a share of the tests/tolerances.h budgets of the GPU tests. The emulated WMMA
+// sums in fp32 in k order (the hardware's internal order is unspecified), so the BF16 budget holds here with
+// margin; what this test checks is the tiling and indexing, not the tensor cores' rounding.
+#include "emu_rt.h"
+
+extern "C" {
+#include "../../host/ref/ref_ops.h"
+// ref_ops.c's encoder GEMM calls OpenBLAS; nothing here uses it
+void cblas_sgemm() { abort(); }
+}
+#include "../tolerances.h"
+
+#define CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
+#include "../../kernels/decoder_gelu.cuh"
+#include "../../kernels/decoder_linear_kernel.cuh"
+#include "../../kernels/decoder_add_ln_kernel.cuh"
+#include "../../kernels/decoder_embed_kernel.cuh"
+
+static uint64_t g_rng = 4242;
+static float frand() {  // uniform in [-1, 1)
+    g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((g_rng >> 40) * (1.0 / 8388608.0)) - 1.0f;
+}
+static int irand(int n) {
+    g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (int)((g_rng >> 33) % (uint64_t)n);
+}
+
+static int g_fail, g_checks;
+static double g_worst[5];
+enum { W_LIN32, W_LIN16, W_LN, W_EMB };
+#define EXPECT(cond, ...)                                   \
+    do {                                                    \
+        g_checks++;                                         \
+        if (!(cond)) {                                      \
+            fprintf(stderr, "FAIL %s: ", #cond);            \
+            fprintf(stderr, __VA_ARGS__);                   \
+            fprintf(stderr, "\n");                          \
+            g_fail++;                                       \
+        }                                                   \
+    } while (0)
+
+static void compare_rows(const char *what, int kind, const float *ref, const float *got, const int *written, int rows,
+                         int D, double tol) {
+    double md = 0, mr = 0;
+    int bad_nan = 0, unwritten = 0;
+    for (int r = 0; r < rows; r++)
+        for (int i = 0; i < D; i++) {
+            const float g = got[(size_t)r * D + i];
+            if (!written[r]) {
+                if (!std::isnan(g)) bad_nan++;
+                continue;
+            }
+            if (std::isnan(g) && !std::isnan(ref[(size_t)r * D + i])) {
+                unwritten++;
+                continue;
+            }
+            if (std::isnan(ref[(size_t)r * D + i])) continue;
+            md = fmax(md, fabs((double)g - ref[(size_t)r * D + i]));
+            mr = fmax(mr, fabs((double)ref[(size_t)r * D + i]));
+        }
+    const double rel = mr > 0 ? md / mr : md;
+    EXPECT(!bad_nan, "%s: %d elements written outside the live rows", what, bad_nan);
+    EXPECT(!unwritten, "%s: %d elements of live rows not written (NaN)", what, unwritten);
+    EXPECT(rel <= tol, "%s: rel error %.3g > %.3g (%.0f %% of the budget)", what, rel, tol, 100 * rel / tol);
+    if (rel / tol > g_worst[kind]) g_worst[kind] = rel / tol;
+}
+
+// ac_gpu_linear's launch
+static void launch_linear(const float *x, int M_max, const int *d_M, int K, const float *W, const void *W_bf16,
+                          const float *b, int N, int gelu, float *y) {
+    const emu_dim3 grid = {(unsigned)CEIL_DIV(N, LIN_BN), (unsigned)CEIL_DIV(M_max, LIN_BM), 1};
+    if (W_bf16) {
+        const int vec = K % 8 == 0 && (uintptr_t)x % 16 == 0 && (uintptr_t)W_bf16 % 16 == 0;
+        emu_launch(grid, {128, 1, 1}, 0, [&] {
+            linear_bf16_kernel(x, M_max, d_M, K, (const __nv_bfloat16 *)W_bf16, b, N, gelu, vec, y);
+        });
+    } else
+        emu_launch(grid, {256, 1, 1}, 0, [&] { linear_f32_kernel(x, M_max, d_M, K, W, b, N, gelu, y); });
+}
+
+static float bf16_round(float x) { return emu_bf2f(__float2bfloat16_rn(x)); }
+
+static void test_linear(int M_max, int M, int K, int N, int gelu, int bf16, bool use_dM = true) {
+    std::vector<float> x((size_t)M_max * K), W((size_t)N * K), b(N), ref((size_t)M_max * N, 0.0f);
+    std::vector<__nv_bfloat16> Wb((size_t)N * K);
+    std::vector<int> written(M_max);
+    for (auto &v : x) v = frand();
+    for (auto &v : W) v = frand() / sqrtf((float)K);
+    for (auto &v : b) v = frand();
+    for (int r = 0; r < M_max; r++) written[r] = r < M;
+    if (bf16)
+        for (size_t i = 0; i < W.size(); i++) {
+            Wb[i] = __float2bfloat16_rn(W[i]);
+            W[i] = emu_bf2f(Wb[i]);
+        }
+    std::vector<float> xr(x);
+    if (bf16)
+        for (auto &v : xr) v = bf16_round(v);
+    ref_linear_rows(xr.data(), M, K, W.data(), b.data(), N, ref.data());
+    if (gelu) ref_gelu_erf(ref.data(), (int64_t)M * N);
+    std::vector<float> y((size_t)M_max * N, NAN);
+    int dM = M;
+    launch_linear(x.data(), M_max, use_dM ? &dM : nullptr, K, W.data(), bf16 ? Wb.data() : nullptr, b.data(), N, gelu,
+                  y.data());
+    char what[128];
+    snprintf(what, sizeof what, "linear %s M %d/%d K %d N %d gelu %d", bf16 ? "bf16" : "fp32", M, M_max, K, N, gelu);
+    compare_rows(what, bf16 ? W_LIN16 : W_LIN32, ref.data(), y.data(), written.data(), M_max, N,
+                 bf16 ? TOL_GPU_LINEAR_BF16_REL : TOL_GPU_LINEAR_REL);
+    if (M > 1 && use_dM) {  // batch invariance: row 0 computed alone is bit-identical
+        std::vector<float> one((size_t)M_max * N, NAN);
+        int m1 = 1;
+        launch_linear(x.data(), M_max, &m1, K, W.data(), bf16 ? Wb.data() : nullptr, b.data(), N, gelu, one.data());
+        EXPECT(!memcmp(one.data(), y.data(), sizeof(float) * N), "%s: row 0 alone differs from row 0 in the batch", what);
+    }
+}
+
+static void test_add_ln(int max_rows, int rows, int D) {
+    std::vector<float> x((size_t)max_rows * D), y((size_t)max_rows * D), w(D), b(D), ref((size_t)max_rows * D, 0.0f);
+    std::vector<int> written(max_rows);
+    for (size_t i = 0; i < x.size(); i++) {
+        x[i] = 3 * frand() + 1;
+        y[i] = frand();
+    }
+    for (int i = 0; i < D; i++) {
+        w[i] = 1 + frand() / 2;
+        b[i] = frand() / 2;
+    }
+    for (int r = 0; r < max_rows; r++) written[r] = r < rows;
+    for (size_t i = 0; i < (size_t)rows * D; i++) ref[i] = x[i] + y[i];
+    ref_layernorm(ref.data(), rows, D, w.data(), b.data(), 1e-5f);
+    for (size_t i = (size_t)rows * D; i < x.size(); i++) x[i] = NAN;  // rows past the count: must stay as they are
+    int d_rows = rows;
+    emu_launch({(unsigned)CEIL_DIV(max_rows, 8), 1, 1}, {256, 1, 1}, 0,
+               [&] { add_ln_kernel(x.data(), y.data(), max_rows, &d_rows, D, w.data(), b.data(), 1e-5f); });
+    char what[96];
+    snprintf(what, sizeof what, "add+layernorm rows %d/%d D %d", rows, max_rows, D);
+    compare_rows(what, W_LN, ref.data(), x.data(), written.data(), max_rows, D, TOL_GPU_LN_REL);
+}
+
+static void test_embed(int max_rows, int rows, int V, int D, int step, bool bad_token) {
+    std::vector<int> tok(max_rows), written(max_rows);
+    std::vector<float> emb((size_t)V * D), pos((size_t)(step + 1) * D), ref((size_t)max_rows * D, 0.0f);
+    for (int r = 0; r < max_rows; r++) {
+        tok[r] = irand(V);
+        written[r] = r < rows;
+    }
+    if (bad_token) tok[rows / 2] = rows & 1 ? V : -1;
+    for (auto &v : emb) v = frand();
+    for (auto &v : pos) v = frand();
+    const float scale = sqrtf((float)D);
+    for (int r = 0; r < rows; r++)
+        for (int i = 0; i < D; i++)
+            ref[(size_t)r * D + i] = tok[r] < 0 || tok[r] >= V ? NAN
+                                                               : emb[(size_t)tok[r] * D + i] * scale + pos[(size_t)step * D + i];
+    std::vector<float> x((size_t)max_rows * D, NAN);
+    int d_rows = rows;
+    emu_launch({(unsigned)max_rows, 1, 1}, {128, 1, 1}, 0, [&] {
+        decoder_embed_kernel(tok.data(), max_rows, &d_rows, emb.data(), V, pos.data() + (size_t)step * D, scale, D,
+                             x.data());
+    });
+    char what[96];
+    snprintf(what, sizeof what, "embedding rows %d/%d V %d D %d step %d", rows, max_rows, V, D, step);
+    compare_rows(what, W_EMB, ref.data(), x.data(), written.data(), max_rows, D, TOL_GPU_EMBED_REL);
+    if (bad_token) {
+        int nan_ok = 1;
+        for (int i = 0; i < D; i++) nan_ok &= std::isnan(x[(size_t)(rows / 2) * D + i]);
+        EXPECT(nan_ok, "%s: a token outside the vocabulary did not give a NaN row", what);
+    }
+}
+
+int main() {
+    // (M, K, N): the decoder's shapes scaled down, partial tiles in every dimension, K not a multiple of 8
+    // (scalar bf16 loads) or of 16/32 (zero-padded k tiles)
+    const int lin[][3] = {{1, 64, 64}, {7, 96, 136}, {65, 48, 70}, {3, 17, 5}, {20, 100, 33}, {64, 64, 64}, {66, 40, 8}};
+    for (size_t i = 0; i < sizeof lin / sizeof lin[0]; i++)
+        for (int bf = 0; bf < 2; bf++)
+            for (int gelu = 0; gelu < 2; gelu++) {
+                const int Mx = lin[i][0];
+                test_linear(Mx + irand(40), Mx, lin[i][1], lin[i][2], gelu, bf);
+            }
+    test_linear(70, 70, 32, 65, 0, 0, false);  // d_M NULL: every row
+    test_linear(70, 70, 32, 65, 1, 1, false);
+    test_linear(9, 0, 32, 16, 0, 1);  // no live rows: nothing written
+    for (int D = 8; D <= 300; D = D * 2 + 3) test_add_ln(20, 1 + irand(20), D);
+    test_add_ln(17, 17, 256);
+    test_add_ln(9, 0, 40);
+    test_embed(30, 17, 437, 64, 0, false);
+    test_embed(12, 12, 101, 37, 19, true);
+    test_embed(5, 3, 9, 300, 2, true);
+    const char *names[] = {"linear fp32", "linear bf16", "add+layernorm", "embedding"};
+    printf("decoder_ops_emu: %d checks, %d failed; worst:", g_checks, g_fail);
+    for (int i = 0; i <= W_EMB; i++) printf(" %s %.1f %%", names[i], 100 * g_worst[i]);
+    printf(" of the budget\n");
+    return g_fail ? 1 : 0;
+}
