@@ -79,6 +79,7 @@ static int cmp_f(const void *a, const void *b) {
 }
 
 int main(void) {
+    setenv("AC_MLP_FUSED", "1", 1);  // exercise the fused kernel at every width it supports (see convnext_mlp.cu)
     int ndev = 0;
     if (ac_cuda_device_count(&ndev) != AC_OK || ndev == 0) {
         fprintf(stderr, "bench_gpu_convnext_mlp: no CUDA device: skipped\n");

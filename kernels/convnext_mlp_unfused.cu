@@ -11,6 +11,7 @@
 
 #include "common.cuh"
 #include "convnext_mlp.h"
+#include "decoder_linear.h"
 
 // Local until kernels/common.cuh (owned by the gpu-encoder branch) grows a shared one.
 #define MLP_CUBLAS_CHECK(expr)                                                                                    \
@@ -113,6 +114,19 @@ extern "C" ac_status ac_convnext_mlp_unfused(ac_precision prec, int64_t N, int C
     for (int64_t r0 = 0; r0 < N; r0 += R) {
         const int rows = (int)(N - r0 < R ? N - r0 : R);
         const void *hc = (const char *)h + (size_t)r0 * C * in_size;
+        if (!bf) {
+            // FP32 is the validation mode, whose answers must not depend on the batch: cuBLAS picks its algorithm
+            // (split-K, tiles) by the row count, so a clip alone and in a batch differed in the last bits (seen
+            // on an H200). ac_gpu_linear sums every element in one fixed order: GELU(h W1^T + b1), then W2.
+            if ((st = ac_gpu_linear((const float *)hc, rows, NULL, C, (const float *)pwconv1_w, NULL, pwconv1_b, H,
+                                    1, hid, stream)) != AC_OK ||
+                (st = ac_gpu_linear(hid, rows, NULL, H, (const float *)pwconv2_w, NULL, NULL, C, 0, y, stream)) != AC_OK)
+                return st;
+            const int nx = rows * C;
+            residual_kernel<<<mlp_grid(nx), 256, 0, stream>>>(x + (size_t)r0 * C, y, pwconv2_b, gamma, nx, C);
+            KERNEL_CHECK();
+            continue;
+        }
         // Column-major view: hid^T (H x rows) = W1 (H x C, row-major (H, C) read transposed) . h^T (C x rows).
         MLP_CUBLAS_CHECK(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, H, rows, C, &one, pwconv1_w, in_t, C, hc,
                                       in_t, C, &zero, hid, CUDA_R_32F, H, ct, CUBLAS_GEMM_DEFAULT));

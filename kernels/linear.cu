@@ -2,6 +2,7 @@
 // W (col-major K x N, transposed) . x^T (col-major K x M).
 #include "common.cuh"
 #include "linear.h"
+#include "decoder_linear.h"
 
 #include <cublas_v2.h>
 
@@ -27,9 +28,20 @@ extern "C" ac_status ac_linear(void *cublas, ac_precision prec, int64_t M, int K
         return ac_fail(AC_ERR_INVALID_ARG, "linear: M %lld, K %d, N %d, precision %d or a NULL pointer",
                        (long long)M, K, N, (int)prec);
     if (M == 0) return AC_OK;
+    const int64_t total = M * N;
+    if (prec == AC_PREC_FP32) {
+        // FP32 (validation): one fixed summation order per element whatever M is, so a clip's frames do not
+        // depend on its batch (cuBLAS chooses its algorithm by M; see decoder_linear.h)
+        ac_status st = ac_gpu_linear((const float *)x, (int)M, NULL, K, (const float *)W, NULL, b, N, 0, y, stream);
+        if (st != AC_OK) return st;
+        if (relu) {
+            relu_kernel<<<grid_for(total), 256, 0, stream>>>(y, total);
+            KERNEL_CHECK();
+        }
+        return AC_OK;
+    }
     cublasHandle_t h = (cublasHandle_t)cublas;
     CUBLAS_CHECK(cublasSetStream(h, stream));
-    const int64_t total = M * N;
     if (b) {
         bias_fill_kernel<<<grid_for(total), 256, 0, stream>>>(y, b, total, N);
         KERNEL_CHECK();

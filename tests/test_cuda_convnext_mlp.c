@@ -335,6 +335,7 @@ static void gpu_checks(cudaStream_t stream) {
 }
 
 int main(void) {
+    setenv("AC_MLP_FUSED", "1", 1);  // exercise the fused kernel at every width it supports (see convnext_mlp.cu)
     host_checks();
     int n = 0;
     if (ac_cuda_device_count(&n) != AC_OK) {
