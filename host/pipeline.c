@@ -63,7 +63,7 @@ static void *worker(void *arg) {
 ac_status ac_decode_pool_start(char *const *paths, int n, int sample_rate, int n_threads, int window,
                                ac_decode_pool **out) {
     *out = NULL;
-    if (n < 0 || n_threads < 1 || window < 1 || sample_rate <= 0)
+    if (n < 0 || n_threads < 0 || window < 1 || sample_rate <= 0)
         return ac_fail(AC_ERR_INVALID_ARG, "decode pool: bad arguments (n %d, threads %d, window %d)", n, n_threads, window);
     ac_decode_pool *p = calloc(1, sizeof *p);
     if (!p) return ac_fail(AC_ERR_NOMEM, "decode pool: out of memory");
@@ -97,6 +97,10 @@ ac_status ac_decode_pool_start(char *const *paths, int n, int sample_rate, int n
 }
 
 void ac_decode_pool_take(ac_decode_pool *p, int i, ac_decoded *out) {
+    if (p->n_threads == 0) {  // no threads: decode here, now
+        decode_one(p->paths[i], p->sample_rate, out);
+        return;
+    }
     pthread_mutex_lock(&p->mu);
     slot *s = &p->slots[i % p->window];
     while (s->seq != i) pthread_cond_wait(&p->ready, &p->mu);

@@ -21,7 +21,8 @@ typedef struct {
 
 typedef struct ac_decode_pool ac_decode_pool;
 
-// paths must outlive the pool. n_threads >= 1, window >= 1.
+// paths must outlive the pool. window >= 1. n_threads 0: no threads, each input is decoded when taken (for a
+// CPU model that uses every core: a decode thread beside OpenMP teams stalls their barriers).
 ac_status ac_decode_pool_start(char *const *paths, int n, int sample_rate, int n_threads, int window,
                                ac_decode_pool **out);
 // Blocks until input i is decoded and moves it into *out. Inputs must be taken in order 0, 1, 2, ...

@@ -60,7 +60,7 @@ int main(void) {
     checks++;
     CHECK(ref[0].st == AC_OK && ref[0].n == 96000 && ref[0].duration_s == 3.0, "%s", "");
     checks++;
-    const int configs[][2] = {{1, 1}, {2, 1}, {4, 2}, {8, 3}, {3, 64}, {16, 5}};
+    const int configs[][2] = {{0, 1}, {1, 1}, {2, 1}, {4, 2}, {8, 3}, {3, 64}, {16, 5}};  // 0: decoded when taken
     for (size_t c = 0; c < sizeof configs / sizeof *configs; c++) {
         ac_decode_pool *p;
         CHECK_OK(ac_decode_pool_start(paths, N, 32000, configs[c][0], configs[c][1], &p));
@@ -89,7 +89,7 @@ int main(void) {
         checks++;
     }
     ac_decode_pool *p = NULL;
-    CHECK(ac_decode_pool_start(paths, N, 32000, 0, 1, &p) == AC_ERR_INVALID_ARG && !p, "%s", "");
+    CHECK(ac_decode_pool_start(paths, N, 32000, -1, 1, &p) == AC_ERR_INVALID_ARG && !p, "%s", "");
     checks++;
     for (int i = 0; i < NF; i++) free(ref[i].x);
     for (int i = 0; i < N; i++) free(paths[i]);
