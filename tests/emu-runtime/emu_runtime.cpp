@@ -1,0 +1,739 @@
+// CPU stand-in CUDA runtime (see include/cuda_runtime.h): memory bookkeeping, kernel launches as host threads,
+// barriers, warp exchange, cp.async, streams/events/graphs as synchronous no-ops or recordings, and the cuBLAS /
+// cuFFT subsets. Built with AddressSanitizer together with the kernels and test programs (tests/emu-runtime).
+//
+// Launch model: blocks run one after another; within a block each CUDA thread is a fiber on the launching host
+// thread (see "kernel launches" below). __syncthreads is a block-wide barrier, __syncwarp and shuffles a per-warp
+// one; a thread that returns counts as arrived at both (as on the hardware for __syncthreads; for warp
+// collectives it is undefined behaviour in CUDA, here it just does not deadlock). Threads waiting on different
+// barriers: the program aborts naming the kernel.
+// Misuse caught: copies/memsets/GEMM operands outside a cudaMalloc allocation (or pointing at host memory where
+// device memory is required), cudaFree of a non-allocation, launches with more than 1024 threads or an empty
+// grid, dynamic shared memory above 48 KB without cudaFuncSetAttribute (or above the 227 KB opt-in), reads of
+// unwritten device or shared memory (NaN poison), out-of-bounds accesses (ASan: every allocation is exact).
+#include <cuda_runtime.h>
+#include <cublasLt.h>
+#include <cublas_v2.h>
+#include <cufft.h>
+
+#include <atomic>
+#include <cstdarg>
+#include <string>
+#include <chrono>
+#include <complex>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <sys/mman.h>
+#include <ucontext.h>
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+// ---- errors -----------------------------------------------------------------------------------------------
+static cudaError_t g_last = cudaSuccess;
+static cudaError_t set_err(cudaError_t e) {
+    if (e != cudaSuccess && g_last == cudaSuccess) g_last = e;
+    return e;
+}
+static cudaError_t misuse(cudaError_t e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static cudaError_t misuse(cudaError_t e, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "emu-runtime: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    if (getenv("EMU_ABORT_ON_MISUSE")) abort();
+    return set_err(e);
+}
+extern "C" cudaError_t cudaGetLastError(void) {
+    cudaError_t e = g_last;
+    g_last = cudaSuccess;
+    return e;
+}
+extern "C" cudaError_t cudaPeekAtLastError(void) { return g_last; }
+extern "C" const char *cudaGetErrorString(cudaError_t e) {
+    switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument (emu-runtime)";
+    case cudaErrorMemoryAllocation: return "out of memory (emu-runtime)";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument (emu-runtime)";
+    default: return "error (emu-runtime)";
+    }
+}
+extern "C" const char *cudaGetErrorName(cudaError_t e) {
+    switch (e) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    default: return "cudaErrorUnknown";
+    }
+}
+
+// ---- device: a plausible H100 -----------------------------------------------------------------------------
+static const size_t EMU_SMEM_OPTIN = 227 * 1024, EMU_SMEM_DEFAULT = 48 * 1024;
+extern "C" cudaError_t cudaGetDeviceCount(int *n) {
+    *n = 1;
+    return cudaSuccess;
+}
+extern "C" cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : misuse(cudaErrorInvalidDevice, "cudaSetDevice(%d): one device", d); }
+extern "C" cudaError_t cudaGetDevice(int *d) {
+    *d = 0;
+    return cudaSuccess;
+}
+extern "C" cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) {
+    if (d != 0) return misuse(cudaErrorInvalidDevice, "cudaGetDeviceProperties(%d): one device", d);
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "emu-runtime CPU stand-in (H100-like)");
+    p->totalGlobalMem = (size_t)80 << 30;
+    p->sharedMemPerBlock = EMU_SMEM_DEFAULT;
+    p->sharedMemPerBlockOptin = EMU_SMEM_OPTIN;
+    p->sharedMemPerMultiprocessor = 228 * 1024;
+    p->regsPerBlock = 65536;
+    p->warpSize = 32;
+    p->maxThreadsPerBlock = 1024;
+    p->maxThreadsDim[0] = p->maxThreadsDim[1] = 1024;
+    p->maxThreadsDim[2] = 64;
+    p->maxGridSize[0] = 2147483647;
+    p->maxGridSize[1] = p->maxGridSize[2] = 65535;
+    p->major = 9;
+    p->minor = 0;
+    p->multiProcessorCount = 132;
+    p->l2CacheSize = 50 << 20;
+    p->maxThreadsPerMultiProcessor = 2048;
+    return cudaSuccess;
+}
+extern "C" cudaError_t cudaDeviceGetAttribute(int *v, enum cudaDeviceAttr a, int d) {
+    if (d != 0) return misuse(cudaErrorInvalidDevice, "cudaDeviceGetAttribute on device %d", d);
+    switch (a) {
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *v = (int)EMU_SMEM_OPTIN; return cudaSuccess;
+    case cudaDevAttrMultiProcessorCount: *v = 132; return cudaSuccess;
+    }
+    return misuse(cudaErrorInvalidValue, "cudaDeviceGetAttribute(%d): not emulated", (int)a);
+}
+extern "C" cudaError_t cudaDriverGetVersion(int *v) {
+    *v = 13000;
+    return cudaSuccess;
+}
+extern "C" cudaError_t cudaRuntimeGetVersion(int *v) {
+    *v = 13000;
+    return cudaSuccess;
+}
+extern "C" cudaError_t cudaDeviceSynchronize(void) { return g_last; }
+
+// ---- memory -----------------------------------------------------------------------------------------------
+static std::mutex g_mem_mu;
+static std::map<uintptr_t, size_t> g_dev, g_pinned;  // base -> size
+static size_t g_dev_bytes;
+static bool in_map(const std::map<uintptr_t, size_t> &m, const void *p, size_t n) {
+    if (!p) return false;
+    uintptr_t a = (uintptr_t)p;
+    auto it = m.upper_bound(a);
+    if (it == m.begin()) return false;
+    --it;
+    return a >= it->first && a + n <= it->first + it->second;
+}
+extern "C" int emu_is_device_range(const void *p, size_t n) {
+    std::lock_guard<std::mutex> l(g_mem_mu);
+    return in_map(g_dev, p, n);
+}
+static bool host_side(const void *p, size_t n) {
+    std::lock_guard<std::mutex> l(g_mem_mu);
+    return !in_map(g_dev, p, n) && !in_map(g_dev, p, 1);
+}
+extern "C" cudaError_t cudaMalloc(void **p, size_t n) {
+    *p = NULL;
+    if (n > ((size_t)80 << 30)) return set_err(cudaErrorMemoryAllocation);
+    void *q = NULL;
+    if (posix_memalign(&q, 256, n ? n : 1)) return set_err(cudaErrorMemoryAllocation);
+    memset(q, 0xff, n);  // NaN as float, double and bf16: unwritten elements show up
+    std::lock_guard<std::mutex> l(g_mem_mu);
+    g_dev[(uintptr_t)q] = n ? n : 1;
+    g_dev_bytes += n;
+    *p = q;
+    return cudaSuccess;
+}
+extern "C" cudaError_t cudaFree(void *p) {
+    if (!p) return cudaSuccess;
+    {
+        std::lock_guard<std::mutex> l(g_mem_mu);
+        auto it = g_dev.find((uintptr_t)p);
+        if (it == g_dev.end()) return misuse(cudaErrorInvalidValue, "cudaFree(%p): not a cudaMalloc allocation", p);
+        g_dev_bytes -= it->second;
+        g_dev.erase(it);
+    }
+    free(p);
+    return cudaSuccess;
+}
+extern "C" cudaError_t cudaMallocHost(void **p, size_t n) {
+    *p = malloc(n ? n : 1);
+    if (!*p) return set_err(cudaErrorMemoryAllocation);
+    memset(*p, 0xff, n);
+    std::lock_guard<std::mutex> l(g_mem_mu);
+    g_pinned[(uintptr_t)*p] = n ? n : 1;
+    return cudaSuccess;
+}
+extern "C" cudaError_t cudaFreeHost(void *p) {
+    if (!p) return cudaSuccess;
+    {
+        std::lock_guard<std::mutex> l(g_mem_mu);
+        auto it = g_pinned.find((uintptr_t)p);
+        if (it == g_pinned.end()) return misuse(cudaErrorInvalidValue, "cudaFreeHost(%p): not a cudaMallocHost allocation", p);
+        g_pinned.erase(it);
+    }
+    free(p);
+    return cudaSuccess;
+}
+extern "C" cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b) {
+    *total_b = (size_t)80 << 30;
+    *free_b = *total_b - g_dev_bytes;
+    return cudaSuccess;
+}
+static cudaError_t check_copy(void *dst, const void *src, size_t n, enum cudaMemcpyKind k, const char *who) {
+    if (n == 0) return cudaSuccess;
+    const bool dd = emu_is_device_range(dst, n), sd = emu_is_device_range(src, n);
+    const bool dh = host_side(dst, n), sh = host_side(src, n);
+    bool ok = true;
+    switch (k) {
+    case cudaMemcpyHostToDevice: ok = dd && sh; break;
+    case cudaMemcpyDeviceToHost: ok = dh && sd; break;
+    case cudaMemcpyDeviceToDevice: ok = dd && sd; break;
+    case cudaMemcpyHostToHost: ok = dh && sh; break;
+    case cudaMemcpyDefault: ok = (dd || dh) && (sd || sh); break;
+    }
+    if (!ok)
+        return misuse(cudaErrorInvalidValue,
+                      "%s(dst %p, src %p, %zu bytes, kind %d): dst is %s, src is %s", who, dst, src, n, (int)k,
+                      dd ? "device" : dh ? "host" : "a partial device range",
+                      sd ? "device" : sh ? "host" : "a partial device range");
+    return cudaSuccess;
+}
+
+// Graph capture: while a stream captures, launches and async copies are recorded instead of run.
+struct emu_graph {
+    std::vector<std::function<void()>> ops;
+};
+static thread_local emu_graph *t_capture;
+static thread_local cudaStream_t t_capture_stream;
+static bool recording(cudaStream_t s) { return t_capture && s == t_capture_stream; }
+
+extern "C" cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, enum cudaMemcpyKind k) {
+    if (t_capture) return misuse(cudaErrorStreamCaptureUnsupported, "cudaMemcpy during stream capture");
+    cudaError_t e = check_copy(dst, src, n, k, "cudaMemcpy");
+    if (e == cudaSuccess && n) memmove(dst, src, n);
+    return e;
+}
+extern "C" cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, enum cudaMemcpyKind k, cudaStream_t s) {
+    cudaError_t e = check_copy(dst, src, n, k, "cudaMemcpyAsync");
+    if (e != cudaSuccess || !n) return e;
+    if (recording(s)) t_capture->ops.push_back([=] { memmove(dst, src, n); });
+    else memmove(dst, src, n);
+    return cudaSuccess;
+}
+extern "C" cudaError_t cudaMemset(void *p, int v, size_t n) {
+    if (n && !emu_is_device_range(p, n)) return misuse(cudaErrorInvalidValue, "cudaMemset(%p, %zu bytes): not device memory", p, n);
+    memset(p, v, n);
+    return cudaSuccess;
+}
+extern "C" cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s) {
+    if (n && !emu_is_device_range(p, n)) return misuse(cudaErrorInvalidValue, "cudaMemsetAsync(%p, %zu bytes): not device memory", p, n);
+    if (recording(s)) t_capture->ops.push_back([=] { memset(p, v, n); });
+    else memset(p, v, n);
+    return cudaSuccess;
+}
+
+// ---- streams, events, graphs ------------------------------------------------------------------------------
+struct emu_stream {
+    unsigned flags;
+};
+struct emu_event {
+    std::chrono::steady_clock::time_point t;
+    bool timing;
+};
+extern "C" cudaError_t cudaStreamCreate(cudaStream_t *s) { return cudaStreamCreateWithFlags(s, 0); }
+extern "C" cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags) {
+    *s = new emu_stream{flags};
+    return cudaSuccess;
+}
+extern "C" cudaError_t cudaStreamDestroy(cudaStream_t s) {
+    delete s;
+    return cudaSuccess;
+}
+extern "C" cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+    if (recording(s)) return misuse(cudaErrorStreamCaptureUnsupported, "cudaStreamSynchronize during capture");
+    return g_last;
+}
+extern "C" cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned) { return cudaSuccess; }
+extern "C" cudaError_t cudaEventCreate(cudaEvent_t *e) { return cudaEventCreateWithFlags(e, 0); }
+extern "C" cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags) {
+    *e = new emu_event{std::chrono::steady_clock::now(), !(flags & cudaEventDisableTiming)};
+    return cudaSuccess;
+}
+extern "C" cudaError_t cudaEventDestroy(cudaEvent_t e) {
+    delete e;
+    return cudaSuccess;
+}
+extern "C" cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
+    if (!e) return misuse(cudaErrorInvalidValue, "cudaEventRecord(NULL)");
+    if (recording(s)) return cudaSuccess;  // an event node: nothing to do when everything is synchronous
+    e->t = std::chrono::steady_clock::now();
+    return cudaSuccess;
+}
+extern "C" cudaError_t cudaEventSynchronize(cudaEvent_t e) { return e ? cudaSuccess : misuse(cudaErrorInvalidValue, "cudaEventSynchronize(NULL)"); }
+extern "C" cudaError_t cudaEventQuery(cudaEvent_t) { return cudaSuccess; }
+extern "C" cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b) {
+    if (!a || !b || !a->timing || !b->timing)
+        return misuse(cudaErrorInvalidValue, "cudaEventElapsedTime: an event without timing");
+    *ms = std::chrono::duration<float, std::milli>(b->t - a->t).count();
+    return cudaSuccess;
+}
+extern "C" cudaError_t cudaStreamBeginCapture(cudaStream_t s, enum cudaStreamCaptureMode) {
+    if (t_capture) return misuse(cudaErrorInvalidValue, "cudaStreamBeginCapture: already capturing");
+    if (!s) return misuse(cudaErrorStreamCaptureUnsupported, "cudaStreamBeginCapture on the legacy stream");
+    t_capture = new emu_graph;
+    t_capture_stream = s;
+    return cudaSuccess;
+}
+extern "C" cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *g) {
+    if (!t_capture || s != t_capture_stream) return misuse(cudaErrorInvalidValue, "cudaStreamEndCapture: not capturing");
+    *g = t_capture;
+    t_capture = NULL;
+    return cudaSuccess;
+}
+extern "C" cudaError_t cudaGraphInstantiate(cudaGraphExec_t *x, cudaGraph_t g, unsigned long long) {
+    *x = new emu_graph(*g);
+    return cudaSuccess;
+}
+extern "C" cudaError_t cudaGraphLaunch(cudaGraphExec_t x, cudaStream_t s) {
+    if (recording(s)) {
+        t_capture->ops.insert(t_capture->ops.end(), x->ops.begin(), x->ops.end());
+        return cudaSuccess;
+    }
+    for (auto &op : x->ops) op();
+    return g_last;
+}
+extern "C" cudaError_t cudaGraphDestroy(cudaGraph_t g) {
+    delete g;
+    return cudaSuccess;
+}
+extern "C" cudaError_t cudaGraphExecDestroy(cudaGraphExec_t x) {
+    delete x;
+    return cudaSuccess;
+}
+
+// ---- kernel launches --------------------------------------------------------------------------------------
+// Each CUDA thread of a block is a fiber (ucontext) on the calling host thread; a fiber runs until it reaches a
+// barrier or returns, then the next one runs. A barrier opens when every unfinished thread it covers waits on
+// it; if no fiber can run and no barrier can open, the threads wait on different barriers: a deadlock, reported
+// with the kernel's name. Deterministic (same interleaving every run) and without system calls per barrier.
+thread_local emu_dim3 threadIdx, blockIdx;
+emu_dim3 blockDim, gridDim;
+
+namespace {
+enum FiberState { RUNNABLE, WAIT_BLOCK, WAIT_WARP, DONE };
+struct emu_copy {
+    void *dst;
+    const void *src;
+};
+struct Fiber {
+    ucontext_t ctx;
+    FiberState state;
+    unsigned tid;
+    void *fake_stack;                                 // ASan's per-fiber fake stack
+    std::deque<std::vector<emu_copy>> groups;         // cp.async groups committed, not yet waited for
+    std::vector<emu_copy> open;                       // cp.async copies issued since the last commit
+};
+struct Launch {
+    const char *name;
+    dim3 block;
+    unsigned nthreads;
+    unsigned char *smem_buf;
+    const std::function<void()> *body;
+    std::vector<Fiber> fibers;
+    std::vector<uint64_t> slots;  // shuffle exchange, one per thread
+    ucontext_t sched;
+    void *sched_fake_stack;
+    const void *sched_stack_bottom;
+    size_t sched_stack_size;
+};
+thread_local Launch *g_launch;  // per host thread: two host threads may launch at once
+thread_local Fiber *g_cur;
+std::map<const void *, int> g_func_smem;  // (set at setup, before any launch thread reads it)  // cudaFuncAttributeMaxDynamicSharedMemorySize per kernel
+// 64 KB per CUDA thread (kernel locals, WMMA fragments, ASan redzones), below it a guard page. Kept small
+// because ASan's swapcontext interceptor clears the shadow of the whole target stack at every switch.
+const size_t FIBER_STACK = 64 * 1024, FIBER_GUARD = 4096;
+struct Stacks {  // fiber stacks, reused across launches on this host thread
+    std::vector<unsigned char *> v;
+    ~Stacks() {
+        for (unsigned char *p : v) munmap(p - FIBER_GUARD, FIBER_STACK + FIBER_GUARD);
+    }
+};
+thread_local Stacks g_stacks_owner;
+thread_local std::vector<unsigned char *> &g_stacks = g_stacks_owner.v;
+
+#ifdef __SANITIZE_ADDRESS__
+void start_switch(void **save, const void *bottom, size_t size) { __sanitizer_start_switch_fiber(save, bottom, size); }
+void finish_switch(void *save, const void **bottom, size_t *size) { __sanitizer_finish_switch_fiber(save, bottom, size); }
+#else
+void start_switch(void **, const void *, size_t) {}
+void finish_switch(void *, const void **, size_t *) {}
+#endif
+
+// fiber -> scheduler
+void yield_to_sched(bool finished) {
+    Launch &L = *g_launch;
+    Fiber *f = g_cur;
+    start_switch(finished ? NULL : &f->fake_stack, L.sched_stack_bottom, L.sched_stack_size);
+    swapcontext(&f->ctx, &L.sched);
+    finish_switch(f->fake_stack, NULL, NULL);
+}
+void fiber_main() {
+    finish_switch(NULL, &g_launch->sched_stack_bottom, &g_launch->sched_stack_size);
+    (*g_launch->body)();
+    g_cur->state = DONE;
+    yield_to_sched(true);
+}
+[[noreturn]] void deadlock(const Launch &L) {
+    fprintf(stderr, "emu-runtime: deadlock in kernel %s, block (%u, %u, %u): threads wait on different barriers:",
+            L.name, blockIdx.x, blockIdx.y, blockIdx.z);
+    for (const Fiber &f : L.fibers)
+        if (f.state != DONE && f.tid < 64)
+            fprintf(stderr, " t%u:%s", f.tid, f.state == WAIT_BLOCK ? "__syncthreads" : "warp");
+    fprintf(stderr, "\n");
+    abort();
+}
+void run_block(Launch &L) {
+    const unsigned n = L.nthreads;
+    for (unsigned t = 0; t < n; t++) {
+        Fiber &f = L.fibers[t];
+        f.state = RUNNABLE;
+        f.tid = t;
+        f.fake_stack = NULL;
+        f.groups.clear();
+        f.open.clear();
+        getcontext(&f.ctx);
+        f.ctx.uc_stack.ss_sp = g_stacks[t];
+        f.ctx.uc_stack.ss_size = FIBER_STACK;
+        f.ctx.uc_link = NULL;
+        makecontext(&f.ctx, fiber_main, 0);
+    }
+    unsigned alive = n;
+    while (alive) {
+        bool ran = false;
+        for (unsigned t = 0; t < n; t++) {
+            Fiber &f = L.fibers[t];
+            if (f.state != RUNNABLE) continue;
+            ran = true;
+            g_cur = &f;
+            threadIdx = {t % L.block.x, (t / L.block.x) % L.block.y, t / (L.block.x * L.block.y)};
+            start_switch(&L.sched_fake_stack, g_stacks[t], FIBER_STACK);
+            swapcontext(&L.sched, &f.ctx);
+            finish_switch(L.sched_fake_stack, NULL, NULL);
+            if (f.state == DONE) alive--;
+        }
+        if (ran || !alive) continue;
+        // nothing runnable: open every warp barrier whose unfinished lanes all wait on it, else the block barrier
+        bool opened = false;
+        for (unsigned w0 = 0; w0 < n; w0 += 32) {
+            bool all = true, any = false;
+            for (unsigned t = w0; t < std::min(n, w0 + 32); t++) {
+                if (L.fibers[t].state == DONE) continue;
+                if (L.fibers[t].state != WAIT_WARP) all = false;
+                else any = true;
+            }
+            if (all && any) {
+                for (unsigned t = w0; t < std::min(n, w0 + 32); t++)
+                    if (L.fibers[t].state == WAIT_WARP) L.fibers[t].state = RUNNABLE;
+                opened = true;
+            }
+        }
+        if (opened) continue;
+        for (const Fiber &f : L.fibers)
+            if (f.state != DONE && f.state != WAIT_BLOCK) deadlock(L);
+        for (Fiber &f : L.fibers)
+            if (f.state == WAIT_BLOCK) f.state = RUNNABLE;
+    }
+}
+}  // namespace
+
+void __syncthreads() {
+    g_cur->state = WAIT_BLOCK;
+    yield_to_sched(false);
+}
+void __syncwarp(unsigned) {
+    g_cur->state = WAIT_WARP;
+    yield_to_sched(false);
+}
+int emu_lane(void) { return (int)(g_cur->tid % 32); }
+uint64_t emu_warp_exchange(uint64_t mine, int src) {
+    Launch &L = *g_launch;
+    const unsigned base = g_cur->tid & ~31u;
+    L.slots[g_cur->tid] = mine;
+    __syncwarp(0xffffffffu);
+    uint64_t r = src >= 0 && src < 32 && base + src < L.nthreads ? L.slots[base + src] : mine;
+    __syncwarp(0xffffffffu);
+    return r;
+}
+void *emu_dyn_smem(void) { return g_launch->smem_buf; }
+
+cudaError_t emu_func_set_attribute(const void *fn, cudaFuncAttribute a, int v) {
+    if (a != cudaFuncAttributeMaxDynamicSharedMemorySize)
+        return misuse(cudaErrorInvalidValue, "cudaFuncSetAttribute(%d): not emulated", (int)a);
+    if (v < 0 || (size_t)v > EMU_SMEM_OPTIN)
+        return misuse(cudaErrorInvalidValue, "cudaFuncSetAttribute: %d bytes of dynamic shared memory > %zu opt-in", v,
+                      EMU_SMEM_OPTIN);
+    g_func_smem[fn] = v;
+    return cudaSuccess;
+}
+
+static void run_launch(const char *name, dim3 grid, dim3 block, size_t smem, const std::function<void()> &body) {
+    Launch L;
+    L.name = name;
+    L.block = block;
+    L.nthreads = block.x * block.y * block.z;
+    L.body = &body;
+    L.smem_buf = NULL;
+    if (smem && posix_memalign((void **)&L.smem_buf, 256, smem)) abort();
+    L.fibers.resize(L.nthreads);
+    L.slots.assign(L.nthreads, 0);
+    L.sched_fake_stack = NULL;
+    L.sched_stack_bottom = NULL;
+    L.sched_stack_size = 0;
+    while (g_stacks.size() < L.nthreads) {
+        void *p = mmap(NULL, FIBER_STACK + FIBER_GUARD, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED || mprotect(p, FIBER_GUARD, PROT_NONE)) abort();  // an overflow faults, not corrupts
+        g_stacks.push_back((unsigned char *)p + FIBER_GUARD);
+    }
+    gridDim = {grid.x, grid.y, grid.z};
+    blockDim = {block.x, block.y, block.z};
+    Launch *outer = g_launch;
+    g_launch = &L;
+    const unsigned long long nblocks = (unsigned long long)grid.x * grid.y * grid.z;
+    for (unsigned long long b = 0; b < nblocks; b++) {
+        blockIdx = {(unsigned)(b % grid.x), (unsigned)((b / grid.x) % grid.y),
+                    (unsigned)(b / ((unsigned long long)grid.x * grid.y))};
+        if (smem) memset(L.smem_buf, 0xff, smem);  // NaN: shared memory holds garbage at block start
+        run_block(L);
+    }
+    g_launch = outer;
+    free(L.smem_buf);
+}
+
+void emu_launch(const void *fn, const char *name, dim3 grid, dim3 block, size_t smem, cudaStream_t s,
+                std::function<void()> body) {
+    const unsigned long long nthreads = (unsigned long long)block.x * block.y * block.z;
+    if (nthreads == 0 || nthreads > 1024 || block.z > 64 || grid.x == 0 || grid.y == 0 || grid.z == 0 ||
+        grid.y > 65535 || grid.z > 65535) {
+        misuse(cudaErrorInvalidConfiguration, "launch of %s: grid (%u, %u, %u), block (%u, %u, %u)", name, grid.x,
+               grid.y, grid.z, block.x, block.y, block.z);
+        return;
+    }
+    if (smem > EMU_SMEM_DEFAULT) {
+        auto it = g_func_smem.find(fn);
+        const size_t allowed = it == g_func_smem.end() ? EMU_SMEM_DEFAULT : (size_t)it->second;
+        if (smem > allowed) {
+            misuse(cudaErrorInvalidValue, "launch of %s: %zu bytes of dynamic shared memory, %zu allowed (hint: "
+                   "cudaFuncSetAttribute(cudaFuncAttributeMaxDynamicSharedMemorySize))", name, smem, allowed);
+            return;
+        }
+    }
+    if (recording(s)) {
+        std::string keep(name);
+        t_capture->ops.push_back([=] { run_launch(keep.c_str(), grid, block, smem, body); });
+        return;
+    }
+    run_launch(name, grid, block, smem, body);
+}
+
+// ---- cp.async (same semantics as tests/emu/convnext_mlp_emu.cpp) -------------------------------------------
+void __pipeline_memcpy_async(void *dst, const void *src, size_t bytes) {
+    if (bytes != 16 || (uintptr_t)dst % 16 || (uintptr_t)src % 16) {
+        fprintf(stderr, "emu-runtime: %s: cp.async of %zu bytes, dst %p, src %p (16 bytes, 16-aligned expected)\n",
+                g_launch ? g_launch->name : "?", bytes, dst, src);
+        abort();
+    }
+    unsigned char probe[16];
+    memcpy(probe, src, 16);  // AddressSanitizer checks the source at issue
+    for (int i = 0; i < 8; i++) ((uint16_t *)dst)[i] = 0x7fc0;  // NaN until the group lands
+    g_cur->open.push_back({dst, src});
+}
+void __pipeline_commit() {
+    g_cur->groups.push_back(g_cur->open);
+    g_cur->open.clear();
+}
+void __pipeline_wait_prior(size_t prior) {
+    while (g_cur->groups.size() > prior) {
+        for (const emu_copy &c : g_cur->groups.front()) memcpy(c.dst, c.src, 16);
+        g_cur->groups.pop_front();
+    }
+}
+
+// ---- cuBLAS -----------------------------------------------------------------------------------------------
+struct emu_blas {
+    int math;
+};
+struct emu_blaslt {
+    int unused;
+};
+extern "C" cublasStatus_t cublasCreate(cublasHandle_t *h) {
+    *h = new emu_blas{0};
+    return CUBLAS_STATUS_SUCCESS;
+}
+extern "C" cublasStatus_t cublasDestroy(cublasHandle_t h) {
+    delete h;
+    return CUBLAS_STATUS_SUCCESS;
+}
+extern "C" cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t) { return h ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_INITIALIZED; }
+extern "C" cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t m) {
+    if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+    h->math = (int)m;
+    return CUBLAS_STATUS_SUCCESS;
+}
+extern "C" const char *cublasGetStatusName(cublasStatus_t s) { return s == CUBLAS_STATUS_SUCCESS ? "CUBLAS_STATUS_SUCCESS" : "CUBLAS_STATUS_ERROR(emu)"; }
+extern "C" const char *cublasGetStatusString(cublasStatus_t s) { return cublasGetStatusName(s); }
+extern "C" cublasStatus_t cublasLtCreate(cublasLtHandle_t *h) {
+    *h = new emu_blaslt{0};
+    return CUBLAS_STATUS_SUCCESS;
+}
+extern "C" cublasStatus_t cublasLtDestroy(cublasLtHandle_t h) {
+    delete h;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+static double ld(const float *p) { return *p; }
+static double ld(const double *p) { return *p; }
+static double ld(const __nv_bfloat16 *p) { return emu_bf2f(*p); }
+// Column-major C (m x n) = alpha op(A) op(B) + beta C, in double. Checks that each operand's extent is device memory.
+template <typename TA, typename TC>
+static cublasStatus_t gemm(const char *who, cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                           int k, double alpha, const TA *A, int lda, const TA *B, int ldb, double beta, TC *C, int ldc) {
+    if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+    const int ar = ta == CUBLAS_OP_N ? m : k, ac = ta == CUBLAS_OP_N ? k : m;
+    const int br = tb == CUBLAS_OP_N ? k : n, bc = tb == CUBLAS_OP_N ? n : k;
+    if (m < 0 || n < 0 || k < 0 || lda < std::max(1, ar) || ldb < std::max(1, br) || ldc < std::max(1, m)) {
+        misuse(cudaErrorInvalidValue, "%s: m %d n %d k %d lda %d ldb %d ldc %d", who, m, n, k, lda, ldb, ldc);
+        return CUBLAS_STATUS_INVALID_VALUE;
+    }
+    if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
+    auto extent = [](int rows, int cols, int ldx, size_t sz) { return ((size_t)(cols - 1) * ldx + rows) * sz; };
+    if ((k > 0 && (!emu_is_device_range(A, extent(ar, ac, lda, sizeof(TA))) ||
+                   !emu_is_device_range(B, extent(br, bc, ldb, sizeof(TA))))) ||
+        !emu_is_device_range(C, extent(m, n, ldc, sizeof(TC)))) {
+        misuse(cudaErrorInvalidValue, "%s: an operand is not (entirely) in device memory (m %d n %d k %d)", who, m, n, k);
+        return CUBLAS_STATUS_EXECUTION_FAILED;
+    }
+    std::vector<double> a((size_t)m * k), b((size_t)k);
+    for (int i = 0; i < m; i++)  // row i of op(A), contiguous in l
+        for (int l = 0; l < k; l++) a[(size_t)i * k + l] = ld(ta == CUBLAS_OP_N ? A + i + (size_t)l * lda : A + l + (size_t)i * lda);
+    for (int j = 0; j < n; j++) {
+        for (int l = 0; l < k; l++) b[l] = ld(tb == CUBLAS_OP_N ? B + l + (size_t)j * ldb : B + j + (size_t)l * ldb);
+        for (int i = 0; i < m; i++) {
+            double s = 0;
+            const double *ai = &a[(size_t)i * k];
+            for (int l = 0; l < k; l++) s += ai[l] * b[l];
+            TC *c = C + i + (size_t)j * ldc;
+            *c = (TC)(alpha * s + (beta != 0 ? beta * (double)*c : 0.0));  // beta == 0: C is not read (may be NaN)
+        }
+    }
+    return CUBLAS_STATUS_SUCCESS;
+}
+extern "C" cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                                      const float *al, const float *A, int lda, const float *B, int ldb,
+                                      const float *be, float *C, int ldc) {
+    return gemm("cublasSgemm", h, ta, tb, m, n, k, *al, A, lda, B, ldb, *be, C, ldc);
+}
+extern "C" cublasStatus_t cublasDgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                                      const double *al, const double *A, int lda, const double *B, int ldb,
+                                      const double *be, double *C, int ldc) {
+    return gemm("cublasDgemm", h, ta, tb, m, n, k, *al, A, lda, B, ldb, *be, C, ldc);
+}
+extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                                       const void *alv, const void *A, cudaDataType at, int lda, const void *B,
+                                       cudaDataType bt, int ldb, const void *bev, void *C, cudaDataType ct, int ldc,
+                                       cublasComputeType_t compute, cublasGemmAlgo_t) {
+    if (compute != CUBLAS_COMPUTE_32F && compute != CUBLAS_COMPUTE_32F_PEDANTIC) return CUBLAS_STATUS_NOT_SUPPORTED;
+    if (at != bt || ct != CUDA_R_32F || (at != CUDA_R_32F && at != CUDA_R_16BF)) return CUBLAS_STATUS_NOT_SUPPORTED;
+    const double al = *(const float *)alv, be = *(const float *)bev;
+    if (at == CUDA_R_16BF)
+        return gemm("cublasGemmEx(bf16)", h, ta, tb, m, n, k, al, (const __nv_bfloat16 *)A, lda,
+                    (const __nv_bfloat16 *)B, ldb, be, (float *)C, ldc);
+    return gemm("cublasGemmEx(fp32)", h, ta, tb, m, n, k, al, (const float *)A, lda, (const float *)B, ldb, be,
+                (float *)C, ldc);
+}
+
+// ---- cuFFT ------------------------------------------------------------------------------------------------
+namespace {
+struct FftPlan {
+    int n, idist, odist, batch;
+};
+std::map<int, FftPlan> g_plans;
+int g_next_plan = 1;
+}  // namespace
+extern "C" cufftResult cufftPlanMany(cufftHandle *plan, int rank, int *n, int *inembed, int istride, int idist,
+                                     int *onembed, int ostride, int odist, cufftType type, int batch) {
+    (void)inembed, (void)onembed;
+    if (rank != 1 || type != CUFFT_D2Z || istride != 1 || ostride != 1 || batch < 1 || n[0] < 1 || idist < n[0] ||
+        odist < n[0] / 2 + 1)
+        return CUFFT_INVALID_VALUE;
+    *plan = g_next_plan++;
+    g_plans[*plan] = {n[0], idist, odist, batch};
+    return CUFFT_SUCCESS;
+}
+extern "C" cufftResult cufftSetStream(cufftHandle p, cudaStream_t) { return g_plans.count(p) ? CUFFT_SUCCESS : CUFFT_INVALID_PLAN; }
+extern "C" cufftResult cufftDestroy(cufftHandle p) { return g_plans.erase(p) ? CUFFT_SUCCESS : CUFFT_INVALID_PLAN; }
+static void fft_rec(std::complex<double> *x, int n) {  // in place, radix 2 (n a power of two)
+    for (int i = 1, j = 0; i < n; i++) {
+        int bit = n >> 1;
+        for (; j & bit; bit >>= 1) j ^= bit;
+        j ^= bit;
+        if (i < j) std::swap(x[i], x[j]);
+    }
+    for (int len = 2; len <= n; len <<= 1) {
+        for (int i = 0; i < len / 2; i++) {
+            std::complex<double> w = std::polar(1.0, -2 * M_PI * i / len);
+            for (int s = i; s < n; s += len) {
+                std::complex<double> u = x[s], v = x[s + len / 2] * w;
+                x[s] = u + v;
+                x[s + len / 2] = u - v;
+            }
+        }
+    }
+}
+extern "C" cufftResult cufftExecD2Z(cufftHandle plan, cufftDoubleReal *in, cufftDoubleComplex *out) {
+    auto it = g_plans.find(plan);
+    if (it == g_plans.end()) return CUFFT_INVALID_PLAN;
+    const FftPlan p = it->second;
+    const int nb = p.n / 2 + 1;
+    if (!emu_is_device_range(in, ((size_t)(p.batch - 1) * p.idist + p.n) * sizeof(double)) ||
+        !emu_is_device_range(out, ((size_t)(p.batch - 1) * p.odist + nb) * sizeof(cufftDoubleComplex))) {
+        misuse(cudaErrorInvalidValue, "cufftExecD2Z: input or output (batch %d) not in device memory", p.batch);
+        return CUFFT_EXEC_FAILED;
+    }
+    std::vector<std::complex<double>> x(p.n);
+    const bool pow2 = (p.n & (p.n - 1)) == 0;
+    for (int b = 0; b < p.batch; b++) {
+        const double *src = in + (size_t)b * p.idist;
+        cufftDoubleComplex *dst = out + (size_t)b * p.odist;
+        if (pow2) {
+            for (int i = 0; i < p.n; i++) x[i] = src[i];
+            fft_rec(x.data(), p.n);
+            for (int f = 0; f < nb; f++) dst[f] = {x[f].real(), x[f].imag()};
+        } else {
+            for (int f = 0; f < nb; f++) {
+                double re = 0, im = 0;
+                for (int i = 0; i < p.n; i++) {
+                    double ph = -2 * M_PI * (double)(((long)f * i) % p.n) / p.n;
+                    re += src[i] * cos(ph);
+                    im += src[i] * sin(ph);
+                }
+                dst[f] = {re, im};
+            }
+        }
+    }
+    return CUFFT_SUCCESS;
+}

@@ -1,0 +1,110 @@
+// C++ side of the CPU stand-in CUDA runtime: what a kernel body sees. WMMA, bf16 and cp.async declarations come
+// from tests/emu/cuda_emu.h (the per-kernel emulator's semantics: lane 0 of a warp computes whole 16x16 tiles,
+// cp.async lands as late as the waits allow and reads NaN before). Shared memory: `__shared__` variables become
+// function statics (blocks run one at a time), the `extern __shared__` array a per-launch buffer that is
+// NaN-poisoned before every block (transform.py rewrites its declaration and each <<<...>>> launch).
+#ifndef EMU_DEVICE_H
+#define EMU_DEVICE_H
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <tuple>
+#include <utility>
+#include <type_traits>
+
+#include "../../emu/cuda_emu.h"
+
+#undef __shared__
+#define __shared__ static
+#undef __align__
+#define __align__(n) __attribute__((aligned(n)))
+#define __host__
+#define __constant__ static
+
+struct dim3 {
+    unsigned x, y, z;
+    dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+    dim3(const emu_dim3 &d) : x(d.x), y(d.y), z(d.z) {}
+};
+extern emu_dim3 blockDim, gridDim;
+
+struct float2 { float x, y; };
+struct float4 { float x, y, z, w; };
+struct int2 { int x, y; };
+struct int4 { int x, y, z, w; };
+struct double2 { double x, y; };
+inline float2 make_float2(float a, float b) { return {a, b}; }
+inline float4 make_float4(float a, float b, float c, float d) { return {a, b, c, d}; }
+inline int2 make_int2(int a, int b) { return {a, b}; }
+
+// CUDA's integer/float min and max overloads (device code calls them unqualified)
+template <typename A, typename B> inline typename std::common_type<A, B>::type min(A a, B b) { return b < a ? b : a; }
+template <typename A, typename B> inline typename std::common_type<A, B>::type max(A a, B b) { return a < b ? b : a; }
+
+template <typename T> inline T __ldg(const T *p) { return *p; }
+
+// bf16 beyond cuda_emu.h
+struct __nv_bfloat162 {
+    __nv_bfloat16 x, y;
+};
+inline __nv_bfloat16 __float2bfloat16(float f) { return __float2bfloat16_rn(f); }
+inline float __bfloat162float(__nv_bfloat16 v) { return emu_bf2f(v); }
+inline __nv_bfloat162 __floats2bfloat162_rn(float a, float b) { return {__float2bfloat16_rn(a), __float2bfloat16_rn(b)}; }
+inline __nv_bfloat162 __float22bfloat162_rn(float2 v) { return __floats2bfloat162_rn(v.x, v.y); }
+
+// warp collectives: every lane of the calling thread's warp must call them (an exited lane counts as arrived)
+void __syncwarp(unsigned mask = 0xffffffffu);
+uint64_t emu_warp_exchange(uint64_t mine, int src_lane);  // value of lane src_lane (own value if out of range)
+int emu_lane(void);
+template <typename T> inline T emu_shfl(T v, int src) {
+    static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value, "shuffle of a type wider than 8 bytes");
+    uint64_t u = 0;
+    memcpy(&u, &v, sizeof v);
+    u = emu_warp_exchange(u, src);
+    T r;
+    memcpy(&r, &u, sizeof r);
+    return r;
+}
+template <typename T> inline T __shfl_xor_sync(unsigned, T v, int o, int w = 32) {
+    int l = emu_lane();
+    return emu_shfl(v, (l & ~(w - 1)) | ((l ^ o) & (w - 1)));
+}
+template <typename T> inline T __shfl_sync(unsigned, T v, int src, int w = 32) {
+    int l = emu_lane();
+    return emu_shfl(v, (l & ~(w - 1)) | (src & (w - 1)));
+}
+template <typename T> inline T __shfl_down_sync(unsigned, T v, unsigned d, int w = 32) {
+    int l = emu_lane(), s = (l & (w - 1)) + (int)d;
+    return emu_shfl(v, s < w ? l + (int)d : l);
+}
+template <typename T> inline T __shfl_up_sync(unsigned, T v, unsigned d, int w = 32) {
+    int l = emu_lane(), s = (l & (w - 1)) - (int)d;
+    return emu_shfl(v, s >= 0 ? l - (int)d : l);
+}
+
+// launches (transform.py: `k<<<g, b, smem, s>>>(args);` -> `EMU_LAUNCH(k, g, b, smem, s, args);`). The arguments
+// are converted to the kernel's parameter types and copied when the launch is made, as CUDA does (this matters
+// for graph capture, where the kernel runs later).
+void *emu_dyn_smem(void);
+void emu_launch(const void *fn, const char *name, dim3 grid, dim3 block, size_t smem, cudaStream_t s,
+                std::function<void()> body);
+cudaError_t emu_func_set_attribute(const void *fn, cudaFuncAttribute a, int v);
+template <typename F> inline const void *emu_fn_key(F *f) { return (const void *)f; }
+template <typename T> inline T emu_param(T v) { return v; }
+template <typename... P, typename... A> inline std::function<void()> emu_bind(void (*k)(P...), A &&...a) {
+    static_assert(sizeof...(P) == sizeof...(A), "kernel launched with the wrong number of arguments");
+    return [k, t = std::tuple<P...>(emu_param<P>(std::forward<A>(a))...)]() { std::apply(k, t); };
+}
+#define EMU_LAUNCH(fn, grid, block, smem, stream, ...)                                                            \
+    emu_launch(emu_fn_key(fn), #fn, dim3(grid), dim3(block), (size_t)(smem), (cudaStream_t)(stream),             \
+               emu_bind(fn __VA_OPT__(, ) __VA_ARGS__))
+template <typename F> inline cudaError_t cudaFuncSetAttribute(F *fn, cudaFuncAttribute a, int v) {
+    return emu_func_set_attribute((const void *)fn, a, v);
+}
+template <typename T> inline cudaError_t cudaMalloc(T **p, size_t n) { return cudaMalloc((void **)p, n); }
+template <typename T> inline cudaError_t cudaMallocHost(T **p, size_t n) { return cudaMallocHost((void **)p, n); }
+#endif
