@@ -348,7 +348,7 @@ ac_status ac_model_encode(const ac_model *m, const float *x, int64_t n, ac_dump_
                 for (int ch = 0; ch < C; ch++) b[p * C + ch] += w->scale[ch] * tmp[p * C + ch];
             tp = prof_mark(P_RES, tp);
         }
-        char name[16];
+        char name[32];
         snprintf(name, sizeof name, "stage%d", s);
         dump_tfc(dump, dctx, name, b, t, f, C);
     }

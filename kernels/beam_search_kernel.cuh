@@ -175,7 +175,7 @@ __global__ void __launch_bounds__(COMPACT_THREADS)
         scan[threadIdx.x] = mine;
         __syncthreads();
         for (int o = 1; o < COMPACT_THREADS; o <<= 1) {  // Hillis-Steele inclusive scan
-            int v = threadIdx.x >= o ? scan[threadIdx.x - o] : 0;
+            int v = (int)threadIdx.x >= o ? scan[threadIdx.x - o] : 0;
             __syncthreads();
             scan[threadIdx.x] += v;
             __syncthreads();

@@ -483,7 +483,7 @@ static ac_status encode(ac_gpu_model *g, enc *e, int n, ac_pcm_kind kind, const 
                 return st;
             if ((st = run_mlp(g, e, b, N, C, xa))) return st;
         }
-        char name[16];
+        char name[32];
         snprintf(name, sizeof name, "stage%d", si);
         if ((st = dump_stage(dmp, name, xa, O[p], F[p], C, 1, s))) return st;
     }

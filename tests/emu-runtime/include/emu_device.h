@@ -90,6 +90,9 @@ template <typename T> inline T __shfl_up_sync(unsigned, T v, unsigned d, int w =
 // are converted to the kernel's parameter types and copied when the launch is made, as CUDA does (this matters
 // for graph capture, where the kernel runs later).
 void *emu_dyn_smem(void);
+// Kernels that declare their dynamic shared memory through AC_DYNAMIC_SMEM (kernels/*_kernel.cuh, written for
+// tests/emu) get the per-launch buffer directly.
+#define AC_DYNAMIC_SMEM(T, name) T *name = (T *)emu_dyn_smem()
 void emu_launch(const void *fn, const char *name, dim3 grid, dim3 block, size_t smem, cudaStream_t s,
                 std::function<void()> body);
 cudaError_t emu_func_set_attribute(const void *fn, cudaFuncAttribute a, int v);
