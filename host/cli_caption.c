@@ -154,6 +154,12 @@ typedef struct {
     cJSON *rows;  // --output-dir: the file's rows, written out when its last one is in
 } item;
 
+static void item_free(item *it) {
+    free(it->d.x);
+    cJSON_Delete(it->rows);
+    free(it);
+}
+
 typedef struct {
     item *it;
     int seg, n_seg;  // n_seg 0: not segmented
@@ -474,9 +480,7 @@ static int write_entry(run *r, const entry *e, const ac_caption *cp) {
         if (it->truncated_s > 0 && !r->quiet)
             fprintf(stderr, "%saudiocap caption: %s: %.1f s long, captioned on its first %.0f s (--segment "
                     "captions all of it)\n", r->tty ? "\r\033[K" : "", it->path, it->d.duration_s, MAX_CLIP_SECONDS);
-        free(it->d.x);
-        cJSON_Delete(it->rows);
-        free(it);
+        item_free(it);
         progress(r, 0);
     }
     return bad;
@@ -519,11 +523,7 @@ static job *make_job(run *r, int k) {
 static void discard(entry *ents, int n) {
     for (int i = 0; i < n; i++) {
         item *it = ents[i].it;
-        if (++it->n_written == it->n_entries) {
-            free(it->d.x);
-            cJSON_Delete(it->rows);
-            free(it);
-        }
+        if (++it->n_written == it->n_entries) item_free(it);
     }
 }
 

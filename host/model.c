@@ -564,6 +564,14 @@ static ac_status src_step(void *ctx, int step, int n_rows, const int *row_clip, 
 
 static void src_reorder(void *ctx, int step, int n_new, const int *src) { ac_decoder_reorder(ctx, step, n_new, src); }
 
+void ac_caption_set_beams(const ac_model_config *cfg, const ac_caption *src, ac_caption *dst) {
+    dst->n_beams = src->n_beams;
+    dst->best = src->best;
+    memcpy(dst->beams, src->beams, sizeof(ac_hyp) * src->n_beams);
+    for (int b = 0; b < dst->n_beams; b++)
+        ac_detokenize(cfg, dst->beams[b].tokens, dst->beams[b].n_tokens, dst->beams[b].text, sizeof dst->beams[b].text);
+}
+
 ac_status ac_caption_clips(const ac_model *m, int n, const float *const *x, const int64_t *n_samples,
                            const ac_decode_params *p, ac_caption *out) {
     const ac_model_config *c = m->cfg;
@@ -622,14 +630,7 @@ ac_status ac_caption_clips(const ac_model *m, int n, const float *const *x, cons
         prof_mark(P_DEC, td);
         ac_decoder_end(d);
         if (st) goto done;
-        for (int j = 0; j < k; j++) {
-            ac_caption *o = &out[idx[j]];
-            o->n_beams = sub[j].n_beams;
-            o->best = sub[j].best;
-            memcpy(o->beams, sub[j].beams, sizeof(ac_hyp) * sub[j].n_beams);
-            for (int b = 0; b < o->n_beams; b++)
-                ac_detokenize(c, o->beams[b].tokens, o->beams[b].n_tokens, o->beams[b].text, sizeof o->beams[b].text);
-        }
+        for (int j = 0; j < k; j++) ac_caption_set_beams(c, &sub[j], &out[idx[j]]);
     }
 done:
     if (mem)

@@ -79,6 +79,10 @@ typedef struct {
 ac_status ac_caption_clips(const ac_model *m, int n, const float *const *x, const int64_t *n_samples,
                            const ac_decode_params *p, ac_caption *out);
 
+// A beam search's result for one clip (src: n_beams, best, beams' tokens and scores) into dst, texts
+// detokenized; dst's other fields are left as they are. Shared by the CPU and GPU captioners.
+void ac_caption_set_beams(const ac_model_config *cfg, const ac_caption *src, ac_caption *dst);
+
 // Detokenize ids with the model's tokenizer rules (FORMAT.md tokenizer.post_decoding).
 void ac_detokenize(const ac_model_config *cfg, const int *ids, int n, char *out, size_t cap);
 

@@ -13,17 +13,6 @@
 #include "convnext_mlp.h"
 #include "decoder_linear.h"
 
-// Local until kernels/common.cuh (owned by the gpu-encoder branch) grows a shared one.
-#define MLP_CUBLAS_CHECK(expr)                                                                                    \
-    do {                                                                                                          \
-        cublasStatus_t cst_ = (expr);                                                                             \
-        if (cst_ != CUBLAS_STATUS_SUCCESS)                                                                        \
-            return ac_fail(cst_ == CUBLAS_STATUS_ALLOC_FAILED ? AC_ERR_NOMEM : AC_ERR_CUDA,                       \
-                           "%s:%d: %s failed: %s (hint: %s)", __FILE__, __LINE__, #expr,                          \
-                           cublasGetStatusName(cst_),                                                             \
-                           cst_ == CUBLAS_STATUS_NOT_INITIALIZED ? "check the driver and the GPU"                 \
-                                                                  : "run with AC_SYNC=1 to locate the failure");  \
-    } while (0)
 
 // One cuBLAS handle per host thread and device, made on first use and kept for the process: creating one costs
 // milliseconds (and a device allocation), far more than a call; a thread-local one needs no lock.
@@ -37,8 +26,8 @@ static ac_status mlp_cublas(cudaStream_t stream, cublasHandle_t *out) {
     if (dev < 0 || dev >= MLP_MAX_DEVICES)
         return ac_fail(AC_ERR_CUDA, "convnext_mlp: device %d beyond the %d this build handles (hint: set "
                        "CUDA_VISIBLE_DEVICES)", dev, MLP_MAX_DEVICES);
-    if (!t_handles[dev]) MLP_CUBLAS_CHECK(cublasCreate(&t_handles[dev]));
-    MLP_CUBLAS_CHECK(cublasSetStream(t_handles[dev], stream));
+    if (!t_handles[dev]) CUBLAS_CHECK(cublasCreate(&t_handles[dev]));
+    CUBLAS_CHECK(cublasSetStream(t_handles[dev], stream));
     *out = t_handles[dev];
     return AC_OK;
 }
@@ -128,7 +117,7 @@ extern "C" ac_status ac_convnext_mlp_unfused(ac_precision prec, int64_t N, int C
             continue;
         }
         // Column-major view: hid^T (H x rows) = W1 (H x C, row-major (H, C) read transposed) . h^T (C x rows).
-        MLP_CUBLAS_CHECK(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, H, rows, C, &one, pwconv1_w, in_t, C, hc,
+        CUBLAS_CHECK(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, H, rows, C, &one, pwconv1_w, in_t, C, hc,
                                       in_t, C, &zero, hid, CUDA_R_32F, H, ct, CUBLAS_GEMM_DEFAULT));
         const int nh = rows * H;
         if (bf) {
@@ -139,7 +128,7 @@ extern "C" ac_status ac_convnext_mlp_unfused(ac_precision prec, int64_t N, int C
             KERNEL_CHECK();
         }
         // y^T (C x rows) = W2 (C x H, row-major (C, H) read transposed) . GELU^T (H x rows).
-        MLP_CUBLAS_CHECK(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, C, rows, H, &one, pwconv2_w, in_t, H,
+        CUBLAS_CHECK(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, C, rows, H, &one, pwconv2_w, in_t, H,
                                       bf ? (const void *)hid16 : (const void *)hid, in_t, H, &zero, y, CUDA_R_32F,
                                       C, ct, CUBLAS_GEMM_DEFAULT));
         const int nx = rows * C;

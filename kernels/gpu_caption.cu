@@ -90,14 +90,7 @@ extern "C" ac_status ac_gpu_caption_clips_ex(ac_gpu_model *g, int n, const float
             st = ac_fail(AC_ERR_CUDA, "gpu caption: cudaEventRecord failed");
             goto done;
         }
-        for (int j = 0; j < k; j++) {
-            ac_caption *o = &out[idx[j]];
-            o->n_beams = sub[j].n_beams;
-            o->best = sub[j].best;
-            memcpy(o->beams, sub[j].beams, sizeof(ac_hyp) * sub[j].n_beams);
-            for (int b = 0; b < o->n_beams; b++)
-                ac_detokenize(c, o->beams[b].tokens, o->beams[b].n_tokens, o->beams[b].text, sizeof o->beams[b].text);
-        }
+        for (int j = 0; j < k; j++) ac_caption_set_beams(c, &sub[j], &out[idx[j]]);
     }
     if (stats) {
         float e_ms = 0, d_ms = 0;
