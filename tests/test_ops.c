@@ -70,10 +70,12 @@ int main(void) {
         free(x), free(w), free(b), free(y), free(yw);
     }
 
-    // depthwise 7x7 with channel counts around the 32-channel register block
-    int cs[3] = {5, 32, 45};
-    for (int s = 0; s < 3; s++) {
-        int T = 11, F = 9, C = cs[s];
+    // depthwise 7x7 over shapes around its 16-channel x 8-column register tile
+    // (T, F, C): channel counts around the 16-channel vector (5, 45: a scalar tail), F around the 8-column tile
+    // (1, 9, 17, 56 as in ConvNeXt-Tiny's first stage) and T shorter than the kernel
+    const int dw_shapes[7][3] = {{11, 9, 5}, {11, 9, 32}, {11, 9, 45}, {3, 1, 16}, {11, 17, 48}, {5, 56, 96}, {2, 8, 16}};
+    for (int s = 0; s < 7; s++) {
+        int T = dw_shapes[s][0], F = dw_shapes[s][1], C = dw_shapes[s][2];
         float *x = rnd((size_t)T * F * C), *w = rnd((size_t)C * 49), *b = rnd(C), *y = malloc(sizeof(float) * T * F * C);
         double *yw = malloc(sizeof(double) * T * F * C);
         ref_dwconv7(x, T, F, C, w, b, y);
@@ -90,7 +92,7 @@ int main(void) {
                     yw[((size_t)t * F + f) * C + c] = acc;
                 }
         char label[64];
-        snprintf(label, sizeof label, "depthwise 7x7, C=%d", C);
+        snprintf(label, sizeof label, "depthwise 7x7, (%d,%d,%d)", T, F, C);
         checks++;
         CHECK(report(label, rel_err(y, yw, (size_t)T * F * C), TOL_OP_SHORT_REL, 0), "dwconv");
         free(x), free(w), free(b), free(y), free(yw);
@@ -140,8 +142,14 @@ int main(void) {
             ref_linear_rows(x + m * K, 1, K, W, b, N, y3);
             same &= !memcmp(y3, y2 + m * N, sizeof(float) * N);
         }
+        // and in batches of 2..8 starting anywhere: every row count of the 4-row register tile and its remainders
+        for (int mb = 2; mb <= 8; mb++)
+            for (int m0 = 0; m0 + mb <= M; m0 += 3) {
+                ref_linear_rows(x + m0 * K, mb, K, W, b, N, y1);
+                same &= !memcmp(y1, y2 + m0 * N, sizeof(float) * N * mb);
+            }
         checks++;
-        CHECK(same, "linear_rows: a row computed alone differs from the same row in a batch of 9");
+        CHECK(same, "linear_rows: a row computed alone or in a smaller batch differs from the same row in a batch of 9");
         printf("  %-52s %s\n", "linear_rows: rows alone vs in a batch", same ? "bit-identical" : "DIFFER");
         free(x), free(W), free(b), free(y1), free(y2), free(y3), free(yw);
     }
