@@ -93,6 +93,7 @@ ac_status ac_audio_to_model_rate_move(ac_audio *a, int target_rate, float **out,
 // ---------------------------------------------------------------------------------------------------------
 // Log-mel front end (CoNeTTE ConvNeXt: torchlibrosa Spectrogram + LogmelFilterBank, then bn0)
 // ---------------------------------------------------------------------------------------------------------
+typedef struct ac_stft_plan ac_stft_plan;  // host/ref/ref_logmel.h
 typedef struct {
     int sample_rate;  // 32000
     int n_fft;        // 1024 (= win_length)
@@ -108,6 +109,7 @@ typedef struct {
     // bn0 (BatchNorm2d over mel bins, eval mode); NULL means "not applied" (raw log-mel)
     float *bn0_weight, *bn0_bias, *bn0_running_mean, *bn0_running_var;  // (n_mels,)
     int owns_buffers;
+    ac_stft_plan *stft_plan;  // CPU front end's precomputed matrices (NULL: built per call); always owned
 } ac_frontend;
 
 // Build the CoNeTTE constants the way torchlibrosa/librosa do (used until a model file supplies them).

@@ -7,6 +7,7 @@
 // Upstream: conette src/conette/nn/encoders/convnext.py:144-180; models.md §1.4.
 #include "ac.h"
 #include "status.h"
+#include "ref/ref_logmel.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -55,6 +56,7 @@ void ac_frontend_free(ac_frontend *fe) {
         free(fe->conv_imag);
         free(fe->melW);
     }
+    ac_stft_plan_free(fe->stft_plan);
     memset(fe, 0, sizeof *fe);
 }
 

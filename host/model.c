@@ -75,6 +75,7 @@ void ac_model_free(ac_model *m) {
         for (int i = 0; i < P_N; i++)
             fprintf(stderr, "profile: %-11s %8.3f s  %5.1f %%\n", P_NAMES[i], g_prof[i], tot > 0 ? 100 * g_prof[i] / tot : 0);
     }
+    ac_stft_plan_free(m->fe.stft_plan);
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     for (int s = 0; s < 4; s++) free(m->blocks[s]);
@@ -217,6 +218,7 @@ ac_status ac_model_load(const char *path, ac_model **out) {
             else memcpy(m->forbid, t->data, (size_t)t->numel);
         }
     }
+    if (!st) st = ac_stft_plan_create(&m->fe, &m->fe.stft_plan);
     if (st) {
         ac_model_free(m);
         return st;

@@ -21,6 +21,11 @@
 #define TOL_LOGMEL_DYN_RANGE_DB 90.0
 #define TOL_LOGMEL_DEEP_DB 0.5
 
+// The CPU front end's folded STFT (ref_logmel.c) vs the plain windowed DFT, both summed in double: the same sum
+// in another order, so they differ only by the float32 rounding of the log-mel output, here relative to
+// max(1, |dB|): 2 ulp.
+#define TOL_LOGMEL_FOLD_REL 1.2e-7
+
 // Front-end constants we build vs those torchlibrosa/librosa build: float32 rounding of the same float64
 // value can differ by one ulp when the float64 paths differ (np.power vs cos/sin of a reduced phase; numpy's
 // linspace vs ours). Relative to the largest element of the matrix.
