@@ -3,13 +3,14 @@
 # Model: the full-size random-weight CoNeTTE of tools/make_fixtures.py --full (real architecture: ConvNeXt-Tiny
 # encoder, 6-layer d=256 decoder; beam 3, max 20 tokens), converted with tools/convert.py.
 # Clips: N seeded 10 s 44.1 kHz stereo 16-bit WAVs (resampled to 32 kHz by both engines).
-# usage: bench/run_caption.sh [N_CLIPS=16] [THREADS=nproc] [BATCH_SIZES=1,8] [PYTHON=refenv/bin/python]
+# usage: bench/run_caption.sh [N_CLIPS=16] [THREADS=nproc] [BATCH_SIZES=1,8] [PYTHON=refenv/bin/python] [REPEATS=3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-16}
 threads=${2:-$(nproc)}
 batches=${3:-1,8}
 py=${4:-refenv/bin/python}
+repeats=${5:-3}
 fix=tests/data/fixtures/full
 [ -f "$fix/hf_bin/pytorch_model.bin" ] || { echo "no $fix: run $py tools/make_fixtures.py --full first" >&2; exit 1; }
 cmake --build build --target audiocap -j >/dev/null
@@ -31,23 +32,33 @@ peak_rss() {  # max resident set of a command, in MB
   "$py" -c "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); \
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)" "$@"
 }
-for bs in ${batches//,/ }; do
-  for retune in 0 1; do
-    t0=$(date +%s.%N)
-    rss=$(AC_NO_BLAS_RETUNE=$([ $retune = 1 ] && echo 0 || echo 1) peak_rss build/audiocap caption -q -m "$dir/model.safetensors" \
-          --threads "$threads" --batch-size "$bs" "$dir"/clip_*.wav)
-    t1=$(date +%s.%N)
-    label=$([ $retune = 1 ] && echo "audiocap" || echo "audiocap-generic-blas")
-    echo "CSV,$label,$threads,$bs,$n,$(echo "$t1 - $t0" | bc),$(echo "scale=3; $n / ($t1 - $t0)" | bc),$rss"
+# Each configuration runs REPEATS times, interleaved with the others and with PyTorch's runs, so that a busy
+# spell on this shared machine hits them alike; the table takes each one's median.
+# audiocap: the default (--workers 0: single-threaded workers when there are enough batches) and one worker
+# running every op on all threads (--workers 1). Times include starting the process and loading the model.
+results=$dir/results.csv
+for rep in $(seq "$repeats"); do
+  for bs in ${batches//,/ }; do
+    for w in 0 1; do
+      t0=$(date +%s.%N)
+      rss=$(peak_rss build/audiocap caption -q -m "$dir/model.safetensors" --threads "$threads" --workers "$w" \
+            --batch-size "$bs" "$dir"/clip_*.wav)
+      t1=$(date +%s.%N)
+      label=$([ $w = 0 ] && echo "audiocap" || echo "audiocap-1-worker")
+      echo "CSV,$label,$threads,$bs,$n,$(echo "$t1 - $t0" | bc),$(echo "scale=3; $n / ($t1 - $t0)" | bc),$rss" | tee -a "$results"
+    done
   done
+  # PyTorch: excludes building the model and one warm-up call (its own process per repeat)
+  "$py" bench/caption_ref.py "$threads" "$batches" "$dir"/clip_*.wav 2>/dev/null | grep '^CSV' | tee -a "$results"
 done
-# one single-threaded worker per core (--device cpu,cpu,...): clips encoded concurrently rather than each GEMM
-# split across the cores
-workers=$(printf 'cpu,%.0s' $(seq "$threads")); workers=${workers%,}
-for bs in ${batches//,/ }; do
-  t0=$(date +%s.%N)
-  rss=$(peak_rss build/audiocap caption -q -m "$dir/model.safetensors" --threads 1 --device "$workers" --batch-size "$bs" "$dir"/clip_*.wav)
-  t1=$(date +%s.%N)
-  echo "CSV,audiocap-workers,$threads,$bs,$n,$(echo "$t1 - $t0" | bc),$(echo "scale=3; $n / ($t1 - $t0)" | bc),$rss"
-done
-"$py" bench/caption_ref.py "$threads" "$batches" "$dir"/clip_*.wav 2>/dev/null | grep '^CSV'
+echo "medians of $repeats (engine, threads, batch: clips/s, peak RSS MB):"
+python3 - "$results" <<'PY'
+import collections, statistics, sys
+runs = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    f = line.strip().split(",")
+    runs[(f[1], f[2], f[3])].append((float(f[6]), f[7]))
+for (eng, th, bs), v in runs.items():
+    print(f"MEDIAN,{eng},{th},{bs},{statistics.median(x for x, _ in v):.3f},{max((r for _, r in v), default='')},"
+          f"{' '.join(f'{x:.2f}' for x, _ in v)}")
+PY

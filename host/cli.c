@@ -109,6 +109,15 @@ static int cmd_info(int argc, char **argv) {
     return rc;
 }
 
+int cli_cpu_count(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();  // honours OMP_NUM_THREADS and the CPU affinity mask (Slurm, taskset)
+#else
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+#endif
+}
+
 void cli_set_threads(int n) {
     if (n <= 0) return;
 #ifdef _OPENMP

@@ -7,6 +7,7 @@
 #include "ac.h"
 
 void cli_set_threads(int n);                             // OpenMP + OpenBLAS threads (n <= 0: leave as is)
+int cli_cpu_count(void);  // threads to use by default: OMP_NUM_THREADS, else the cores this process may run on
 int cli_mkdir_p(const char *path);                       // 0 on success
 // Creates ROOT/<id> for --dump-dir (a '/' in the id becomes '_') and writes its path to dir.
 ac_status cli_dump_dir(const char *root, const char *id, char *dir, size_t cap);

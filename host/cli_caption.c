@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
@@ -74,11 +75,15 @@ static void usage_caption(FILE *f) {
             "  --shard I/N          caption inputs I, I+N, I+2N, ... of the whole ordered set (0 <= I < N);\n"
             "                       defaults to SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT when both are set  [all]\n"
             "  --batch-size N       clips captioned together (halved and retried when memory runs out)  [8]\n"
-            "  --threads N          CPU threads for BLAS and OpenMP                             [all cores]\n"
+            "  --threads N          CPU threads in all, shared out among the CPU workers        [all cores]\n"
+            "  --workers N          CPU workers, each captioning its own batches with --threads/N threads;\n"
+            "                       0: one single-threaded worker per thread when there are enough batches to\n"
+            "                       go round (fastest for many files), fewer, multi-threaded ones otherwise  [0]\n"
             "  --decode-threads N   threads decoding and resampling ahead of the model (0: decode in the main\n"
             "                       thread, best beside a multi-threaded CPU model)           [cpu: 0, cuda: 4]\n"
             "  --device LIST        where the model runs: cpu, cuda (every GPU) or cuda:0,1,...; one worker\n"
-            "                       per listed device, batches shared out, rows still in input order  [cpu]\n"
+            "                       per listed GPU (cpu listed k times: --workers k), batches shared out,\n"
+            "                       rows still in input order                                 [cpu]\n"
             "  --precision P        fp32 (CPU; the GPU's validation mode) or bf16 (GPU tensor cores)  [cpu: fp32, cuda: bf16]\n"
             "  --dump-dir DIR       write DIR/<id>/<stage>.npy for every stage (audio_32k, logmel, bn0, stem,\n"
             "                       stage0..3, frame_embs, projection), for comparison with the reference  [off]\n"
@@ -124,6 +129,20 @@ static double now_s(void) {
 }
 
 // SHA-256 of a file as 64 hex digits (every row names the exact model that wrote it)
+static int sha256_file(const char *path, char hex[65]);
+// ... computed in a thread while the model loads (170 MB: ~0.17 s of hashing beside ~0.12 s of loading here)
+typedef struct {
+    const char *path;
+    char *hex;
+    int ok, err;
+} sha_job;
+static void *sha_thread(void *arg) {
+    sha_job *j = arg;
+    j->ok = sha256_file(j->path, j->hex);
+    j->err = errno;
+    return NULL;
+}
+
 static int sha256_file(const char *path, char hex[65]) {
     FILE *f = fopen(path, "rb");
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -688,13 +707,13 @@ int cli_caption(int argc, char **argv) {
         {"hop", required_argument, 0, 'H'},      {"output-dir", required_argument, 0, 'O'},
         {"per-file", required_argument, 0, 'P'}, {"decode-threads", required_argument, 0, 'D'},
         {"progress", required_argument, 0, 'p'}, {"check", no_argument, 0, 'C'},
-        {"device", required_argument, 0, 'V'},
+        {"device", required_argument, 0, 'V'},   {"workers", required_argument, 0, 'W'},
         {"precision", required_argument, 0, 'X'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     const char *model_path = NULL, *task = NULL, *out_arg = NULL, *list = NULL, *shard = NULL;
     const char *manifest = NULL, *audio_dir = NULL, *per_file_arg = NULL, *device_arg = "cpu";
     int precision = -1;
-    int resume = 0, beam = 0, min_len = -1, max_len = 0, c, threads = 0, decode_threads = -1;
+    int resume = 0, beam = 0, min_len = -1, max_len = 0, c, threads = 0, decode_threads = -1, workers = 0;
     double hop = 0;
     run r = {.format = F_JSONL, .batch = 8, .progress_s = 10, .out = STDOUT_FILENO};
     optind = 1;
@@ -721,6 +740,7 @@ int cli_caption(int argc, char **argv) {
         case 'B': if (!parse_int("--batch-size", optarg, 1, 4096, &r.batch)) return 2; break;
         case 't': if (!parse_int("--threads", optarg, 1, 4096, &threads)) return 2; break;
         case 'D': if (!parse_int("--decode-threads", optarg, 0, 256, &decode_threads)) return 2; break;
+        case 'W': if (!parse_int("--workers", optarg, 0, AC_MAX_DEVICES, &workers)) return 2; break;
         case 'd': r.dump_dir = optarg; break;
         case 'q': r.quiet = 1; break;
         case 'L': list = optarg; break;
@@ -882,6 +902,27 @@ int cli_caption(int argc, char **argv) {
         return 1;
     }
     if (marker[0] && !resume) unlink(marker);  // a fresh run of this part is not complete yet
+    if (any_cpu) {
+        // CPU workers share --threads. Single-threaded workers, each on its own batches, beat one worker running
+        // every op on all threads (2 cores, 16 clips: 3.4 vs 2.3 clips/s, bench/RESULTS.md): no barrier per op and
+        // the serial parts of one worker overlap the others' work. Results are the same either way. With fewer
+        // batches than threads (a few files) the threads go to fewer workers, so one file still uses them all.
+        const int total = threads > 0 ? threads : cli_cpu_count();
+        if (workers == 0 && n_workers > 1) workers = n_workers;  // --device cpu,cpu,...
+        if (workers == 0) {
+            const int batches = (in.n - n_done + r.batch - 1) / r.batch;  // segments only add batches
+            workers = total < batches ? total : batches;
+        }
+        if (workers > AC_MAX_DEVICES) workers = AC_MAX_DEVICES;
+        if (workers < 1) workers = 1;
+        n_workers = workers;
+        for (int w = 0; w < n_workers; w++) devices[w] = -1;
+        threads = total / n_workers > 0 ? total / n_workers : 1;
+    } else if (workers > 0) {
+        fprintf(stderr, "audiocap caption: --workers is for the CPU engine (GPU runs have one worker per device)\n");
+        ac_inputs_free(&in);
+        return 2;
+    }
     cli_set_threads(threads);
     r.threads = threads;
     ac_model *m = NULL;
@@ -889,19 +930,28 @@ int cli_caption(int argc, char **argv) {
     int rc = 0;
     r.sr = CHECK_RATE;
     if (r.check) goto run;
+    sha_job sha = {model_path, r.model_sha, 0, 0};
+    pthread_t sha_tid;
+    const int sha_async = pthread_create(&sha_tid, NULL, sha_thread, &sha) == 0;
+    if (!sha_async) sha_thread(&sha);
     // the CPU model for CPU workers (and for --dump-dir, which shows the CPU oracle's stages); the GPU workers'
     // models, one per device, loaded here so that a missing or too small device fails before any row
     if ((any_cpu || r.dump_dir) && ac_model_load(model_path, &m) != AC_OK) {
         fprintf(stderr, "audiocap caption: %s\n", ac_last_error());
         rc = 1;
-        goto out;
     }
-    for (int w = 0; w < n_workers && any_gpu; w++) {
+    for (int w = 0; w < n_workers && any_gpu && !rc; w++) {
         if (ac_gpu_model_load(model_path, devices[w], r.precision, &gms[w]) != AC_OK) {
             fprintf(stderr, "audiocap caption: cuda:%d: %s\n", devices[w], ac_last_error());
             rc = 1;
-            goto out;
         }
+    }
+    if (sha_async) pthread_join(sha_tid, NULL);
+    if (rc) goto out;
+    if (!sha.ok) {
+        fprintf(stderr, "audiocap caption: cannot hash %s: %s\n", model_path, strerror(sha.err));
+        rc = 1;
+        goto out;
     }
     r.m = m;
     r.cfg = m ? ac_model_config_of(m) : ac_gpu_model_config(gms[0]);
@@ -917,11 +967,6 @@ int cli_caption(int argc, char **argv) {
             rc = 2;
             goto out;
         }
-    }
-    if (!sha256_file(model_path, r.model_sha)) {
-        fprintf(stderr, "audiocap caption: cannot hash %s: %s\n", model_path, strerror(errno));
-        rc = 1;
-        goto out;
     }
     r.eff_beam = beam > 0 ? beam : r.cfg->decoding.beam_size;
     r.eff_min = min_len >= 0 ? min_len : r.cfg->decoding.min_pred_size;

@@ -118,7 +118,12 @@ fi
 chmod 755 "$tmp/parts"
 
 # decode threads and batch halving on out-of-memory change no row
-"$bin" caption -q -m "$model" --batch-size 4 "$tmp/set" "$tmp/short.wav" "$tmp/missing.wav" >"$tmp/ref.jsonl"
+"$bin" caption -q -m "$model" --batch-size 4 --workers 1 "$tmp/set" "$tmp/short.wav" "$tmp/missing.wav" >"$tmp/ref.jsonl"
+"$bin" caption -q -m "$model" --batch-size 4 "$tmp/set" "$tmp/short.wav" "$tmp/missing.wav" >"$tmp/auto.jsonl"
+expect 'cmp -s "$tmp/ref.jsonl" "$tmp/auto.jsonl"' "default CPU workers (--workers 0): the rows of one worker"
+"$bin" caption -q -m "$model" --batch-size 2 --workers 3 --threads 2 "$tmp/set" "$tmp/short.wav" "$tmp/missing.wav" >"$tmp/w3t.jsonl"
+expect 'cmp -s "$tmp/ref.jsonl" "$tmp/w3t.jsonl"' "--workers 3 sharing 2 threads: identical rows in input order"
+"$bin" caption -q -m "$model" --workers 2 --device cuda:0 "$tmp/set" >/dev/null 2>&1; expect '[ $? -ne 0 ]' "--workers is refused for GPU runs"
 "$bin" caption -q -m "$model" --batch-size 4 --decode-threads 5 "$tmp/set" "$tmp/short.wav" "$tmp/missing.wav" >"$tmp/dt.jsonl"
 expect 'cmp -s "$tmp/ref.jsonl" "$tmp/dt.jsonl"' "--decode-threads 5: identical rows in the same order"
 "$bin" caption -q -m "$model" --batch-size 3 --device cpu,cpu,cpu --decode-threads 2 "$tmp/set" "$tmp/short.wav" "$tmp/missing.wav" >"$tmp/w3.jsonl"
