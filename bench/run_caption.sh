@@ -35,30 +35,37 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)" "$@"
 # Each configuration runs REPEATS times, interleaved with the others and with PyTorch's runs, so that a busy
 # spell on this shared machine hits them alike; the table takes each one's median.
 # audiocap: the default (--workers 0: single-threaded workers when there are enough batches) and one worker
-# running every op on all threads (--workers 1). Times include starting the process and loading the model.
+# running every op on all threads (--workers 1). clips_per_s counts the whole process (start, model load and
+# hash, decoding, captioning, writing); steady_clips_per_s is the run's own figure from its .done summary (from
+# the model being loaded to the last row: decoding and resampling included), comparable with PyTorch's, which
+# excludes building the model and a warm-up call.
 results=$dir/results.csv
 for rep in $(seq "$repeats"); do
   for bs in ${batches//,/ }; do
     for w in 0 1; do
       t0=$(date +%s.%N)
+      rm -rf "$dir/out"
       rss=$(peak_rss build/audiocap caption -q -m "$dir/model.safetensors" --threads "$threads" --workers "$w" \
-            --batch-size "$bs" "$dir"/clip_*.wav)
+            --batch-size "$bs" -o "$dir/out/" "$dir"/clip_*.wav)
       t1=$(date +%s.%N)
+      steady=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['clips_per_s'])" "$dir"/out/*.done)
       label=$([ $w = 0 ] && echo "audiocap" || echo "audiocap-1-worker")
-      echo "CSV,$label,$threads,$bs,$n,$(echo "$t1 - $t0" | bc),$(echo "scale=3; $n / ($t1 - $t0)" | bc),$rss" | tee -a "$results"
+      echo "CSV,$label,$threads,$bs,$n,$(echo "$t1 - $t0" | bc),$(echo "scale=3; $n / ($t1 - $t0)" | bc),$rss,$steady" | tee -a "$results"
     done
   done
   # PyTorch: excludes building the model and one warm-up call (its own process per repeat)
   "$py" bench/caption_ref.py "$threads" "$batches" "$dir"/clip_*.wav 2>/dev/null | grep '^CSV' | tee -a "$results"
 done
-echo "medians of $repeats (engine, threads, batch: clips/s, peak RSS MB):"
+echo "medians of $repeats: engine, threads, batch, clips/s (process), steady clips/s, peak RSS MB, each run's steady"
 python3 - "$results" <<'PY'
 import collections, statistics, sys
 runs = collections.defaultdict(list)
 for line in open(sys.argv[1]):
     f = line.strip().split(",")
-    runs[(f[1], f[2], f[3])].append((float(f[6]), f[7]))
+    steady = float(f[8]) if len(f) > 8 and f[8] else float(f[6])  # PyTorch's own timing excludes its start
+    runs[(f[1], f[2], f[3])].append((float(f[6]), steady, f[7]))
 for (eng, th, bs), v in runs.items():
-    print(f"MEDIAN,{eng},{th},{bs},{statistics.median(x for x, _ in v):.3f},{max((r for _, r in v), default='')},"
-          f"{' '.join(f'{x:.2f}' for x, _ in v)}")
+    print(f"MEDIAN,{eng},{th},{bs},{statistics.median(x for x, _, _ in v):.3f},"
+          f"{statistics.median(y for _, y, _ in v):.3f},{max((r for _, _, r in v), default='')},"
+          f"{' '.join(f'{y:.2f}' for _, y, _ in v)}")
 PY
