@@ -55,6 +55,8 @@ void ref_conv2d_patch(const float *x, int T, int F, int Cin, const float *w, con
 // the 7 input rows the DW_FT + 6 input vectors it needs are loaded once and each feeds up to 7 outputs (56 FMAs
 // per 21 loads instead of one load per FMA). Every output keeps the plain order, bias then taps i-major j-minor;
 // a tap outside the input in F adds w * 0, which leaves the sum unchanged, one outside in T is skipped.
+// (GCC inserts vzeroupper after such loops only from -O2; a -O0/-O1 build leaves the upper register state dirty and
+// slows the SSE code that runs next. tests/emu-runtime/CMakeLists.txt met it.)
 typedef float ac_v16 __attribute__((vector_size(64), aligned(4)));  // aligned(4): unaligned loads and stores
 #define DW_FT 8
 AC_CLONES static void dw_row16(const float *x, int T, int F, int C, const float *wr, const float *b, int t, int c0,
