@@ -23,6 +23,10 @@
 #define E "preprocessor.encoder."
 #define ENC_SLOT 0
 
+enum { P_STAGE, P_FRONT, P_STEM, P_DW, P_MLP, P_DOWN, P_HEAD, P_N };
+static const char *const P_NAMES[P_N] = {"H2D copy", "front end", "stem", "dwconv+LN", "MLP", "downsample", "head"};
+#define PROF_MAX_EV 512
+
 namespace {
 struct dbuf {
     void *p = nullptr;
@@ -53,14 +57,55 @@ struct enc {
     cudaEvent_t staged;
     int staged_pending;
     dbuf lm_ws, bn0, logmel, xa, xb, hb, cols, mlp_ws, femb, mem;
+    // AC_GPU_PROFILE=1: device time per part, from events between the parts of each call (summed after the call's
+    // work has finished, so the stream is drained once per call), printed to stderr when the encoder is freed
+    int prof_on;
+    cudaEvent_t prof_ev[PROF_MAX_EV];
+    int prof_part[PROF_MAX_EV], prof_n, prof_calls;
+    double prof_ms[P_N];
 };
 }  // namespace
+
+static void prof_mark(enc *e, int part, cudaStream_t s) {  // closes the span of `part` that began at the last mark
+    if (!e->prof_on || e->prof_n >= PROF_MAX_EV) return;
+    if (!e->prof_ev[e->prof_n] && cudaEventCreate(&e->prof_ev[e->prof_n]) != cudaSuccess) {
+        e->prof_on = 0;  // profiling is best effort: never an error of the encoder
+        return;
+    }
+    if (cudaEventRecord(e->prof_ev[e->prof_n], s) != cudaSuccess) {
+        e->prof_on = 0;
+        return;
+    }
+    e->prof_part[e->prof_n++] = part;
+}
+
+static void prof_collect(enc *e) {
+    if (!e->prof_on || e->prof_n == 0) return;
+    if (cudaEventSynchronize(e->prof_ev[e->prof_n - 1]) == cudaSuccess) {
+        for (int k = 1; k < e->prof_n; k++) {
+            float ms = 0;
+            if (cudaEventElapsedTime(&ms, e->prof_ev[k - 1], e->prof_ev[k]) == cudaSuccess) e->prof_ms[e->prof_part[k]] += ms;
+        }
+        e->prof_calls++;
+    }
+    e->prof_n = 0;
+}
 
 static size_t al(size_t b) { return (b + 255) & ~(size_t)255; }
 
 static void enc_free(void *p) {
     enc *e = (enc *)p;
     if (!e) return;
+    if (e->prof_calls) {
+        double tot = 0;
+        for (int i = 0; i < P_N; i++) tot += e->prof_ms[i];
+        fprintf(stderr, "gpu profile: %d encoder calls, %.3f ms of device time\n", e->prof_calls, tot);
+        for (int i = 0; i < P_N; i++)
+            fprintf(stderr, "gpu profile: %-11s %10.3f ms  %5.1f %%\n", P_NAMES[i], e->prof_ms[i],
+                    tot > 0 ? 100 * e->prof_ms[i] / tot : 0);
+    }
+    for (int i = 0; i < PROF_MAX_EV; i++)
+        if (e->prof_ev[i]) cudaEventDestroy(e->prof_ev[i]);
     ac_logmel_plan_free(e->lm);
     for (int s = 0; s < 4; s++) {
         if (e->ds_w[s]) cudaFree(e->ds_w[s]);
@@ -275,6 +320,8 @@ static ac_status get_enc(ac_gpu_model *g, enc **out) {
         e->prec = ac_gpu_model_precision(g);
         e->cfg = ac_gpu_model_config(g);
         e->fused = !mlp_forced_unfused();
+        const char *prof = getenv("AC_GPU_PROFILE");
+        e->prof_on = prof && prof[0] == '1';
         CUDA_CHECK(cudaSetDevice(ac_gpu_model_device(g)));
         ac_status st = enc_init(g, e);
         if (st) {
@@ -407,6 +454,7 @@ static ac_status encode(ac_gpu_model *g, enc *e, int n, ac_pcm_kind kind, const 
     }
     memcpy(h + o_foff, off, sizeof(int) * AC_ENC_STAGES * (n + 1));
     char *dv = (char *)e->stage_d.p;
+    prof_mark(e, P_STAGE, s);
     CUDA_CHECK(cudaMemcpyAsync(dv, h, staged, cudaMemcpyHostToDevice, s));
     CUDA_CHECK(cudaEventRecord(e->staged, s));
     e->staged_pending = 1;
@@ -445,11 +493,13 @@ static ac_status encode(ac_gpu_model *g, enc *e, int n, ac_pcm_kind kind, const 
             if (b->p) CUDA_CHECK(cudaMemsetAsync(b->p, 0xff, b->cap, s));
     }
 
+    prof_mark(e, P_STAGE, s);  // the copy, and the poisoning when the tests ask for it
     // front end
     float *bn0 = (float *)e->bn0.p;
     float *lmraw = dmp->fn ? (float *)e->logmel.p : NULL;
     if ((st = ac_logmel_run(e->lm, kind, d_pcm, d_pcm_off, d_off[0], n, R, e->lm_ws.p, e->lm_ws.cap, lmraw, bn0)))
         return st;
+    prof_mark(e, P_FRONT, s);
     if ((st = dump_stage(dmp, "logmel", lmraw, O[0], F[0], 0, 0, s))) return st;
     if ((st = dump_stage(dmp, "bn0", bn0, O[0], F[0], 0, 0, s))) return st;
 
@@ -459,6 +509,7 @@ static ac_status encode(ac_gpu_model *g, enc *e, int n, ac_pcm_kind kind, const 
                               c->encoder.stem_kernel[1], c->encoder.stem_padding[0], c->encoder.stem_padding[1],
                               e->stem_w, e->stem_b, e->stem_ln_w, e->stem_ln_b, dims[0], eps, xa, s)))
         return st;
+    prof_mark(e, P_STEM, s);
     if ((st = dump_stage(dmp, "stem", xa, O[1], F[1], dims[0], 1, s))) return st;
 
     for (int si = 0; si < 4; si++) {
@@ -474,6 +525,7 @@ static ac_status encode(ac_gpu_model *g, enc *e, int n, ac_pcm_kind kind, const 
             float *t = xa;
             xa = xb;
             xb = t;
+            prof_mark(e, P_DOWN, s);
         }
         const int64_t N = (int64_t)O[p][n] * F[p];
         for (int k = 0; k < c->encoder.depths[si]; k++) {
@@ -481,7 +533,9 @@ static ac_status encode(ac_gpu_model *g, enc *e, int n, ac_pcm_kind kind, const 
             if ((st = ac_dwconv7_ln(e->prec, xa, d_off[p], n, O[p][n], F[p], C, b->dw_w49, b->dw_b, b->ln_w, b->ln_b,
                                     eps, e->hb.p, s)))
                 return st;
+            prof_mark(e, P_DW, s);
             if ((st = run_mlp(g, e, b, N, C, xa))) return st;
+            prof_mark(e, P_MLP, s);
         }
         char name[32];
         snprintf(name, sizeof name, "stage%d", si);
@@ -492,6 +546,8 @@ static ac_status encode(ac_gpu_model *g, enc *e, int n, ac_pcm_kind kind, const 
     if ((st = dump_stage(dmp, "frame_embs", femb, O[4], C3, 0, 0, s))) return st;
     // the projection stays fp32 in both precisions: (T', C3) x (C3, D) is ~0.1 % of the encoder's work
     if ((st = ac_linear(ac_gpu_cublas(g), AC_PREC_FP32, T3, C3, D, femb, e->proj_w, e->proj_b, 1, mem, s))) return st;
+    prof_mark(e, P_HEAD, s);
+    prof_collect(e);
     if ((st = dump_stage(dmp, "projection", mem, O[4], 1, D, 2, s))) return st;
     *memory = mem;
     return AC_OK;
