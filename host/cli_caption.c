@@ -78,7 +78,8 @@ static void usage_caption(FILE *f) {
             "  --threads N          CPU threads in all, shared out among the CPU workers        [all cores]\n"
             "  --workers N          CPU workers, each captioning its own batches with --threads/N threads;\n"
             "                       0: one single-threaded worker per thread when there are enough batches to\n"
-            "                       go round (fastest for many files), fewer, multi-threaded ones otherwise  [0]\n"
+            "                       go round (fastest for many files), fewer, multi-threaded ones otherwise.\n"
+            "                       With cuda: workers per GPU (own stream and buffers; 0 = 1)  [0]\n"
             "  --decode-threads N   threads decoding and resampling ahead of the model (0: decode in the main\n"
             "                       thread, best beside a multi-threaded CPU model)           [cpu: 0, cuda: 4]\n"
             "  --device LIST        where the model runs: cpu, cuda (every GPU) or cuda:0,1,...; one worker\n"
@@ -918,10 +919,18 @@ int cli_caption(int argc, char **argv) {
         n_workers = workers;
         for (int w = 0; w < n_workers; w++) devices[w] = -1;
         threads = total / n_workers > 0 ? total / n_workers : 1;
-    } else if (workers > 0) {
-        fprintf(stderr, "audiocap caption: --workers is for the CPU engine (GPU runs have one worker per device)\n");
-        ac_inputs_free(&in);
-        return 2;
+    } else if (workers > 1) {
+        // GPU: --workers per listed device, each with its own stream, model copy and buffers, so that one worker's
+        // host-side work (staging PCM, reading results back) overlaps another's kernels on the same GPU
+        if (n_workers * workers > AC_MAX_DEVICES) {
+            fprintf(stderr, "audiocap caption: %d devices x --workers %d exceeds %d workers\n", n_workers, workers,
+                    AC_MAX_DEVICES);
+            ac_inputs_free(&in);
+            return 2;
+        }
+        for (int k = 1; k < workers; k++)  // interleaved (0, 1, 0, 1): the first batches go to different GPUs
+            for (int d = 0; d < n_workers; d++) devices[k * n_workers + d] = devices[d];
+        n_workers *= workers;
     }
     cli_set_threads(threads);
     r.threads = threads;
