@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `audiocap caption --device cuda` end to end: in fp32 the GPU writes the CPU's rows (same tokens, captions and
 # scores within the fp32 budget), bf16 runs and writes well-formed rows, two workers on one device keep the input
-# order, segment mode works on the GPU. Exits 77 (skipped) without a GPU.
+# order (--device cuda:0,0 and --workers 3), out-of-memory halving keeps the rows (simulated, two workers),
+# segment mode works on the GPU. Exits 77 (skipped) without a GPU.
 # usage: test_cuda_cli.sh AUDIOCAP MODEL DATA_DIR
 set -u
 bin=$1
@@ -43,6 +44,10 @@ expect '[ $? -eq 0 ]' "two workers on one GPU: same rows, input order"
 "$bin" caption -q -m "$model" --batch-size 1 --device cuda:0 --workers 3 --precision fp32 "${inputs[@]}" >"$tmp/three.jsonl"
 python3 -c "$compare" "$tmp/cpu.jsonl" "$tmp/three.jsonl"
 expect '[ $? -eq 0 ]' "--workers 3 on one GPU: same rows, input order"
+# out of memory at a batch size (simulated above 2 clips) halves the batch and retries, on two GPU workers
+AC_FAULT_NOMEM_ABOVE=2 "$bin" caption -q -m "$model" --batch-size 6 --device cuda:0 --workers 2 --precision fp32 "${inputs[@]}" >"$tmp/oom.jsonl"
+python3 -c "$compare" "$tmp/cpu.jsonl" "$tmp/oom.jsonl"
+expect '[ $? -eq 0 ]' "out-of-memory halving with two GPU workers: the CPU's rows"
 "$bin" caption -q -m "$model" --device cuda:0 --precision fp32 --segment 1 "$data/audio/example.flac" >"$tmp/seg.jsonl"
 "$bin" caption -q -m "$model" --segment 1 "$data/audio/example.flac" >"$tmp/segcpu.jsonl"
 python3 -c "$compare" "$tmp/segcpu.jsonl" "$tmp/seg.jsonl"
