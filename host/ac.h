@@ -69,6 +69,9 @@ ac_status ac_audio_load(const char *path, ac_audio *out, ac_audio_info *info);
 ac_status ac_audio_from_interleaved(const char *name, const float *interleaved, int64_t n_frames, int channels,
                                     int sample_rate, ac_audio *out);
 void ac_audio_free(ac_audio *a);
+// Duration from the file's header alone (no decoding), or -1 when the header does not say or the file does not
+// open. For planning only: ac_audio_load decides what a file really holds.
+double ac_audio_probe_seconds(const char *path);
 
 // ---------------------------------------------------------------------------------------------------------
 // Resampling: exact port of torchaudio.functional.resample defaults (sinc_interp_hann, lowpass_filter_width 6,

@@ -224,3 +224,15 @@ done:
     sf_close(sf);
     return st;
 }
+
+double ac_audio_probe_seconds(const char *path) {
+    SF_INFO sfi;
+    memset(&sfi, 0, sizeof sfi);
+    SNDFILE *sf = sf_open(path, SFM_READ, &sfi);
+    if (!sf) return -1;
+    const double d = sfi.frames > 0 && sfi.frames < SF_COUNT_MAX && sfi.samplerate > 0
+                         ? (double)sfi.frames / sfi.samplerate
+                         : -1;
+    sf_close(sf);  // read-only: nothing to report
+    return d;
+}

@@ -911,8 +911,15 @@ int cli_caption(int argc, char **argv) {
         const int total = threads > 0 ? threads : cli_cpu_count();
         if (workers == 0 && n_workers > 1) workers = n_workers;  // --device cpu,cpu,...
         if (workers == 0) {
-            const int batches = (in.n - n_done + r.batch - 1) / r.batch;  // segments only add batches
-            workers = total < batches ? total : batches;
+            int64_t clips = in.n - n_done;
+            if (r.segmented)  // long files: their windows, from the headers, until there are enough to go round
+                for (int i = 0; i < in.n && clips < (int64_t)total * r.batch; i++) {
+                    if (n_done && ac_ids_contains(done, n_done, in.ids[i])) continue;
+                    const double d = ac_audio_probe_seconds(in.paths[i]);
+                    if (d > r.seg_s) clips += (int64_t)ceil((d - r.seg_s) / r.hop_s);  // beyond its first window
+                }
+            const int64_t batches = (clips + r.batch - 1) / r.batch;
+            workers = batches < total ? (int)batches : total;
         }
         if (workers > AC_MAX_DEVICES) workers = AC_MAX_DEVICES;
         if (workers < 1) workers = 1;
@@ -1069,9 +1076,11 @@ run:;
     char summary[1024];
     snprintf(summary, sizeof summary,
              "{\"files\":%d,\"ok\":%d,\"failed\":%d,\"skipped\":%d,\"clips\":%d,\"clips_failed\":%d,"
-             "\"audio_h\":%.4f,\"wall_s\":%.2f,\"clips_per_s\":%.3f,\"shard\":\"%d/%d\",\"complete\":%s}\n",
+             "\"audio_h\":%.4f,\"wall_s\":%.2f,\"clips_per_s\":%.3f,\"device\":\"%s\",\"workers\":%d,"
+             "\"threads_per_worker\":%d,\"shard\":\"%d/%d\",\"complete\":%s}\n",
              r.files_done, r.files_ok, r.files_err, r.n_skipped, r.clips_ok, r.clips_err, r.audio_s / 3600, wall,
-             wall > 0 ? r.clips_ok / wall : 0.0, shard_i, shard_n, rc ? "false" : "true");
+             wall > 0 ? r.clips_ok / wall : 0.0, r.device_kind, n_workers, r.threads > 0 ? r.threads : cli_cpu_count(),
+             shard_i, shard_n, rc ? "false" : "true");
     if (!r.quiet)
         fprintf(stderr, "audiocap caption: %d ok, %d failed, %d skipped (already done), %d clips, %.1f s of audio in "
                 "%.2f s (%.2f clips/s)\n", r.files_ok, r.files_err, r.n_skipped, r.clips_ok, r.audio_s, wall,

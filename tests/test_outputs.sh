@@ -32,6 +32,11 @@ o = wave.open('$tmp/mid.wav', 'wb'); o.setnchannels(1); o.setsampwidth(2); o.set
 # --segment 10: 9 windows, the last one stretched over the 0.5 s tail; a timeline without gaps
 "$bin" caption -q -m "$model" --segment 10 -o "$tmp/seg.jsonl" "$tmp/field.wav"
 expect '[ "$(wc -l <"$tmp/seg.jsonl")" -eq 9 ]' "90.5 s in 10 s segments: 9 rows ($(wc -l <"$tmp/seg.jsonl"))"
+# one long file: the default CPU workers count its windows from the header (two batches of 5 here: two workers)
+"$bin" caption -q -m "$model" --segment 10 --batch-size 5 --threads 2 -o "$tmp/segw0/" "$tmp/field.wav"
+"$bin" caption -q -m "$model" --segment 10 --batch-size 5 --workers 1 "$tmp/field.wav" >"$tmp/segw1.jsonl"
+expect 'cmp -s "$tmp/segw0/part-00000-of-00001.jsonl" "$tmp/segw1.jsonl" && [ "$(wc -l <"$tmp/segw1.jsonl")" -eq 9 ]' "segments by two workers: the rows of one"
+expect 'grep -q "\"workers\":2,\"threads_per_worker\":1," "$tmp/segw0/part-00000-of-00001.jsonl.done"' "one long file: two workers of one thread (the .done summary says)"
 py "
 import json, sys
 rows = [json.loads(l) for l in open('$tmp/seg.jsonl')]
