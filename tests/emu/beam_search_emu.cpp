@@ -24,17 +24,7 @@ extern "C" {
 
 #define CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
 
-static int g_fail, g_checks;
-#define EXPECT(cond, ...)                                   \
-    do {                                                    \
-        g_checks++;                                         \
-        if (!(cond)) {                                      \
-            fprintf(stderr, "FAIL %s: ", #cond);            \
-            fprintf(stderr, __VA_ARGS__);                   \
-            fprintf(stderr, "\n");                          \
-            g_fail++;                                       \
-        }                                                   \
-    } while (0)
+#include "emu_check.h"
 
 // ---- scripted logits (tests/test_cuda_beam.c's generator, plus PAT_NO_EOS) ----------------------------------------
 enum { PAT_TIES, PAT_EQUAL, PAT_CONT, PAT_EOS_SOME, PAT_EOS_ALL, PAT_NO_EOS, PAT_N };
