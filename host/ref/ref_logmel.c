@@ -27,8 +27,7 @@
 //   s_i f_i + s_{N-i} f_{N-i} = s_i (f_i - f_{N-i}) + (s_{N-i} + s_i) f_{N-i}
 // In double both sides are the same sum of the same float32 products, so the result is the full DGEMM's up to
 // double rounding. The mel projection skips each band's leading and trailing zero rows (exactly 0 * power).
-struct ac_stft_plan {
-    int nfft, nb, nh, nm;    // nh = nfft/2 + 1 folded columns
+struct ac_stft_plan {       // nb = nfft/2 + 1 bins, nh = nfft/2 + 1 folded columns, nm mel bands (the front end's)
     double *cr, *ci;         // (nb, nh): conv_real / conv_imag columns 0..nfft/2
     int n_fix;               // corrections, real part first then imaginary
     int *fix_k, *fix_i;      // bin k, sample i of the second half (f_i)
@@ -51,7 +50,6 @@ ac_status ac_stft_plan_create(const ac_frontend *fe, ac_stft_plan **out) {
     if (N < 2 || N % 2) return ac_fail(AC_ERR_INVALID_ARG, "log-mel: n_fft %d must be even", N);
     ac_stft_plan *p = calloc(1, sizeof *p);
     if (!p) return ac_fail(AC_ERR_NOMEM, "log-mel: out of memory");
-    p->nfft = N, p->nb = nb, p->nh = nh, p->nm = nm;
     p->cr = malloc(sizeof(double) * nb * nh);
     p->ci = malloc(sizeof(double) * nb * nh);
     p->mel_lo = malloc(sizeof(int) * nm);

@@ -142,6 +142,14 @@ void ref_linear(const float *x, int64_t M, int K, const float *W, const float *b
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, N, K, 1.0f, x, K, W, K, b ? 1.0f : 0.0f, y, N);
 }
 
+// The fixed tree that combines 16 lane sums: dot_fixed and lr_tile both end with it, so their results agree bit
+// for bit.
+static inline float tree16(float acc[16]) {
+    for (int h = 8; h >= 1; h /= 2)
+        for (int l = 0; l < h; l++) acc[l] += acc[l + h];
+    return acc[0];
+}
+
 // Dot product with 16 interleaved float accumulators (one AVX-512 vector) combined in a fixed tree: the order of
 // operations depends on K only, never on how many rows are computed together.
 AC_CLONES static float dot_fixed(const float *a, const float *w, int K) {
@@ -150,9 +158,7 @@ AC_CLONES static float dot_fixed(const float *a, const float *w, int K) {
     for (; k + 16 <= K; k += 16)
         for (int l = 0; l < 16; l++) acc[l] += a[k + l] * w[k + l];
     for (int l = 0; k < K; k++, l++) acc[l] += a[k] * w[k];
-    for (int h = 8; h >= 1; h /= 2)
-        for (int l = 0; l < h; l++) acc[l] += acc[l + h];
-    return acc[0];
+    return tree16(acc);
 }
 
 // LR_MR rows x LR_NR outputs of ref_linear_rows at once, each output in exactly dot_fixed's order: 16 lanes over
@@ -191,9 +197,7 @@ static inline __attribute__((always_inline)) void lr_tile(const float *x, int K,
         for (int j = 0; j < LR_NR; j++) {
             float r[16];
             memcpy(r, &acc[i][j], sizeof r);
-            for (int h = 8; h >= 1; h /= 2)
-                for (int l = 0; l < h; l++) r[l] += r[l + h];
-            y[(m0 + i) * N + n0 + j] = r[0] + (b ? b[n0 + j] : 0.0f);
+            y[(m0 + i) * N + n0 + j] = tree16(r) + (b ? b[n0 + j] : 0.0f);
         }
 }
 
