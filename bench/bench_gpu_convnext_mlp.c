@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bf16.h"
 #include "../kernels/convnext_mlp.h"
 #include "../kernels/device.h"
 
@@ -38,12 +39,6 @@ static float frand(void) {  // uniform in [-1, 1)
     g_rng ^= g_rng >> 12, g_rng ^= g_rng << 25, g_rng ^= g_rng >> 27;
     return (float)((double)((g_rng * 2685821657736338717ull) >> 11) / 9007199254740992.0 * 2.0 - 1.0);
 }
-static uint16_t f2bf(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
 
 // Fills `bytes` of device memory with random values of `scale` (fp32 or bf16): a host pattern of up to 4 MiB,
 // then device-to-device doubling, so that a 3 GB buffer costs no host time.
@@ -56,7 +51,7 @@ static void fill(void *d, size_t n, int bf, float scale) {
     for (size_t i = 0; i < pat / es; i++) {
         float v = frand() * scale;
         if (bf) {
-            uint16_t b = f2bf(v);
+            uint16_t b = ac_f32_to_bf16(v);
             memcpy(h + 2 * i, &b, 2);
         } else
             memcpy(h + 4 * i, &v, 4);

@@ -13,6 +13,7 @@
 // "ms":..,"tflops":..,"device":..} and {"bench":"gpu_copy_peak","gbytes_per_s":..,...}; human text on stderr.
 // Exits 77 when there is no GPU, 1 on any CUDA/cuBLAS error or a failed check.
 // usage: bench_gpu_gemm_peak [--n 8192] [--iters 20] [--warmup 3]
+#include "bf16.h"
 #include "device.h"
 
 #include <cublasLt.h>
@@ -50,18 +51,6 @@ static float uniform(void) {  // xorshift64*, [-1, 1)
     rng_state ^= rng_state >> 27;
     return (float)((rng_state * 0x2545f4914f6cdd1dull) >> 40) * (2.0f / 16777216.0f) - 1.0f;
 }
-static uint16_t f32_to_bf16(float f) {  // round to nearest even (inputs are finite)
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-static float bf16_to_f32(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
 
 typedef struct {
     int n, iters, warmup;
@@ -94,7 +83,7 @@ static double check(int n, const float *a, const float *b, const float *c, int b
         double ref = 0, mag = 0;
         for (int k = 0; k < n; k++) {  // column-major: A(i,k) = a[i + k n], B(k,j) = b[k + j n]
             float x = a[(size_t)i + (size_t)k * n], y = b[(size_t)k + (size_t)j * n];
-            if (bf16_in) x = bf16_to_f32(f32_to_bf16(x)), y = bf16_to_f32(f32_to_bf16(y));
+            if (bf16_in) x = ac_bf16_to_f32(ac_f32_to_bf16(x)), y = ac_bf16_to_f32(ac_f32_to_bf16(y));
             double p = (double)x * (double)y;
             ref += p;
             mag += fabs(p);
@@ -126,9 +115,9 @@ static int gemm_bf16(const cfg *c, const float *ha, const float *hb, float *hc) 
     CK(cudaMalloc(&db, nn * 2));
     CK(cudaMalloc(&dc, nn * 2));
     CK(cudaMalloc(&ws, ws_size));
-    for (size_t i = 0; i < nn; i++) h16[i] = f32_to_bf16(ha[i]);
+    for (size_t i = 0; i < nn; i++) h16[i] = ac_f32_to_bf16(ha[i]);
     CK(cudaMemcpy(da, h16, nn * 2, cudaMemcpyHostToDevice));
-    for (size_t i = 0; i < nn; i++) h16[i] = f32_to_bf16(hb[i]);
+    for (size_t i = 0; i < nn; i++) h16[i] = ac_f32_to_bf16(hb[i]);
     CK(cudaMemcpy(db, h16, nn * 2, cudaMemcpyHostToDevice));
     CK(cudaMemset(dc, 0xff, nn * 2));  // 0xffff: a bf16 NaN
 
@@ -175,7 +164,7 @@ static int gemm_bf16(const cfg *c, const float *ha, const float *hb, float *hc) 
     CB(cublasLtMatmul(lt, op, &alpha, da, la, db, lb, &beta, dc, lc, dc, lc, &heur[best].algo, ws, ws_size, 0));
     CK(cudaGetLastError());
     CK(cudaMemcpy(h16, dc, nn * 2, cudaMemcpyDeviceToHost));
-    for (size_t i = 0; i < nn; i++) hc[i] = bf16_to_f32(h16[i]);
+    for (size_t i = 0; i < nn; i++) hc[i] = ac_bf16_to_f32(h16[i]);
     // fp32 accumulation over K terms: a few K * 2^-24 relative to sum|ab| (bound, loose); output rounded to
     // bf16: 2^-9 relative, 2^-8 allowed.
     double share = check(n, ha, hb, hc, 1, 4.0 * n * 0x1p-24, 0x1p-8);

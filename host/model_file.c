@@ -9,6 +9,7 @@
 //              mask's bytes are read and checked.
 // Nothing here trusts a number from the file before checking it, so any input gives an error or a valid object.
 #include "model_file.h"
+#include "bf16.h"
 #include "status.h"
 
 #include <cjson/cJSON.h>
@@ -1255,9 +1256,8 @@ ac_status ac_tensor_to_f32(const ac_tensor *t, float *dst) {
     case AC_DTYPE_F16:
         for (int64_t i = 0; i < t->numel; i++) dst[i] = f16_to_f32((uint32_t)p[2 * i] | (uint32_t)p[2 * i + 1] << 8);
         return AC_OK;
-    case AC_DTYPE_BF16:  // the top half of a binary32
-        for (int64_t i = 0; i < t->numel; i++)
-            dst[i] = bits_to_float(((uint32_t)p[2 * i] | (uint32_t)p[2 * i + 1] << 8) << 16);
+    case AC_DTYPE_BF16:
+        for (int64_t i = 0; i < t->numel; i++) dst[i] = ac_bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
         return AC_OK;
     case AC_DTYPE_I64:
     case AC_DTYPE_BOOL: break;

@@ -5,6 +5,7 @@
 // Outputs are poisoned with NaN before each run: rows that must not be written stay NaN, rows that must be
 // written and aren't fail. Errors are max |gpu - cpu| / max |cpu| over the output, printed as a share of the
 // budget (tests/tolerances.h). Exits 77 without a GPU.
+#include "bf16.h"
 #include "../kernels/attention_decode.h"
 #include "../kernels/decoder_add_ln.h"
 #include "../kernels/decoder_embed.h"
@@ -227,15 +228,6 @@ static void test_cross(int n_clips, int K, int D, int H, int max_frames) {
     free(v);
 }
 
-static float bf16_round(float x) {  // round to nearest even, as __float2bfloat16
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    u &= 0xffff0000u;
-    memcpy(&x, &u, 4);
-    return x;
-}
-
 static void test_linear(int M_max, int M, int K, int N, int gelu, int bf16) {
     float *x = malloc(sizeof(float) * (size_t)M_max * K), *W = malloc(sizeof(float) * (size_t)N * K);
     float *b = malloc(sizeof(float) * N), *ref = malloc(sizeof(float) * (size_t)M_max * N);
@@ -248,14 +240,14 @@ static void test_linear(int M_max, int M, int K, int N, int gelu, int bf16) {
     for (int r = 0; r < M_max; r++) written[r] = r < M;
     if (bf16) {  // the reference: bf16-rounded operands, exact products, fp32-scale sums
         for (size_t i = 0; i < (size_t)N * K; i++) {
-            W[i] = bf16_round(W[i]);
+            W[i] = ac_bf16_round(W[i]);
             uint32_t u;
             memcpy(&u, &W[i], 4);
             Wb[i] = (uint16_t)(u >> 16);
         }
     }
     float *xr = malloc(sizeof(float) * (size_t)M_max * K);
-    for (size_t i = 0; i < (size_t)M_max * K; i++) xr[i] = bf16 ? bf16_round(x[i]) : x[i];
+    for (size_t i = 0; i < (size_t)M_max * K; i++) xr[i] = bf16 ? ac_bf16_round(x[i]) : x[i];
     ref_linear_rows(xr, M, K, W, b, N, ref);
     if (gelu) ref_gelu_erf(ref, (int64_t)M * N);
     float *d_x = dev_copy(x, sizeof(float) * (size_t)M_max * K), *d_W = dev_copy(W, sizeof(float) * (size_t)N * K);

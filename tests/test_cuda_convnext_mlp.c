@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bf16.h"
 #include "../kernels/convnext_mlp.h"
 #include "../kernels/device.h"
 #include "testutil.h"
@@ -24,23 +25,11 @@ static float frand(void) {  // xorshift64*, uniform in [-1, 1)
     return (float)((double)((g_rng * 2685821657736338717ull) >> 11) / 9007199254740992.0 * 2.0 - 1.0);
 }
 
-static uint16_t f2bf(float f) {  // round to nearest even (no NaN inputs here)
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-static float bf2f(uint16_t b) {
-    uint32_t u = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
 // n values uniform in [-scale, scale), rounded to bf16 so that the fp32 and bf16 runs see the same numbers.
 static void fill_bf(float *f, uint16_t *b, size_t n, float scale) {
     for (size_t i = 0; i < n; i++) {
-        b[i] = f2bf(frand() * scale);
-        f[i] = bf2f(b[i]);
+        b[i] = ac_f32_to_bf16(frand() * scale);
+        f[i] = ac_bf16_to_f32(b[i]);
     }
 }
 

@@ -5,6 +5,7 @@
 // First, on any machine: the host-side planning (kernels/encoder_plan.h) against the CPU model's encoder, the
 // STFT window recovery and the bn0 fold. Then, with a GPU: the kernels. Exits 77 after the host checks when there
 // is no GPU. Usage: test_cuda_encoder_ops [TINY_MODEL] [TINY_DCASE_MODEL]
+#include "bf16.h"
 #include "../kernels/convnext_mlp.h"
 #include "../kernels/device.h"
 #include "../kernels/downsample.h"
@@ -65,25 +66,13 @@ static float *dget(const void *d, size_t n) {
     DEV(cudaMemcpy(h, d, sizeof(float) * n, cudaMemcpyDeviceToHost));
     return h;
 }
-static float bf2f(uint16_t b) {
-    uint32_t u = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-static uint16_t f2bf(float f) {  // round to nearest even (the model's conversion)
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
 static float *dget_prec(const void *d, size_t n, ac_precision p) {
     if (p == AC_PREC_FP32) return dget(d, n);
     uint16_t *b = malloc(sizeof(uint16_t) * (n ? n : 1));
     DEV(cudaDeviceSynchronize());
     DEV(cudaMemcpy(b, d, sizeof(uint16_t) * n, cudaMemcpyDeviceToHost));
     float *h = malloc(sizeof(float) * (n ? n : 1));
-    for (size_t i = 0; i < n; i++) h[i] = bf2f(b[i]);
+    for (size_t i = 0; i < n; i++) h[i] = ac_bf16_to_f32(b[i]);
     free(b);
     return h;
 }
@@ -91,7 +80,7 @@ static float *dget_prec(const void *d, size_t n, ac_precision p) {
 static void *dup_prec(const float *h, size_t n, ac_precision p) {
     if (p == AC_PREC_FP32) return dup(h, sizeof(float) * n);
     uint16_t *b = malloc(sizeof(uint16_t) * (n ? n : 1));
-    for (size_t i = 0; i < n; i++) b[i] = f2bf(h[i]);
+    for (size_t i = 0; i < n; i++) b[i] = ac_f32_to_bf16(h[i]);
     void *d = dup(b, sizeof(uint16_t) * n);
     free(b);
     return d;

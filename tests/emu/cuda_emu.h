@@ -10,6 +10,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "../../host/bf16.h"
+
 #define __global__
 #define __device__
 #define __forceinline__ inline
@@ -32,18 +34,9 @@ inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) { return
 struct __nv_bfloat16 {
     uint16_t bits;
 };
-inline float emu_bf2f(__nv_bfloat16 v) {
-    uint32_t u = (uint32_t)v.bits << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-inline __nv_bfloat16 __float2bfloat16_rn(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return {0x7fc0};
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return {(uint16_t)(u >> 16)};
+inline float emu_bf2f(__nv_bfloat16 v) { return ac_bf16_to_f32(v.bits); }
+inline __nv_bfloat16 __float2bfloat16_rn(float f) {  // as CUDA: NaN stays a (quiet) NaN
+    return {std::isnan(f) ? (uint16_t)0x7fc0 : ac_f32_to_bf16(f)};
 }
 inline float emu_to_f(float v) { return v; }
 inline float emu_to_f(__nv_bfloat16 v) { return emu_bf2f(v); }
