@@ -7,6 +7,7 @@
 // only for usage errors (2) or systemic failures such as an unwritable output (1).
 #include "../kernels/device.h"
 #include "ac.h"
+#include "blas.h"
 #include "model_file.h"
 #include "npy.h"
 #include "ref/ref_logmel.h"
@@ -357,29 +358,8 @@ static int cmd_version(void) {
     return 0;
 }
 
-// OpenBLAS releases before 0.3.26 (Debian 12 ships 0.3.21) do not recognise Sapphire/Emerald Rapids and newer
-// CPUs and fall back to their SSE3 "Prescott" kernels: 3-4x slower GEMMs (bench/RESULTS.md). OpenBLAS reads
-// OPENBLAS_CORETYPE only when it is loaded, so when the user set none and the fallback is in use on a CPU with
-// AVX-512 or AVX2, the CLI runs itself again once with the matching kernels. AC_NO_BLAS_RETUNE=1 disables this.
-static void retune_openblas(char **argv) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    const char *off = getenv("AC_NO_BLAS_RETUNE");
-    if (getenv("OPENBLAS_CORETYPE") || (off && off[0] == '1')) return;
-    const char *core = openblas_get_corename();
-    if (!core || strcasecmp(core, "prescott") != 0) return;
-    __builtin_cpu_init();
-    const char *want = __builtin_cpu_supports("avx512f") ? "SkylakeX" : __builtin_cpu_supports("avx2") ? "Haswell" : NULL;
-    if (!want) return;
-    setenv("OPENBLAS_CORETYPE", want, 1);
-    execv("/proc/self/exe", argv);  // only returns on failure: carry on with the generic kernels
-    unsetenv("OPENBLAS_CORETYPE");
-#else
-    (void)argv;
-#endif
-}
-
 int main(int argc, char **argv) {
-    retune_openblas(argv);
+    ac_blas_retune(argv);
     if (argc < 2) {
         usage_main(stderr);
         return 2;
