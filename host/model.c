@@ -15,6 +15,7 @@
 #include "status.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,9 +23,9 @@
 #include <time.h>
 
 // AC_PROFILE=1 in the environment: time spent per part of the model, printed to stderr by ac_model_free.
-enum { P_FRONT, P_STEM, P_DW, P_LN, P_PW1, P_GELU, P_PW2, P_RES, P_DOWN, P_HEAD, P_DEC, P_N };
-static const char *const P_NAMES[P_N] = {"front end", "stem", "dwconv", "layernorm", "pwconv1", "gelu",
-                                         "pwconv2", "residual", "downsample", "frame+proj", "decoder"};
+enum { P_FRONT, P_STEM, P_DW, P_MLP, P_DOWN, P_HEAD, P_DEC, P_N };
+static const char *const P_NAMES[P_N] = {"front end", "stem", "dwconv", "ln+mlp", "downsample", "frame+proj",
+                                         "decoder"};
 static double g_prof[P_N];
 static int g_prof_on = -1;
 static double now_s(void) {
@@ -313,7 +314,16 @@ ac_status ac_model_encode(const ac_model *m, const float *x, int64_t n, ac_dump_
     a = a2;
     b = malloc(sizeof(float) * cap);
     tmp = malloc(sizeof(float) * cap);
-    h = malloc(sizeof(float) * cap * 4);
+    // per thread, the hidden activations of one MLP chunk at the stage whose chunk is largest
+    const int nthr = omp_get_max_threads();
+    size_t hcap = 0;
+    for (int s = 0, ts = t0, fs_ = f0; s < 4; s++) {
+        if (s > 0) ts = ref_conv2d_patch_out(ts, 2, 0), fs_ = ref_conv2d_patch_out(fs_, 2, 0);
+        const int64_t P = (int64_t)ts * fs_, rows = ref_convnext_mlp_chunk_rows(P, dims[s]);
+        size_t hs = (size_t)rows * 4 * dims[s] * (rows < P ? nthr : 1);
+        if (hs > hcap) hcap = hs;
+    }
+    h = malloc(sizeof(float) * hcap);
     if (!b || !tmp || !h) {
         st = ac_fail(AC_ERR_NOMEM, "encoder: out of memory for %zu activations", cap);
         goto done;
@@ -338,17 +348,9 @@ ac_status ac_model_encode(const ac_model *m, const float *x, int64_t n, ac_dump_
             const block_w *w = &m->blocks[s][k];
             ref_dwconv7(b, t, f, C, w->dw_w, w->dw_b, tmp);
             tp = prof_mark(P_DW, tp);
-            ref_layernorm(tmp, P, C, w->ln_w, w->ln_b, (float)c->encoder.ln_eps);
-            tp = prof_mark(P_LN, tp);
-            ref_linear(tmp, P, C, w->pw1_w, w->pw1_b, 4 * C, h);
-            tp = prof_mark(P_PW1, tp);
-            ref_gelu_erf(h, P * 4 * C);
-            tp = prof_mark(P_GELU, tp);
-            ref_linear(h, P, 4 * C, w->pw2_w, w->pw2_b, C, tmp);
-            tp = prof_mark(P_PW2, tp);
-            for (int64_t p = 0; p < P; p++)
-                for (int ch = 0; ch < C; ch++) b[p * C + ch] += w->scale[ch] * tmp[p * C + ch];
-            tp = prof_mark(P_RES, tp);
+            ref_convnext_mlp(b, tmp, P, C, w->ln_w, w->ln_b, (float)c->encoder.ln_eps, w->pw1_w, w->pw1_b, w->pw2_w,
+                             w->pw2_b, w->scale, ref_convnext_mlp_chunk_rows(P, C), h);
+            tp = prof_mark(P_MLP, tp);
         }
         char name[32];
         snprintf(name, sizeof name, "stage%d", s);

@@ -6,6 +6,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#else  // the emulation tests build these ops without OpenMP: one thread
+static inline int omp_get_thread_num(void) { return 0; }
+#endif
 
 // Hot elementwise loops are compiled for AVX-512, AVX2 and baseline x86-64, picked at load time (GCC/clang
 // function multiversioning): one portable binary, full vector width where the CPU has it. Every lane keeps its
@@ -142,8 +147,8 @@ void ref_linear(const float *x, int64_t M, int K, const float *W, const float *b
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, N, K, 1.0f, x, K, W, K, b ? 1.0f : 0.0f, y, N);
 }
 
-// The fixed tree that combines 16 lane sums: dot_fixed and lr_tile both end with it, so their results agree bit
-// for bit.
+// The fixed tree that combines 16 lane sums: dot_fixed ends with it, lr_tile with the same tree vectorized
+// (tree16x16).
 static inline float tree16(float acc[16]) {
     for (int h = 8; h >= 1; h /= 2)
         for (int l = 0; l < h; l++) acc[l] += acc[l + h];
@@ -158,8 +163,9 @@ static inline __attribute__((always_inline)) void tail16(const float *p, int n, 
 }
 
 // Dot product with 16 interleaved float accumulators (one AVX-512 vector) combined in a fixed tree: the order of
-// operations depends on K only, never on how many rows are computed together. Written with the same vector steps
-// as lr_tile below, so that the compiler contracts (FMA) both alike and they agree bit for bit.
+// operations depends on K only, never on how many rows are computed together. The same vector steps and tree as
+// lr_tile below (whether they agree to the last bit is up to the compiler's FMA contraction: in the optimised
+// build they do; nothing depends on it, as an output goes through one or the other whatever the row count).
 AC_CLONES static float dot_fixed(const float *a, const float *w, int K) {
     ac_v16 acc = {0};
     int k = 0;
@@ -285,6 +291,36 @@ void ref_gelu_erf(float *x, int64_t n) {
     const int64_t chunk = 1 << 16;
 #pragma omp parallel for schedule(static) if (n > 2 * chunk)
     for (int64_t i = 0; i < n; i += chunk) gelu_chunk(x + i, n - i < chunk ? n - i : chunk);
+}
+
+// Large stages go in chunks whose 4C hidden activations (~2 MB) stay in a core's L2 cache; chunks are never below
+// MLP_MIN_ROWS rows, where the GEMMs lose more than the cache gains: ConvNeXt-Tiny's stages 1-3 are chunked, stage
+// 4 (217 rows per 10 s clip) runs whole with threaded GEMMs (bench/bench_cpu_mlp.c, bench/RESULTS.md).
+#define MLP_CHUNK_FLOATS (1 << 19)
+#define MLP_MIN_ROWS 288
+int64_t ref_convnext_mlp_chunk_rows(int64_t P, int C) {
+    int64_t cap = MLP_CHUNK_FLOATS / (4 * C);
+    if (cap < MLP_MIN_ROWS) cap = MLP_MIN_ROWS;
+    const int64_t n = (P + cap - 1) / cap;
+    return n < 2 ? P : (P + n - 1) / n;
+}
+
+void ref_convnext_mlp(float *x, float *t, int64_t P, int C, const float *ln_w, const float *ln_b, float eps,
+                      const float *pw1_w, const float *pw1_b, const float *pw2_w, const float *pw2_b,
+                      const float *gamma, int64_t rows, float *h) {
+    // chunks in parallel, each with one-thread GEMMs: OpenBLAS's OpenMP build runs on one thread inside a
+    // parallel region; one chunk (rows == P) runs outside it, its GEMMs and loops threaded
+#pragma omp parallel for schedule(dynamic) if (rows < P)
+    for (int64_t r0 = 0; r0 < P; r0 += rows) {
+        const int64_t n = P - r0 < rows ? P - r0 : rows;
+        float *tc = t + r0 * C, *xc = x + r0 * C, *hc = h + (size_t)omp_get_thread_num() * rows * 4 * C;
+        ref_layernorm(tc, n, C, ln_w, ln_b, eps);
+        ref_linear(tc, n, C, pw1_w, pw1_b, 4 * C, hc);
+        ref_gelu_erf(hc, n * 4 * C);
+        ref_linear(hc, n, 4 * C, pw2_w, pw2_b, C, tc);
+        for (int64_t p = 0; p < n; p++)
+            for (int c = 0; c < C; c++) xc[p * C + c] += gamma[c] * tc[p * C + c];
+    }
 }
 
 void ref_relu(float *x, int64_t n) {

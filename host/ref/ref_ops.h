@@ -31,6 +31,18 @@ void ref_gelu_erf(float *x, int64_t n);  // nn.GELU() / F.gelu, erf form: 0.5 x 
 float ref_erf(float x);                  // the erf it uses (rational, |error| <= 4.2e-7)
 void ref_relu(float *x, int64_t n);
 
+// A ConvNeXt block after its dwconv (convnext.py:62-73): LayerNorm, Linear C->4C, GELU, Linear 4C->C, layer scale
+// gamma, residual. t (P, C) holds the dwconv output and is overwritten; x (P, C) += gamma * mlp(LN(t)). Rows go in
+// chunks of `rows` (rows == P: one pass over the whole tensor), so that a chunk's hidden activations can stay in
+// cache; h holds rows * 4C floats per OpenMP thread (one set when rows == P). A row's result does not depend on
+// the chunking.
+void ref_convnext_mlp(float *x, float *t, int64_t P, int C, const float *ln_w, const float *ln_b, float eps,
+                      const float *pw1_w, const float *pw1_b, const float *pw2_w, const float *pw2_b,
+                      const float *gamma, int64_t rows, float *h);
+// The engine's rows per chunk for a stage of P rows and C channels: a function of the shape only, never of the
+// threads, so that a clip's numbers do not depend on them.
+int64_t ref_convnext_mlp_chunk_rows(int64_t P, int C);
+
 // Scaled dot-product attention of `rows` queries over L keys/values for one head group layout:
 // q (D) per row, k/v (L, D) with heads of size hd = D / nhead side by side; keys at index >= valid are masked.
 // out (D). Matches softmax(q k^T / sqrt(hd)) v of nn.MultiheadAttention (eval, no dropout).
