@@ -210,7 +210,8 @@ static inline __attribute__((always_inline)) void tree16x16(const ac_v16 *v, flo
 #define LR_NR 4
 _Static_assert(LR_MR * LR_NR == 16, "lr_tile reduces its 16 outputs with one tree16x16");
 static inline __attribute__((always_inline)) void lr_tile(const float *x, int K, const float *W, const float *b,
-                                                          int N, int n0, int64_t m0, int mr, float *y) {
+                                                          int N, int n0, int64_t m0, int mr, const float *Wnext,
+                                                          float *y) {
     ac_v16 acc[LR_MR][LR_NR];
     for (int i = 0; i < LR_MR; i++)
         for (int j = 0; j < LR_NR; j++) acc[i][j] = (ac_v16){0};
@@ -218,6 +219,8 @@ static inline __attribute__((always_inline)) void lr_tile(const float *x, int K,
     for (; k + 16 <= K; k += 16) {
         ac_v16 w[LR_NR];
         for (int j = 0; j < LR_NR; j++) w[j] = *(const ac_v16 *)(W + (size_t)(n0 + j) * K + k);
+        if (Wnext)
+            for (int j = 0; j < LR_NR; j++) __builtin_prefetch(Wnext + (size_t)j * K + k);
         for (int i = 0; i < mr; i++) {
             const ac_v16 a = *(const ac_v16 *)(x + (m0 + i) * K + k);
             for (int j = 0; j < LR_NR; j++) acc[i][j] += a * w[j];
@@ -238,14 +241,17 @@ static inline __attribute__((always_inline)) void lr_tile(const float *x, int K,
         for (int j = 0; j < LR_NR; j++) y[(m0 + i) * N + n0 + j] = r[i * LR_NR + j] + (b ? b[n0 + j] : 0.0f);
 }
 
+// The first tile of a block of weight rows also prefetches the next block's (Wnext, NULL at the last): decoding
+// streams ~40 MB of weights per step through a few rows each, and the hardware prefetcher alone leaves the loads
+// waiting on memory.
 AC_CLONES static void lr_columns(const float *x, int64_t M, int K, const float *W, const float *b, int N, int n0,
-                                 float *y) {
+                                 const float *Wnext, float *y) {
     int64_t m = 0;
-    for (; m + LR_MR <= M; m += LR_MR) lr_tile(x, K, W, b, N, n0, m, LR_MR, y);
+    for (; m + LR_MR <= M; m += LR_MR) lr_tile(x, K, W, b, N, n0, m, LR_MR, m ? NULL : Wnext, y);
     switch (M - m) {  // constant row counts, so the tile's loops unroll and stay in registers
-    case 3: lr_tile(x, K, W, b, N, n0, m, 3, y); break;
-    case 2: lr_tile(x, K, W, b, N, n0, m, 2, y); break;
-    case 1: lr_tile(x, K, W, b, N, n0, m, 1, y); break;
+    case 3: lr_tile(x, K, W, b, N, n0, m, 3, m ? NULL : Wnext, y); break;
+    case 2: lr_tile(x, K, W, b, N, n0, m, 2, m ? NULL : Wnext, y); break;
+    case 1: lr_tile(x, K, W, b, N, n0, m, 1, m ? NULL : Wnext, y); break;
     default: break;
     }
 }
@@ -255,7 +261,8 @@ void ref_linear_rows(const float *x, int64_t M, int K, const float *W, const flo
     // (the decoder's weights are far larger than its activations)
     const int N4 = N / LR_NR * LR_NR;
 #pragma omp parallel for schedule(static) if ((int64_t)N * K > 65536)
-    for (int n0 = 0; n0 < N4; n0 += LR_NR) lr_columns(x, M, K, W, b, N, n0, y);
+    for (int n0 = 0; n0 < N4; n0 += LR_NR)
+        lr_columns(x, M, K, W, b, N, n0, n0 + LR_NR < N4 ? W + (size_t)(n0 + LR_NR) * K : NULL, y);
     for (int n = N4; n < N; n++) {
         const float *wn = W + (size_t)n * K;
         const float bn = b ? b[n] : 0.0f;
