@@ -3,6 +3,7 @@
 // (2048 x 256) and linear2 (256 x 2048), then the classifier (4371 x 256): 40 MB of float32 weights streamed per
 // step through M rows (clips x live beams: 24 for 8 clips at beam 3). 20 steps per repeat, medians.
 // usage: bench_cpu_linear_rows [ROWS=1,6,24,48] [REPEATS=15] [THREADS=1]
+#include "bench_util.h"
 #include "blas.h"
 #include "ref/ref_ops.h"
 
@@ -10,18 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 enum { L = 6, D = 256, FD = 2048, V = 4371, STEPS = 20, MAX_REPS = 1000 };
 
@@ -57,15 +46,14 @@ int main(int argc, char **argv) {
         for (int i = 0; i < M * FD; i++) x[i] = (float)(i % 5) * 0.1f;
         double t[MAX_REPS];
         for (int r = 0; r < reps; r++) {
-            const double t0 = now();
+            const double t0 = bench_now();
             for (int s = 0; s < STEPS; s++) {
                 for (int l = 0; l < L * 6; l++) ref_linear_rows(x, M, K[l % 6], W[l], NULL, N[l % 6], y);
                 ref_linear_rows(x, M, D, W[L * 6], NULL, V, y);
             }
-            t[r] = now() - t0;
+            t[r] = bench_now() - t0;
         }
-        qsort(t, (size_t)reps, sizeof(double), cmp);
-        const double med = t[reps / 2];
+        const double med = bench_median(t, reps);
         printf("CSV,linear_rows,rows=%d,%.2f ms per step,%.1f GFLOP/s,%.1f GB/s of weights\n", M, 1e3 * med / STEPS,
                STEPS * flop_row * M / med * 1e-9, STEPS * flop_row / 2 * 4 / med * 1e-9);
         free(x), free(y);

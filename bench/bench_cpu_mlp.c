@@ -3,6 +3,7 @@
 // the engine's choice (ref_convnext_mlp_chunk_rows) and fixed chunk sizes. Random weights (timing does not depend
 // on them). Candidates run interleaved, REPEATS times each; medians. Per clip, the engine runs 3, 3, 9 and 3 blocks.
 // usage: bench_cpu_mlp [REPEATS=9] [THREADS=all]
+#include "bench_util.h"
 #include "blas.h"
 #include "ref/ref_ops.h"
 
@@ -11,18 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static float *rnd(size_t n, unsigned *seed) {
     float *p = malloc(sizeof(float) * n);
@@ -71,15 +60,14 @@ int main(int argc, char **argv) {
             for (int c = 0; c < NCAND; c++) {
                 memcpy(x, x0, sizeof(float) * P * C);
                 memcpy(t, t0, sizeof(float) * P * C);
-                double t1 = now();
+                double t1 = bench_now();
                 ref_convnext_mlp(x, t, P, C, lw, lb, 1e-6f, w1, b1, w2, b2, gm, cand[c], h);
-                ms[c][r] = 1e3 * (now() - t1);
+                ms[c][r] = 1e3 * (bench_now() - t1);
             }
         const double gflop = 16.0 * (double)P * C * C * 1e-9;  // two Linears, 2 x P x C x 4C multiply-adds
         double med[NCAND];
         for (int c = 0; c < NCAND; c++) {
-            qsort(ms[c], (size_t)reps, sizeof(double), cmp);
-            med[c] = ms[c][reps / 2];
+            med[c] = bench_median(ms[c], reps);
             printf("CSV,stage%d,P=%lld,C=%d,%s,rows=%lld,%.2f ms,%.1f GFLOP/s,%.2fx whole\n", s + 1, (long long)P, C,
                    c == 0 ? "whole" : c == 1 ? "engine" : "fixed", (long long)cand[c], med[c], gflop / (med[c] * 1e-3),
                    med[0] / med[c]);

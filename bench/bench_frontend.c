@@ -3,6 +3,8 @@
 // Prints per-stage medians over the clips and clips/s; bench/frontend_ref.py times the upstream PyTorch path on
 // the same files, and bench/run_frontend.sh runs both side by side.
 // usage: bench_frontend DIR [N_CLIPS=20] [THREADS=all]   (writes DIR/clip_XXX.wav if missing)
+#include "bench_util.h"
+#include "blas.h"
 #include "ac.h"
 #include "ref/ref_logmel.h"
 
@@ -14,24 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static int write_clip(const char *path, int seed) {
     const int sr = 44100, n = 10 * sr;
@@ -52,6 +37,7 @@ static int write_clip(const char *path, int seed) {
 }
 
 int main(int argc, char **argv) {
+    ac_blas_retune(argv);  // the CLI's OpenBLAS kernels
     if (argc < 2) {
         fprintf(stderr, "usage: %s DIR [N_CLIPS=20] [THREADS=all]\n", argv[0]);
         return 2;
@@ -67,6 +53,10 @@ int main(int argc, char **argv) {
            *t_mel = malloc(sizeof(double) * n_clips), *t_all = malloc(sizeof(double) * n_clips);
     ac_frontend fe;
     if (ac_frontend_init_default(&fe) != AC_OK) return 1;
+    if (ac_stft_plan_create(&fe, &fe.stft_plan) != AC_OK) {  // built once at model load in the engine
+        fprintf(stderr, "bench_frontend: %s\n", ac_last_error());
+        return 1;
+    }
     float *lm = malloc(sizeof(float) * 1001 * 224);
     for (int i = -1; i < n_clips; i++) {  // i = -1: warm-up
         char path[1024];
@@ -75,19 +65,19 @@ int main(int argc, char **argv) {
             fprintf(stderr, "cannot write %s\n", path);
             return 1;
         }
-        double t0 = now();
+        double t0 = bench_now();
         ac_audio a;
         if (ac_audio_load(path, &a, NULL) != AC_OK) {
             fprintf(stderr, "%s\n", ac_last_error());
             return 1;
         }
-        double t1 = now();
+        double t1 = bench_now();
         float *x;
         int64_t n;
         if (ac_audio_to_model_rate(&a, 32000, &x, &n) != AC_OK) return 1;
-        double t2 = now();
+        double t2 = bench_now();
         if (ac_logmel_ref(&fe, x, n, lm, ac_frontend_n_frames(&fe, n)) != AC_OK) return 1;
-        double t3 = now();
+        double t3 = bench_now();
         if (i >= 0) {
             t_dec[i] = t1 - t0;
             t_res[i] = t2 - t1;
@@ -97,8 +87,8 @@ int main(int argc, char **argv) {
         free(x);
         ac_audio_free(&a);
     }
-    double md = median(t_dec, n_clips), mr = median(t_res, n_clips), mm = median(t_mel, n_clips),
-           ma = median(t_all, n_clips);
+    double md = bench_median(t_dec, n_clips), mr = bench_median(t_res, n_clips), mm = bench_median(t_mel, n_clips),
+           ma = bench_median(t_all, n_clips);
     printf("audiocap CPU front end, 10 s 44.1 kHz stereo WAV clips, %d clips, %d threads, median ms per clip:\n",
            n_clips, omp_get_max_threads());
     printf("  decode %.2f | resample+mean %.2f | log-mel %.2f | total %.2f ms  -> %.1f clips/s, %.0fx real time\n",

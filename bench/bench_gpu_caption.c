@@ -7,6 +7,7 @@
 // AC_GPU_GRAPH=1 made the decoder replay CUDA graphs.
 //   bench_gpu_caption MODEL [--precision fp32|bf16] [--beam 3] [--batch 64,256,1024] [--seconds 10] [--iters N]
 // Exits 77 without a GPU. Targets (issue #6): >= 6,000 clips/s on an H100, decoding <= 25 % of encoder time.
+#include "bench_util.h"
 #include "../kernels/device.h"
 #include "../kernels/gpu_caption.h"
 
@@ -15,12 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static void usage(const char *a0) {
     fprintf(stderr,
@@ -134,7 +129,7 @@ int main(int argc, char **argv) {
         }
         double enc = 0, decd = 0, steps = 0;
         int calls = 0;
-        const double t0 = now_s();
+        const double t0 = bench_now();
         double t = t0;
         while ((iters <= 0 || calls < iters) && (calls == 0 || t - t0 < seconds)) {
             if (ac_gpu_caption_clips_ex(g, batch, (const float *const *)x, ns, &dp, out, &st) != AC_OK) {
@@ -146,7 +141,7 @@ int main(int argc, char **argv) {
             decd += st.decoder_ms;
             steps += st.steps;
             calls++;
-            t = now_s();
+            t = bench_now();
         }
         if (calls == 0) continue;
         printf("{\"bench\":\"gpu_caption\",\"precision\":\"%s\",\"beam\":%d,\"batch\":%d,\"clips_per_s\":%.1f,"

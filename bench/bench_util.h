@@ -1,0 +1,25 @@
+// Timing helpers shared by the benchmarks: a monotonic clock and the median of a sample.
+#ifndef AC_BENCH_UTIL_H
+#define AC_BENCH_UTIL_H
+
+#include <stdlib.h>
+#include <time.h>
+
+static inline double bench_now(void) {  // seconds, monotonic
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static inline int bench_cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+// Sorts v in place; the middle value (the mean of the two middle ones for even n).
+static inline double bench_median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+#endif
