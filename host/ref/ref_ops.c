@@ -1,6 +1,7 @@
 // CPU reference ops (see ref_ops.h). Accumulations that decide a whole-tensor statistic (LayerNorm mean and
 // variance) are carried in double; dot products in float32 like PyTorch, with a fixed order where noted.
 #include "ref_ops.h"
+#include "erf_rational.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -270,28 +271,10 @@ void ref_linear_rows(const float *x, int64_t M, int K, const float *W, const flo
     }
 }
 
-// erf(x) as a rational function x P(x^2) / Q(x^2) on x clamped to [-4, 4] (beyond, erf is +-1 in float32):
-// max abs error 4.2e-7 against erf in double over [-6, 6] (tests/test_ops.c), branch-free so it vectorizes;
-// glibc's erff is ~25x slower and GELU runs on every hidden activation of the encoder (~40 M per 10 s clip).
-static inline float erf_rational(float a) {
-    float x = a < -4.0f ? -4.0f : a > 4.0f ? 4.0f : a, x2 = x * x;
-    float p = x2 * -2.72614225801306e-10f + 2.77068142495902e-08f;
-    p = x2 * p + -2.10102402082508e-06f;
-    p = x2 * p + -5.69250639462346e-05f;
-    p = x2 * p + -7.34990630326855e-04f;
-    p = x2 * p + -2.95459980854025e-03f;
-    p = x2 * p + -1.60960333262415e-02f;
-    float q = x2 * -1.45660718464996e-05f + -2.13374055278905e-04f;
-    q = x2 * q + -1.68282697438203e-03f;
-    q = x2 * q + -7.37332916720468e-03f;
-    q = x2 * q + -1.42647390514189e-02f;
-    return x * p / q;
-}
-
-float ref_erf(float x) { return erf_rational(x); }
+float ref_erf(float x) { return ac_erf_rational(x); }
 
 AC_CLONES static void gelu_chunk(float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erf_rational(x[i] * (float)M_SQRT1_2));
+    for (int64_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + ac_erf_rational(x[i] * (float)M_SQRT1_2));
 }
 
 void ref_gelu_erf(float *x, int64_t n) {
