@@ -68,4 +68,15 @@ for (eng, th, bs), v in runs.items():
     print(f"MEDIAN,{eng},{th},{bs},{statistics.median(x for x, _, _ in v):.3f},"
           f"{statistics.median(y for _, y, _ in v):.3f},{max((r for _, _, r in v), default='')},"
           f"{' '.join(f'{y:.2f}' for _, y, _ in v)}")
+# The ratio of the two engines' steady figures repeat by repeat (the runs of one repeat are interleaved, so a busy
+# spell hits both), each engine at the batch size whose median is best.
+def best(eng):
+    cands = [(statistics.median(y for _, y, _ in v), bs) for (e, th, bs), v in runs.items() if e == eng]
+    return max(cands)[1] if cands else None
+ba, bp = best("audiocap"), best("pytorch")
+if ba and bp:
+    th = next(th for (e, th, bs) in runs if e == "audiocap")
+    r = [a[1] / p[1] for a, p in zip(runs[("audiocap", th, ba)], runs[("pytorch", th, bp)])]
+    print(f"RATIO,audiocap b{ba} / pytorch b{bp},per repeat {' '.join(f'{x:.2f}' for x in r)},"
+          f"median {statistics.median(r):.2f}x,{sum(x >= 2 for x in r)} of {len(r)} >= 2x")
 PY
