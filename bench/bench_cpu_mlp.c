@@ -44,7 +44,7 @@ int main(int argc, char **argv) {
             if (cand[c] < 16) cand[c] = 16;
         size_t hmax = 0;
         for (int c = 0; c < NCAND; c++) {
-            size_t need = (size_t)cand[c] * 4 * C * (cand[c] < P ? nthr : 1);
+            const size_t need = ref_convnext_mlp_scratch(P, C, cand[c]);
             if (need > hmax) hmax = need;
         }
         float *x0 = rnd((size_t)P * C, &seed), *t0 = rnd((size_t)P * C, &seed), *lw = rnd(C, &seed),

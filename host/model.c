@@ -15,7 +15,6 @@
 #include "status.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -299,13 +298,16 @@ ac_status ac_model_encode(const ac_model *m, const float *x, int64_t n, ac_dump_
     int t = (int)T, f = F;
     int t0 = ref_conv2d_patch_out(t, c->encoder.stem_kernel[0], c->encoder.stem_padding[0]);
     int f0 = ref_conv2d_patch_out(f, c->encoder.stem_kernel[1], c->encoder.stem_padding[1]);
-    size_t cap = (size_t)t0 * f0 * dims[0];  // the largest activation over the stages (and the log-mel itself)
-    for (int s = 1, ts = t0, fs_ = f0; s < 4; s++) {
-        ts = ref_conv2d_patch_out(ts, 2, 0);
-        fs_ = ref_conv2d_patch_out(fs_, 2, 0);
-        if ((size_t)ts * fs_ * dims[s] > cap) cap = (size_t)ts * fs_ * dims[s];
+    // cap: the largest activation over the stages (and the log-mel itself); hcap: the MLP's hidden scratch at the
+    // stage that needs most
+    size_t cap = (size_t)T * F, hcap = 0;
+    for (int s = 0, ts = t0, fs_ = f0; s < 4; s++) {
+        if (s > 0) ts = ref_conv2d_patch_out(ts, 2, 0), fs_ = ref_conv2d_patch_out(fs_, 2, 0);
+        const int64_t P = (int64_t)ts * fs_;
+        const size_t hs = ref_convnext_mlp_scratch(P, dims[s], ref_convnext_mlp_chunk_rows(P, dims[s]));
+        if ((size_t)P * dims[s] > cap) cap = (size_t)P * dims[s];
+        if (hs > hcap) hcap = hs;
     }
-    if ((size_t)T * F > cap) cap = (size_t)T * F;
     float *a2 = realloc(a, sizeof(float) * cap);  // later holds frame_embs (T', C3) <= cap
     if (!a2) {
         st = ac_fail(AC_ERR_NOMEM, "encoder: out of memory");
@@ -314,15 +316,6 @@ ac_status ac_model_encode(const ac_model *m, const float *x, int64_t n, ac_dump_
     a = a2;
     b = malloc(sizeof(float) * cap);
     tmp = malloc(sizeof(float) * cap);
-    // per thread, the hidden activations of one MLP chunk at the stage whose chunk is largest
-    const int nthr = omp_get_max_threads();
-    size_t hcap = 0;
-    for (int s = 0, ts = t0, fs_ = f0; s < 4; s++) {
-        if (s > 0) ts = ref_conv2d_patch_out(ts, 2, 0), fs_ = ref_conv2d_patch_out(fs_, 2, 0);
-        const int64_t P = (int64_t)ts * fs_, rows = ref_convnext_mlp_chunk_rows(P, dims[s]);
-        size_t hs = (size_t)rows * 4 * dims[s] * (rows < P ? nthr : 1);
-        if (hs > hcap) hcap = hs;
-    }
     h = malloc(sizeof(float) * hcap);
     if (!b || !tmp || !h) {
         st = ac_fail(AC_ERR_NOMEM, "encoder: out of memory for %zu activations", cap);

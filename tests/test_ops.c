@@ -6,7 +6,6 @@
 #include "testutil.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,9 +210,11 @@ int main(void) {
             }
         }
         float *x = malloc(sizeof(float) * P * C), *t = malloc(sizeof(float) * P * C), *whole = malloc(sizeof(float) * P * C);
-        float *h = malloc(sizeof(float) * (size_t)(P + 467 * omp_get_max_threads()) * H4);
-        memcpy(x, x0, sizeof(float) * P * C), memcpy(t, t0, sizeof(float) * P * C);
         const int chunks[4] = {P, 100, 300, 467};
+        size_t hn = 0;
+        for (int i = 0; i < 4; i++)
+            if (ref_convnext_mlp_scratch(P, C, chunks[i]) > hn) hn = ref_convnext_mlp_scratch(P, C, chunks[i]);
+        float *h = malloc(sizeof(float) * hn);
         int same = 1;
         for (int i = 0; i < 4; i++) {
             memcpy(x, x0, sizeof(float) * P * C), memcpy(t, t0, sizeof(float) * P * C);

@@ -295,6 +295,15 @@ int64_t ref_convnext_mlp_chunk_rows(int64_t P, int C) {
     return n < 2 ? P : (P + n - 1) / n;
 }
 
+size_t ref_convnext_mlp_scratch(int64_t P, int C, int64_t rows) {
+#ifdef _OPENMP
+    const int threads = rows < P ? omp_get_max_threads() : 1;  // the parallel region below, if it runs
+#else
+    const int threads = 1;
+#endif
+    return (size_t)rows * 4 * C * threads;
+}
+
 void ref_convnext_mlp(float *x, float *t, int64_t P, int C, const float *ln_w, const float *ln_b, float eps,
                       const float *pw1_w, const float *pw1_b, const float *pw2_w, const float *pw2_b,
                       const float *gamma, int64_t rows, float *h) {

@@ -4,6 +4,7 @@
 #ifndef AC_REF_OPS_H
 #define AC_REF_OPS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 // nn.Conv2d with kernel == stride (non-overlapping patches) and zero padding: the stem (4x4/4, padding (4, 0))
@@ -34,14 +35,16 @@ void ref_relu(float *x, int64_t n);
 // A ConvNeXt block after its dwconv (convnext.py:62-73): LayerNorm, Linear C->4C, GELU, Linear 4C->C, layer scale
 // gamma, residual. t (P, C) holds the dwconv output and is overwritten; x (P, C) += gamma * mlp(LN(t)). Rows go in
 // chunks of `rows` (rows == P: one pass over the whole tensor), so that a chunk's hidden activations can stay in
-// cache; h holds rows * 4C floats per OpenMP thread (one set when rows == P). A row's result does not depend on
-// the chunking.
+// cache; h holds ref_convnext_mlp_scratch(P, C, rows) floats (a chunk's hidden activations per OpenMP thread).
+// A row's result does not depend on the chunking.
 void ref_convnext_mlp(float *x, float *t, int64_t P, int C, const float *ln_w, const float *ln_b, float eps,
                       const float *pw1_w, const float *pw1_b, const float *pw2_w, const float *pw2_b,
                       const float *gamma, int64_t rows, float *h);
 // The engine's rows per chunk for a stage of P rows and C channels: a function of the shape only, never of the
 // threads, so that a clip's numbers do not depend on them.
 int64_t ref_convnext_mlp_chunk_rows(int64_t P, int C);
+// Floats of h that ref_convnext_mlp needs for these chunks, with the calling thread's OpenMP thread count.
+size_t ref_convnext_mlp_scratch(int64_t P, int C, int64_t rows);
 
 // Scaled dot-product attention of `rows` queries over L keys/values for one head group layout:
 // q (D) per row, k/v (L, D) with heads of size hd = D / nhead side by side; keys at index >= valid are masked.
