@@ -44,7 +44,8 @@ struct enc {
     int fused;
     const ac_model_config *cfg;
     ac_logmel_plan *lm;
-    const float *stem_w, *stem_b, *stem_ln_w, *stem_ln_b;
+    float *stem_wt;  // owned: (taps, C0)
+    const float *stem_b, *stem_ln_w, *stem_ln_b;
     const float *ds_ln_w[4], *ds_ln_b[4], *ds_b[4];
     float *ds_w[4];   // owned: (Cout, 2, 2, Cin) fp32
     void *ds_wb[4];   // owned: same, bf16 (BF16 only)
@@ -107,6 +108,7 @@ static void enc_free(void *p) {
     for (int i = 0; i < PROF_MAX_EV; i++)
         if (e->prof_ev[i]) cudaEventDestroy(e->prof_ev[i]);
     ac_logmel_plan_free(e->lm);
+    if (e->stem_wt) cudaFree(e->stem_wt);
     for (int s = 0; s < 4; s++) {
         if (e->ds_w[s]) cudaFree(e->ds_w[s]);
         if (e->ds_wb[s]) cudaFree(e->ds_wb[s]);
@@ -249,11 +251,14 @@ static ac_status enc_init(ac_gpu_model *g, enc *e) {
     CUDA_CHECK(cudaEventCreateWithFlags(&e->staged, cudaEventDisableTiming));
     ac_status st = frontend_init(g, e);
     if (st) return st;
-    e->stem_w = ac_gpu_f32(g, E "downsample_layers.0.0.weight");
+    const float *stem_w = ac_gpu_f32(g, E "downsample_layers.0.0.weight");
     e->stem_b = ac_gpu_f32(g, E "downsample_layers.0.0.bias");
     e->stem_ln_w = ac_gpu_f32(g, E "downsample_layers.0.1.weight");
     e->stem_ln_b = ac_gpu_f32(g, E "downsample_layers.0.1.bias");
-    NEED(e->stem_w && e->stem_b && e->stem_ln_w && e->stem_ln_b, E "downsample_layers.0.*");
+    NEED(stem_w && e->stem_b && e->stem_ln_w && e->stem_ln_b, E "downsample_layers.0.*");
+    const int stem_taps = c->encoder.stem_kernel[0] * c->encoder.stem_kernel[1];
+    CUDA_CHECK(cudaMalloc((void **)&e->stem_wt, sizeof(float) * stem_taps * c->encoder.dims[0]));
+    if ((st = ac_stem_weight_t(stem_w, c->encoder.dims[0], stem_taps, e->stem_wt, s))) return st;
     const int *dims = c->encoder.dims;
     for (int i = 1; i < 4; i++) {
         e->ds_ln_w[i] = F32(g, E "downsample_layers.%d.0.weight", i, 0);
@@ -507,7 +512,7 @@ static ac_status encode(ac_gpu_model *g, enc *e, int n, ac_pcm_kind kind, const 
     float *xa = (float *)e->xa.p, *xb = (float *)e->xb.p;
     if ((st = ac_stem_conv_ln(bn0, d_off[0], d_off[1], n, O[1][n], F[0], c->encoder.stem_kernel[0],
                               c->encoder.stem_kernel[1], c->encoder.stem_padding[0], c->encoder.stem_padding[1],
-                              e->stem_w, e->stem_b, e->stem_ln_w, e->stem_ln_b, dims[0], eps, xa, s)))
+                              e->stem_wt, e->stem_b, e->stem_ln_w, e->stem_ln_b, dims[0], eps, xa, s)))
         return st;
     prof_mark(e, P_STEM, s);
     if ((st = dump_stage(dmp, "stem", xa, O[1], F[1], dims[0], 1, s))) return st;

@@ -295,7 +295,9 @@ static void gpu_stem(const int *T, int n, int F, int kt, int kf, int pt, int pf,
     float *dx = dup(x, sizeof(float) * fo[n] * F), *dw = dup(w, sizeof(float) * C0 * kt * kf), *db = dup(b, 4 * C0);
     float *dlw = dup(lw, 4 * C0), *dlb = dup(lb, 4 * C0), *dy = dpoison(sizeof(float) * fo0[n] * F0 * C0);
     int *dfo = dup(fo, sizeof(int) * (n + 1)), *dfo0 = dup(fo0, sizeof(int) * (n + 1));
-    CHECK_OK(ac_stem_conv_ln(dx, dfo, dfo0, n, fo0[n], F, kt, kf, pt, pf, dw, db, dlw, dlb, C0, 1e-6f, dy, 0));
+    float *dwt = dpoison(sizeof(float) * C0 * kt * kf);
+    CHECK_OK(ac_stem_weight_t(dw, C0, kt * kf, dwt, 0));
+    CHECK_OK(ac_stem_conv_ln(dx, dfo, dfo0, n, fo0[n], F, kt, kf, pt, pf, dwt, db, dlw, dlb, C0, 1e-6f, dy, 0));
     float *gy = dget(dy, (size_t)fo0[n] * F0 * C0);
     double err = 0;
     for (int k = 0; k < n; k++) {
@@ -310,7 +312,8 @@ static void gpu_stem(const int *T, int n, int F, int kt, int kf, int pt, int pf,
     char l[128];
     snprintf(l, sizeof l, "stem %dx%d pad %d,%d F %d C0 %d, %d clips", kt, kf, pt, pf, F, C0, n);
     expect(l, err, TOL_GPU_OP_REL);
-    cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(dlw), cudaFree(dlb), cudaFree(dy), cudaFree(dfo), cudaFree(dfo0);
+    cudaFree(dx), cudaFree(dw), cudaFree(dwt), cudaFree(db), cudaFree(dlw), cudaFree(dlb), cudaFree(dy), cudaFree(dfo);
+    cudaFree(dfo0);
     free(fo), free(fo0), free(x), free(w), free(b), free(lw), free(lb), free(gy);
 }
 
