@@ -2,12 +2,15 @@
 // + b2), x (N, C) fp32, h (N, C) fp32/bf16, at the four stage shapes of ConvNeXt-Tiny on 10 s clips
 // (models.md §1: 1001 frames x 224 mels -> stem 4x4/4 (time pad 4) -> 252 x 56 tokens at C = 96, then /2 per
 // stage: 126 x 28 at 192, 63 x 14 at 384, 31 x 7 at 768), batches of clips making N ~ 1e6 rows.
-// Paths: "fused" (ac_convnext_mlp: the fused tensor-core kernel for BF16), "unfused" (ac_convnext_mlp_unfused:
-// cuBLAS GemmEx bf16 -> bias+GELU kernel -> GemmEx -> residual kernel, the baseline the fusion is measured
-// against) and "cublas_fp32" (FP32 validation mode: pedantic SGEMM-class GemmEx, same unfused structure).
+// Paths (ac_convnext_mlp_with, kernels/convnext_mlp.h), each where it is eligible: BF16 "mma" (the
+// FlashAttention-style fused kernel, C = 96/192), "split" (two GEMMs of ours with fused epilogues, C = 384/768),
+// "wmma" (the first fused kernel), "unfused" (cuBLAS GemmEx bf16
+// -> bias+GELU kernel -> GemmEx -> residual kernel, the baseline the fusion is measured against), and FP32
+// "cublas_fp32" (the validation mode's unfused path). "auto" in a line's "chosen" field names the path
+// ac_convnext_mlp takes there.
 // One JSON line per case on stdout:
-//   {"bench":"gpu_convnext_mlp","precision":"bf16","path":"fused","C":96,"N":...,"ms":...,"tflops":...,
-//    "gbytes_per_s":...,"clips_per_s":...}
+//   {"bench":"gpu_convnext_mlp","precision":"bf16","path":"mma","auto":true,"C":96,"N":...,"ms":...,
+//    "tflops":...,"gbytes_per_s":...,"clips_per_s":...}
 // ms: median over repetitions (CUDA events); tflops: 16 N C^2 (two GEMMs) / time; gbytes_per_s: the traffic
 // the operation cannot avoid (h read, x read and written, weights once) / time, the same count for every path so
 // that the numbers compare (the unfused path really moves ~40 C more bytes per row); clips_per_s: clips whose
@@ -65,16 +68,12 @@ static void fill(void *d, size_t n, int bf, float scale) {
     }
 }
 
-typedef ac_status (*mlp_fn)(ac_precision, int64_t, int, const void *, const void *, const float *, const void *,
-                            const float *, const float *, float *, void *, size_t, cudaStream_t);
-
 static int cmp_f(const void *a, const void *b) {
     float x = *(const float *)a, y = *(const float *)b;
     return (x > y) - (x < y);
 }
 
 int main(void) {
-    setenv("AC_MLP_FUSED", "1", 1);  // exercise the fused kernel at every width it supports (see convnext_mlp.cu)
     int ndev = 0;
     if (ac_cuda_device_count(&ndev) != AC_OK || ndev == 0) {
         fprintf(stderr, "bench_gpu_convnext_mlp: no CUDA device: skipped\n");
@@ -117,17 +116,18 @@ int main(void) {
             fill(b2, C, 0, 0.2f);
             fill(gamma, C, 0, 1e-3f);  // small: x drifts little over the repetitions
             fill(x, (size_t)N * C, 0, 1.0f);
-            const int npaths = bf ? 2 : 1;
-            for (int p = 0; p < npaths; p++) {
-                mlp_fn fn = p == 0 ? ac_convnext_mlp : ac_convnext_mlp_unfused;
-                const char *path = !bf ? "cublas_fp32" : p == 0 ? "fused" : "unfused";
-                if (bf && p == 0 && !ac_convnext_mlp_is_fused(prec, C, h, w1, w2)) path = "auto";
+            const ac_mlp_path paths[] = {AC_MLP_MMA, AC_MLP_SPLIT, AC_MLP_WMMA, AC_MLP_UNFUSED};
+            const ac_mlp_path chosen = ac_convnext_mlp_choose(prec, C, h, w1, w2, x);
+            for (int p = 0; p < 4; p++) {
+                if (!ac_convnext_mlp_eligible(paths[p], prec, C, h, w1, w2, x)) continue;
+                const char *path = !bf ? "cublas_fp32" : ac_mlp_path_name(paths[p]);
                 float times[32];
                 int reps = 0;
                 float total = 0;
                 for (int r = -1; r < 32; r++) {  // r = -1: warm-up (cuBLAS handle, kernel attributes, caches)
                     CK(cudaEventRecord(e0, stream));
-                    ac_status st = fn(prec, N, C, h, w1, b1, w2, b2, gamma, x, ws, wsb, stream);
+                    ac_status st = ac_convnext_mlp_with(paths[p], prec, N, C, h, w1, b1, w2, b2, gamma, x, ws, wsb,
+                                                        stream);
                     if (st != AC_OK) {
                         fprintf(stderr, "bench_gpu_convnext_mlp: C=%d %s: %s\n", C, path, ac_last_error());
                         return 1;
@@ -145,9 +145,10 @@ int main(void) {
                 const double ms = times[reps / 2], sec = ms * 1e-3;
                 const double flops = 16.0 * (double)N * C * C;
                 const double bytes = (double)N * C * (es + 8) + 2.0 * H * C * es + 4.0 * (H + 2 * C);
-                printf("{\"bench\":\"gpu_convnext_mlp\",\"precision\":\"%s\",\"path\":\"%s\",\"C\":%d,\"N\":%lld,"
+                printf("{\"bench\":\"gpu_convnext_mlp\",\"precision\":\"%s\",\"path\":\"%s\",\"auto\":%s,"
+                       "\"C\":%d,\"N\":%lld,"
                        "\"ms\":%.4f,\"tflops\":%.2f,\"gbytes_per_s\":%.1f,\"clips_per_s\":%.0f,\"reps\":%d}\n",
-                       bf ? "bf16" : "fp32", path, C, (long long)N, ms, flops / sec * 1e-12, bytes / sec * 1e-9,
+                       bf ? "bf16" : "fp32", path, paths[p] == chosen ? "true" : "false", C, (long long)N, ms, flops / sec * 1e-12, bytes / sec * 1e-9,
                        (double)clips / sec, reps);
                 fflush(stdout);
             }

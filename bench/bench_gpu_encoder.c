@@ -127,7 +127,7 @@ int main(int argc, char **argv) {
     if (s16) bytes -= 2.0 * ns;
     fprintf(stderr, "%s on %s: %s, %s MLP, %.2f s clips (%lld samples, %s PCM): %.2f GFLOP, %.1f MB per clip "
             "(analytic)\n", path, ac_gpu_model_device_name(g), prec ? "bf16" : "fp32",
-            ac_gpu_encoder_fused_mlp(g) ? "fused" : "unfused", seconds, (long long)ns, s16 ? "int16" : "float32",
+            ac_gpu_encoder_mlp_paths(g), seconds, (long long)ns, s16 ? "int16" : "float32",
             flop / 1e9, bytes / 1e6);
     // one synthetic clip, shared by every slot of the batch (the encoder copies each into its staging buffer)
     float *x = malloc(sizeof(float) * (size_t)ns);
@@ -187,7 +187,7 @@ int main(int argc, char **argv) {
             printf("{\"bench\":\"gpu_encoder\",\"precision\":\"%s\",\"batch\":%d,\"seconds\":%g,\"pcm\":\"%s\","
                    "\"mlp\":\"%s\",\"clips_per_s\":%.2f,\"ms_per_batch\":%.4f,\"tflops\":%.3f,\"gbytes_per_s\":%.2f,"
                    "\"device\":\"%s\"}\n",
-                   prec ? "bf16" : "fp32", B, seconds, s16 ? "s16" : "f32", ac_gpu_encoder_fused_mlp(g) ? "fused" : "unfused",
+                   prec ? "bf16" : "fp32", B, seconds, s16 ? "s16" : "f32", ac_gpu_encoder_mlp_paths(g),
                    cps, per, cps * flop / 1e12, (cps * bytes + wbytes / (per / 1e3)) / 1e9, ac_gpu_model_device_name(g));
             fflush(stdout);
         }

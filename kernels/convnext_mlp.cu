@@ -1,11 +1,16 @@
-// The ConvNeXt block MLP fused into one tensor-core kernel (BF16), and the launcher that picks it or the unfused
-// cuBLAS path (convnext_mlp_unfused.cu). Mirrors conette convnext.py:22-74 (pwconv1 -> GELU -> pwconv2 ->
+// The ConvNeXt block MLP's launchers: two fused BF16 tensor-core kernels and the choice between them and the
+// unfused cuBLAS path (convnext_mlp_unfused.cu). Mirrors conette convnext.py:22-74 (pwconv1 -> GELU -> pwconv2 ->
 // gamma * . -> residual) as host/model.c's encoder loop computes it:
 //   x (N, C) fp32 += gamma (C) * (GELU_erf(h (N, C) bf16 @ pwconv1_w (4C, C)^T + pwconv1_b) @ pwconv2_w (C, 4C)^T
 //                                + pwconv2_b)
 // all row-major (channels-last rows), weights as nn.Linear stores them.
 //
-// Structure: a CTA owns BM rows and walks the 4C hidden units in chunks of BH. Per chunk:
+// "mma" (convnext_mlp_mma_kernel.cuh, C = 96, 192): FlashAttention-style, each warp keeps its rows' output in
+// registers and feeds GEMM1's GELU'd accumulators to GEMM2 as register fragments (PTX mma.sync).
+// "split" (convnext_mlp_split_kernel.cuh, C = 384, 768): two GEMMs of ours with the elementwise work in their
+// epilogues, the hidden activations written once as bf16.
+// "wmma" (convnext_mlp_kernel.cuh, C = 96 .. 768), the first fused kernel, kept as the measured baseline: a CTA
+// owns BM rows and walks the 4C hidden units in chunks of BH. Per chunk:
 //   GEMM1  hid (BM, BH) = h (BM, C) . W1[chunk]^T   (tensor cores, fp32 accumulators, K split over warps)
 //   GELU   bias + erf GELU in fp32, rounded once to bf16 into shared memory
 //   GEMM2  out (BM, C) += hid (BM, BH) . W2[:, chunk]^T   (fp32 accumulators held in registers all along)
@@ -27,9 +32,13 @@
 
 #include "common.cuh"
 #include <stdlib.h>
+#include <string.h>
 #include "convnext_mlp.h"
 
 #include "convnext_mlp_kernel.cuh"
+#include "mma_bf16.cuh"
+#include "convnext_mlp_mma_kernel.cuh"
+#include "convnext_mlp_split_kernel.cuh"
 
 namespace {
 
@@ -50,6 +59,55 @@ ac_status launch_fused(int64_t N, const void *h, const void *w1, const float *b1
     kern<<<(unsigned)blocks, K::NTHREADS, K::SMEM, stream>>>(N, (const bf16 *)h, (const bf16 *)w1, b1,
                                                              (const bf16 *)w2, b2, gamma, x);
     KERNEL_CHECK();
+    return AC_OK;
+}
+
+typedef ac_mlp_mma::Cfg<96, 4, 2> MmaCfg96;
+typedef ac_mlp_mma::Cfg<192, 8, 1> MmaCfg192;
+
+template <int C, int NW, int MT>
+ac_status launch_mma(int64_t N, const void *h, const void *w1, const float *b1, const void *w2, const float *b2,
+                     const float *gamma, float *x, cudaStream_t stream) {
+    typedef ac_mlp_mma::Cfg<C, NW, MT> K;
+    auto kern = ac_mlp_mma::convnext_mlp_mma_kernel<C, NW, MT>;
+    const int64_t blocks = CEIL_DIV(N, (int64_t)K::BM);
+    if (blocks > 0x7fffffff)
+        return ac_fail(AC_ERR_INVALID_ARG, "convnext_mlp: N = %lld rows is too many for one launch (hint: split "
+                       "the batch)", (long long)N);
+    CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, K::SMEM));
+    kern<<<(unsigned)blocks, K::NTHREADS, K::SMEM, stream>>>(N, (const bf16 *)h, (const bf16 *)w1, b1,
+                                                             (const bf16 *)w2, b2, gamma, x);
+    KERNEL_CHECK();
+    return AC_OK;
+}
+
+// The split path: the rows in chunks whose bf16 hidden activations (rows, 4C) fit the caller's workspace (sized
+// for the unfused path's 28 C bytes per row, of which this needs 8 C).
+ac_status run_split(int64_t N, int C, const void *h, const void *w1, const float *b1, const void *w2, const float *b2,
+                    const float *gamma, float *x, void *workspace, size_t workspace_bytes, cudaStream_t stream) {
+    typedef ac_mlp_split::Cfg K;
+    const int H = 4 * C;
+    int64_t R = (int64_t)(workspace_bytes / (2 * (size_t)H));
+    if (R > N) R = N;
+    if (R > (int64_t)K::BM * 65535) R = (int64_t)K::BM * 65535;  // grid.y limit
+    if (R < 1 || !workspace)
+        return ac_fail(AC_ERR_INVALID_ARG, "convnext_mlp split: workspace of %zu bytes holds no hidden row of %d "
+                       "bf16 (hint: allocate ac_convnext_mlp_workspace() bytes)", workspace_bytes, H);
+    auto k1 = ac_mlp_split::mlp_gemm_kernel<ac_mlp_split::EPI_BIAS_GELU>;
+    auto k2 = ac_mlp_split::mlp_gemm_kernel<ac_mlp_split::EPI_SCALE_RESIDUAL>;
+    CUDA_CHECK(cudaFuncSetAttribute(k1, cudaFuncAttributeMaxDynamicSharedMemorySize, K::SMEM));
+    CUDA_CHECK(cudaFuncSetAttribute(k2, cudaFuncAttributeMaxDynamicSharedMemorySize, K::SMEM));
+    bf16 *hid = (bf16 *)workspace;
+    for (int64_t r0 = 0; r0 < N; r0 += R) {
+        const int rows = (int)(N - r0 < R ? N - r0 : R);
+        const unsigned gy = (unsigned)CEIL_DIV(rows, K::BM);
+        k1<<<dim3(H / K::BN, gy), K::NTHREADS, K::SMEM, stream>>>(rows, H, C, (const bf16 *)h + r0 * C,
+                                                                  (const bf16 *)w1, b1, nullptr, hid, nullptr);
+        KERNEL_CHECK();
+        k2<<<dim3(C / K::BN, gy), K::NTHREADS, K::SMEM, stream>>>(rows, C, H, hid, (const bf16 *)w2, b2, gamma, nullptr,
+                                                                  x + r0 * C);
+        KERNEL_CHECK();
+    }
     return AC_OK;
 }
 
@@ -82,44 +140,120 @@ extern "C" ac_status ac_convnext_mlp_check_args(const char *who, ac_precision pr
     return AC_OK;
 }
 
-extern "C" int ac_convnext_mlp_is_fused(ac_precision prec, int C, const void *h, const void *pwconv1_w,
-                                        const void *pwconv2_w) {
-    if (prec != AC_PREC_BF16) return 0;
-    if (C != 96 && C != 192 && C != 384 && C != 768) return 0;
-    // cp.async moves 16 bytes; with C % 8 == 0 every row then starts 16-byte aligned too.
-    return ((uintptr_t)h | (uintptr_t)pwconv1_w | (uintptr_t)pwconv2_w) % 16 == 0;
+static const char *const PATH_NAMES[] = {"auto", "unfused", "wmma", "mma", "split"};
+
+extern "C" const char *ac_mlp_path_name(ac_mlp_path path) {
+    return path >= AC_MLP_AUTO && path <= AC_MLP_SPLIT ? PATH_NAMES[path] : "unknown";
+}
+
+extern "C" int ac_convnext_mlp_eligible(ac_mlp_path path, ac_precision prec, int C, const void *h,
+                                        const void *pwconv1_w, const void *pwconv2_w, const float *x) {
+    switch (path) {
+    case AC_MLP_UNFUSED: return prec == AC_PREC_FP32 || prec == AC_PREC_BF16;
+    case AC_MLP_WMMA:  // cp.async moves 16 bytes; with C % 8 == 0 every row then starts 16-byte aligned too
+        return prec == AC_PREC_BF16 && (C == 96 || C == 192 || C == 384 || C == 768) &&
+               ((uintptr_t)h | (uintptr_t)pwconv1_w | (uintptr_t)pwconv2_w) % 16 == 0;
+    case AC_MLP_MMA:  // the same, and x is read and written as float2
+        return prec == AC_PREC_BF16 && (C == 96 || C == 192) &&
+               ((uintptr_t)h | (uintptr_t)pwconv1_w | (uintptr_t)pwconv2_w) % 16 == 0 && (uintptr_t)x % 8 == 0;
+    case AC_MLP_SPLIT:  // whole 128-column tiles of both GEMMs (N = 4C, C) and 32-deep K steps
+        return prec == AC_PREC_BF16 && C % 128 == 0 &&
+               ((uintptr_t)h | (uintptr_t)pwconv1_w | (uintptr_t)pwconv2_w) % 16 == 0 && (uintptr_t)x % 8 == 0;
+    default: return 0;
+    }
+}
+
+// Dynamic shared memory a fused configuration needs (0: none of ours), against the device's opt-in limit: every
+// sm_80/sm_90 part has the 120 KB of the largest, an sm_86/sm_89 GPU (99 KB, running the sm_80 code) does not.
+static int smem_need(ac_mlp_path path, int C) {
+    if (path == AC_MLP_WMMA)
+        return C == 96 ? Cfg<96, 64, 32>::SMEM : C == 192 ? Cfg<192, 64, 32>::SMEM
+               : C == 384 ? Cfg<384, 32, 32>::SMEM : Cfg<768, 32, 16>::SMEM;
+    if (path == AC_MLP_MMA) return C == 96 ? MmaCfg96::SMEM : MmaCfg192::SMEM;
+    if (path == AC_MLP_SPLIT) return ac_mlp_split::Cfg::SMEM;
+    return 0;
+}
+
+static ac_status device_fits(ac_mlp_path path, int C, int *fits) {
+    int dev = 0, optin = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    *fits = optin >= smem_need(path, C);
+    return AC_OK;
+}
+
+// AC_MLP_PATH=unfused|wmma|mma: the path every call takes where it is eligible (benchmarks, A/B runs)
+static ac_mlp_path env_path(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        const char *v = getenv("AC_MLP_PATH");
+        cached = AC_MLP_AUTO;
+        for (int p = AC_MLP_UNFUSED; v && p <= AC_MLP_SPLIT; p++)
+            if (!strcmp(v, PATH_NAMES[p])) cached = p;
+    }
+    return (ac_mlp_path)cached;
+}
+
+extern "C" ac_mlp_path ac_convnext_mlp_choose(ac_precision prec, int C, const void *h, const void *pwconv1_w,
+                                              const void *pwconv2_w, const float *x) {
+    // Measured on an H200 (bench_gpu_convnext_mlp, 2026-11-27, ~1e6 rows, ms): the WMMA kernel beat cuBLAS + the
+    // GELU pass only at C = 96 (2.45 vs 2.62) and lost at 192, 384, 768 (6.66 vs 5.50, 24.8 vs 12.2, 117 vs 29.5).
+    // cuBLAS itself reached 56, 107, 193 and 320 TFLOP/s there: it is held back by the hidden tensor's traffic at
+    // the narrow widths, not at 768. So, until a GPU run measures them: the mma kernel (no hidden traffic at all)
+    // at C = 96, 192, the split GEMMs (a third of the hidden traffic) at 384, and cuBLAS stays at 768, where it
+    // was near its GEMM peak. AC_MLP_PATH picks any path where eligible.
+    ac_mlp_path want = env_path();
+    if (want == AC_MLP_AUTO) want = C <= 192 ? AC_MLP_MMA : C <= 384 ? AC_MLP_SPLIT : AC_MLP_UNFUSED;
+    int fits = 0;
+    if (want != AC_MLP_UNFUSED && ac_convnext_mlp_eligible(want, prec, C, h, pwconv1_w, pwconv2_w, x) &&
+        device_fits(want, C, &fits) == AC_OK && fits)
+        return want;
+    return AC_MLP_UNFUSED;
+}
+
+extern "C" ac_status ac_convnext_mlp_with(ac_mlp_path path, ac_precision prec, int64_t N, int C, const void *h,
+                                          const void *pwconv1_w, const float *pwconv1_b, const void *pwconv2_w,
+                                          const float *pwconv2_b, const float *gamma, float *x, void *workspace,
+                                          size_t workspace_bytes, cudaStream_t stream) {
+    ac_status st = ac_convnext_mlp_check_args("convnext_mlp", prec, N, C, h, pwconv1_w, pwconv1_b, pwconv2_w,
+                                              pwconv2_b, gamma, x, workspace, workspace_bytes);
+    if (st != AC_OK || N == 0) return st;
+    if (path == AC_MLP_AUTO) path = ac_convnext_mlp_choose(prec, C, h, pwconv1_w, pwconv2_w, x);
+    if (path != AC_MLP_UNFUSED) {
+        int fits = 0;
+        if (path < AC_MLP_AUTO || path > AC_MLP_SPLIT ||
+            !ac_convnext_mlp_eligible(path, prec, C, h, pwconv1_w, pwconv2_w, x))
+            return ac_fail(AC_ERR_INVALID_ARG, "convnext_mlp: path %s cannot run precision %d, C = %d with these "
+                           "pointers (hint: ac_convnext_mlp_eligible says which can; AC_MLP_AUTO chooses)",
+                           ac_mlp_path_name(path), (int)prec, C);
+        if ((st = device_fits(path, C, &fits)) != AC_OK) return st;
+        if (!fits)
+            return ac_fail(AC_ERR_INVALID_ARG, "convnext_mlp: path %s needs %d bytes of shared memory per block, "
+                           "more than this GPU offers (hint: AC_MLP_AUTO falls back to the unfused path)",
+                           ac_mlp_path_name(path), smem_need(path, C));
+    }
+    if (path == AC_MLP_SPLIT)
+        return run_split(N, C, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, workspace, workspace_bytes,
+                         stream);
+    if (path == AC_MLP_MMA)
+        return C == 96 ? launch_mma<96, 4, 2>(N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, stream)
+                       : launch_mma<192, 8, 1>(N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, stream);
+    if (path == AC_MLP_WMMA) {
+        switch (C) {
+        case 96: return launch_fused<96, 64, 32>(N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, stream);
+        case 192: return launch_fused<192, 64, 32>(N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, stream);
+        case 384: return launch_fused<384, 32, 32>(N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, stream);
+        default: return launch_fused<768, 32, 16>(N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, stream);
+        }
+    }
+    return ac_convnext_mlp_unfused(prec, N, C, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, workspace,
+                                   workspace_bytes, stream);
 }
 
 extern "C" ac_status ac_convnext_mlp(ac_precision prec, int64_t N, int C, const void *h, const void *pwconv1_w,
                                      const float *pwconv1_b, const void *pwconv2_w, const float *pwconv2_b,
                                      const float *gamma, float *x, void *workspace, size_t workspace_bytes,
                                      cudaStream_t stream) {
-    ac_status st = ac_convnext_mlp_check_args("convnext_mlp", prec, N, C, h, pwconv1_w, pwconv1_b, pwconv2_w,
-                                              pwconv2_b, gamma, x, workspace, workspace_bytes);
-    if (st != AC_OK || N == 0) return st;
-    // Measured on an H200 (bench_gpu_convnext_mlp, 2026-11-27, ~1e6 rows): the fused kernel wins only at C = 96
-    // (2.45 vs 2.62 ms); cuBLAS + the GELU pass is 1.2x, 2.0x and 4.0x faster at C = 192, 384, 768. So the fused
-    // kernel runs at C = 96, and at every eligible width with AC_MLP_FUSED=1 (the tests and the benchmark, until
-    // it is tuned past cuBLAS).
-    static int force_fused = -1;
-    if (force_fused < 0) force_fused = getenv("AC_MLP_FUSED") && getenv("AC_MLP_FUSED")[0] == '1';
-    if (!ac_convnext_mlp_is_fused(prec, C, h, pwconv1_w, pwconv2_w) || (C != 96 && !force_fused))
-        return ac_convnext_mlp_unfused(prec, N, C, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x,
-                                       workspace, workspace_bytes, stream);
-    // The configurations need up to 120 KB of shared memory per block: every sm_80/sm_90 part has it, but an
-    // sm_86/sm_89 GPU (99 KB, running the sm_80 code) does not; there the unfused path does the work.
-    const int need = C == 96 ? Cfg<96, 64, 32>::SMEM : C == 192 ? Cfg<192, 64, 32>::SMEM
-                     : C == 384 ? Cfg<384, 32, 32>::SMEM : Cfg<768, 32, 16>::SMEM;
-    int dev = 0, optin = 0;
-    CUDA_CHECK(cudaGetDevice(&dev));
-    CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-    if (optin < need)
-        return ac_convnext_mlp_unfused(prec, N, C, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x,
-                                       workspace, workspace_bytes, stream);
-    switch (C) {
-    case 96: return launch_fused<96, 64, 32>(N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, stream);
-    case 192: return launch_fused<192, 64, 32>(N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, stream);
-    case 384: return launch_fused<384, 32, 32>(N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, stream);
-    default: return launch_fused<768, 32, 16>(N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, stream);
-    }
+    return ac_convnext_mlp_with(AC_MLP_AUTO, prec, N, C, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x,
+                                workspace, workspace_bytes, stream);
 }

@@ -9,14 +9,22 @@
 // pwconv1_b (4C), pwconv2_b (C), gamma (C, the block's `gamma` / scale_layer): float always.
 // All pointers are device pointers; everything runs on `stream`, asynchronously.
 //
-// Paths (chosen per call, same results within the tolerances of tests/tolerances.h):
-//  - BF16, C in {96, 192, 384, 768}, h/pwconv1_w/pwconv2_w 16-byte aligned, a GPU with the shared memory the
-//    tile configuration needs (42-120 KB per block: A100, H100, H200; sm_86/89 lack it at C = 768): one fused
-//    tensor-core kernel; the (N, 4C) hidden activations never leave the SM (bf16 operands, fp32 accumulation, bias + GELU in fp32).
-//  - otherwise (FP32 always; BF16 for other C % 8 == 0, e.g. the tiny test models, unaligned pointers, or a
-//    GPU short of shared memory):
-//    cuBLAS GEMM (FP32: CUBLAS_COMPUTE_32F_PEDANTIC, no TF32) -> bias + GELU kernel -> cuBLAS GEMM -> epilogue
-//    kernel (bias2, gamma, residual), in row chunks through the caller's workspace.
+// Paths (ac_mlp_path; same results within the tolerances of tests/tolerances.h):
+//  - "mma": BF16, C in {96, 192}: one FlashAttention-style tensor-core kernel (convnext_mlp_mma_kernel.cuh);
+//    the (N, 4C) hidden activations never leave the registers (bf16 operands, fp32 accumulation, bias + GELU
+//    in fp32). Needs h/pwconv1_w/pwconv2_w 16-byte and x 8-byte aligned, and 70 / 136 KB of shared memory per
+//    block (A100, H100, H200).
+//  - "split": BF16, C % 128 == 0 (384, 768): two tensor-core GEMMs of ours (convnext_mlp_split_kernel.cuh) whose
+//    epilogues apply bias + GELU (writing the hidden activations once, as bf16, through the workspace in row
+//    chunks) and bias + gamma + residual; same alignment needs as "mma", 60 KB of shared memory per block.
+//  - "wmma": BF16, C in {96, 192, 384, 768}: the first fused kernel (WMMA, hidden chunks through shared memory),
+//    kept as a measured baseline; 42-120 KB of shared memory.
+//  - "unfused": any precision and C % 8 == 0: cuBLAS GEMM (FP32: CUBLAS_COMPUTE_32F_PEDANTIC, no TF32) -> bias +
+//    GELU kernel -> cuBLAS GEMM -> epilogue kernel (bias2, gamma, residual), in row chunks through the caller's
+//    workspace.
+// ac_convnext_mlp takes "mma" at C <= 192 and "split" at C <= 384 where eligible and the device fits them, else
+// "unfused" (ac_convnext_mlp_choose says why); AC_MLP_PATH=unfused|wmma|mma|split in the environment overrides
+// that where eligible.
 #ifndef AC_CONVNEXT_MLP_H
 #define AC_CONVNEXT_MLP_H
 
@@ -50,9 +58,26 @@ ac_status ac_convnext_mlp_unfused(ac_precision prec, int64_t N, int C, const voi
                                   const float *gamma, float *x, void *workspace, size_t workspace_bytes,
                                   cudaStream_t stream);
 
-// 1 if these arguments qualify for the fused kernel (BF16, a tuned C, aligned pointers); host only. The
-// device's shared memory decides the rest (see above).
-int ac_convnext_mlp_is_fused(ac_precision prec, int C, const void *h, const void *pwconv1_w, const void *pwconv2_w);
+typedef enum { AC_MLP_AUTO = 0, AC_MLP_UNFUSED = 1, AC_MLP_WMMA = 2, AC_MLP_MMA = 3, AC_MLP_SPLIT = 4 } ac_mlp_path;
+
+// "auto", "unfused", "wmma", "mma", "split"
+const char *ac_mlp_path_name(ac_mlp_path path);
+
+// 1 if `path` can run these arguments (precision, C, pointer alignment); host only, no CUDA call. The device's
+// shared memory decides the rest (ac_convnext_mlp_with reports it).
+int ac_convnext_mlp_eligible(ac_mlp_path path, ac_precision prec, int C, const void *h, const void *pwconv1_w,
+                             const void *pwconv2_w, const float *x);
+
+// The path ac_convnext_mlp takes for these arguments on the current device (never AC_MLP_AUTO).
+ac_mlp_path ac_convnext_mlp_choose(ac_precision prec, int C, const void *h, const void *pwconv1_w,
+                                   const void *pwconv2_w, const float *x);
+
+// The block MLP through one path (AC_MLP_AUTO: ac_convnext_mlp's choice); a fused path the arguments or the
+// device cannot take is AC_ERR_INVALID_ARG, never a silent fallback (the tests and benchmarks name what they run).
+ac_status ac_convnext_mlp_with(ac_mlp_path path, ac_precision prec, int64_t N, int C, const void *h,
+                               const void *pwconv1_w, const float *pwconv1_b, const void *pwconv2_w,
+                               const float *pwconv2_b, const float *gamma, float *x, void *workspace,
+                               size_t workspace_bytes, cudaStream_t stream);
 
 // Argument checks shared by both entry points (host only, no CUDA call): AC_OK or AC_ERR_INVALID_ARG.
 ac_status ac_convnext_mlp_check_args(const char *who, ac_precision prec, int64_t N, int C, const void *h,

@@ -41,7 +41,7 @@ struct block_w {
 
 struct enc {
     ac_precision prec;
-    int fused;
+    char mlp_paths[64];  // ac_gpu_encoder_mlp_paths
     const ac_model_config *cfg;
     ac_logmel_plan *lm;
     float *stem_wt;  // owned: (taps, C0)
@@ -300,21 +300,21 @@ static ac_status enc_init(ac_gpu_model *g, enc *e) {
 
 static ac_status get_enc(ac_gpu_model *g, enc **out);
 
-static int mlp_forced_unfused(void) {
-    const char *v = getenv("AC_MLP_UNFUSED");
-    return v && v[0] == '1';
-}
-
-extern "C" int ac_gpu_encoder_fused_mlp(ac_gpu_model *g) {
+extern "C" const char *ac_gpu_encoder_mlp_paths(ac_gpu_model *g) {
     enc *e = NULL;
-    if (get_enc(g, &e) || !e->fused) return 0;
-    for (int s = 0; s < 4; s++)
-        for (int k = 0; k < e->cfg->encoder.depths[s]; k++) {
-            const block_w *b = &e->blocks[s][k];
-            // h will be a 256-byte aligned buffer of ours: any such pointer stands in for it
-            if (!ac_convnext_mlp_is_fused(e->prec, e->cfg->encoder.dims[s], b->pw1_w, b->pw1_w, b->pw2_w)) return 0;
+    if (get_enc(g, &e)) return "?";
+    if (!e->mlp_paths[0]) {
+        size_t n = 0;
+        for (int s = 0; s < 4; s++) {
+            // h will be a 256-byte aligned buffer of ours, as is x: any such pointer stands in for them
+            const block_w *b = &e->blocks[s][0];
+            const ac_mlp_path p = ac_convnext_mlp_choose(e->prec, e->cfg->encoder.dims[s], b->pw1_w, b->pw1_w,
+                                                         b->pw2_w, (const float *)b->pw1_w);
+            n += (size_t)snprintf(e->mlp_paths + n, sizeof e->mlp_paths - n, "%s%s", s ? "/" : "", ac_mlp_path_name(p));
+            if (n >= sizeof e->mlp_paths) break;
         }
-    return 1;
+    }
+    return e->mlp_paths;
 }
 
 static ac_status get_enc(ac_gpu_model *g, enc **out) {
@@ -324,7 +324,6 @@ static ac_status get_enc(ac_gpu_model *g, enc **out) {
         if (!e) return ac_fail(AC_ERR_NOMEM, "encoder: host out of memory");
         e->prec = ac_gpu_model_precision(g);
         e->cfg = ac_gpu_model_config(g);
-        e->fused = !mlp_forced_unfused();
         const char *prof = getenv("AC_GPU_PROFILE");
         e->prof_on = prof && prof[0] == '1';
         CUDA_CHECK(cudaSetDevice(ac_gpu_model_device(g)));
@@ -354,11 +353,8 @@ extern "C" int64_t ac_gpu_encoder_min_samples(const ac_gpu_model *g) {
 static size_t mlp_workspace(const enc *e, int64_t N, int C) { return ac_convnext_mlp_workspace(e->prec, N, C); }
 
 static ac_status run_mlp(ac_gpu_model *g, const enc *e, const block_w *b, int64_t N, int C, float *x) {
-    if (e->fused)
-        return ac_convnext_mlp(e->prec, N, C, e->hb.p, b->pw1_w, b->pw1_b, b->pw2_w, b->pw2_b, b->scale, x,
-                               e->mlp_ws.p, e->mlp_ws.cap, ac_gpu_stream(g));
-    return ac_convnext_mlp_unfused(e->prec, N, C, e->hb.p, b->pw1_w, b->pw1_b, b->pw2_w, b->pw2_b, b->scale, x,
-                                   e->mlp_ws.p, e->mlp_ws.cap, ac_gpu_stream(g));
+    return ac_convnext_mlp(e->prec, N, C, e->hb.p, b->pw1_w, b->pw1_b, b->pw2_w, b->pw2_b, b->scale, x, e->mlp_ws.p,
+                           e->mlp_ws.cap, ac_gpu_stream(g));
 }
 
 // ---- dumps: device stage -> host, one clip at a time, in the upstream layout ----------------------------------

@@ -56,10 +56,10 @@ ac_status ac_gpu_encode_ex(ac_gpu_model *g, int n, ac_pcm_kind kind, const void 
 int64_t ac_gpu_encoder_min_samples(const ac_gpu_model *g);
 // Prepares the encoder's constants (reordered weights, FFT plan) now rather than on the first call.
 ac_status ac_gpu_encoder_prepare(ac_gpu_model *g);
-// 1 when every block's pointwise MLP takes the fused tensor-core kernel of kernels/convnext_mlp.h (BF16 and the
-// ConvNeXt-T widths); 0 when some run its unfused cuBLAS path (FP32, other widths, or AC_MLP_UNFUSED=1 in the
-// environment, which forces the unfused path everywhere: the baseline when a result looks wrong).
-int ac_gpu_encoder_fused_mlp(ac_gpu_model *g);
+// The path each ConvNeXt stage's pointwise MLP takes (kernels/convnext_mlp.h), e.g. "mma/mma/unfused/unfused";
+// AC_MLP_PATH=unfused|wmma|mma in the environment overrides the choice where eligible (unfused: the baseline when
+// a result looks wrong). A static string of the encoder's, or "?" when the encoder cannot be prepared.
+const char *ac_gpu_encoder_mlp_paths(ac_gpu_model *g);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,8 @@
 // ConvNeXt block MLP on GPU (kernels/convnext_mlp*.cu): x += gamma * (GELU(h W1^T + b1) W2^T + b2).
 // Part 1, host only (runs everywhere): the launchers' argument checks, which must fail before any CUDA call,
-// the workspace size and the fused-path choice. Part 2, GPU (exits 77 without one): both precisions, both
-// paths (ac_convnext_mlp, which takes the fused kernel for BF16 at C in {96,192,384,768}, and the unfused one),
+// the workspace size and which path may run what. Part 2, GPU (exits 77 without one): FP32 (unfused) and, for
+// BF16, every eligible path (mma at C in {96,192}, split at {384,768}, wmma at {96,192,384,768}, unfused
+// everywhere) and the auto choice,
 // C in {8,16,24,32,96,192,384,768} x N in {1,7,63,64,65,1000,4099}, against a double-precision evaluation
 // (host/model.c's order of operations) of the same bf16-representable inputs, error as a share of the
 // per-element budget of tests/tolerances.h; x has NaN guard rows on both sides that must stay untouched, h
@@ -95,19 +96,37 @@ static void host_checks(void) {
     CHECK(big <= ((size_t)64 << 20) && big >= ((size_t)32 << 20), "capped workspace %zu", big);
     CHECK(ac_convnext_mlp_workspace(AC_PREC_FP32, (int64_t)1 << 40, 8) <= ((size_t)64 << 20), "cap at small C");
 
-    // Fused path: BF16, the four ConvNeXt-Tiny widths, 16-byte aligned operands.
+    // Which path may run what: precision, widths, alignment (h/W1/W2 16 bytes for cp.async; x 8 bytes for mma).
     const void *al = (const void *)(uintptr_t)4096, *mis = (const void *)(uintptr_t)4104;
+    const float *xal = (const float *)al, *x4 = (const float *)(uintptr_t)4100;
     int C_fused[] = {96, 192, 384, 768}, C_other[] = {8, 16, 24, 32, 64, 128, 1536};
     for (int i = 0; i < 4; i++) {
-        checks += 3;
-        CHECK(ac_convnext_mlp_is_fused(AC_PREC_BF16, C_fused[i], al, al, al), "C = %d fused", C_fused[i]);
-        CHECK(!ac_convnext_mlp_is_fused(AC_PREC_FP32, C_fused[i], al, al, al), "fp32 never fused");
-        CHECK(!ac_convnext_mlp_is_fused(AC_PREC_BF16, C_fused[i], al, mis, al), "misaligned W1 fused");
+        const int C = C_fused[i], mma = C <= 192;
+        checks += 9;
+        CHECK(ac_convnext_mlp_eligible(AC_MLP_SPLIT, AC_PREC_BF16, C, al, al, al, xal) == !mma, "C = %d split", C);
+        CHECK(!ac_convnext_mlp_eligible(AC_MLP_SPLIT, AC_PREC_BF16, C, al, al, mis, xal), "misaligned W2 split");
+        CHECK(ac_convnext_mlp_eligible(AC_MLP_WMMA, AC_PREC_BF16, C, al, al, al, xal), "C = %d wmma", C);
+        CHECK(ac_convnext_mlp_eligible(AC_MLP_MMA, AC_PREC_BF16, C, al, al, al, xal) == mma, "C = %d mma", C);
+        CHECK(!ac_convnext_mlp_eligible(AC_MLP_WMMA, AC_PREC_FP32, C, al, al, al, xal), "fp32 never fused");
+        CHECK(!ac_convnext_mlp_eligible(AC_MLP_MMA, AC_PREC_FP32, C, al, al, al, xal), "fp32 never fused");
+        CHECK(!ac_convnext_mlp_eligible(AC_MLP_WMMA, AC_PREC_BF16, C, al, mis, al, xal), "misaligned W1 fused");
+        CHECK(!ac_convnext_mlp_eligible(AC_MLP_MMA, AC_PREC_BF16, C, al, al, al, x4), "x 4-byte aligned for mma");
+        CHECK(ac_convnext_mlp_eligible(AC_MLP_UNFUSED, AC_PREC_FP32, C, mis, mis, mis, x4), "unfused takes all");
     }
     for (int i = 0; i < 7; i++) {
-        checks++;
-        CHECK(!ac_convnext_mlp_is_fused(AC_PREC_BF16, C_other[i], al, al, al), "C = %d fused", C_other[i]);
+        checks += 3;
+        CHECK(ac_convnext_mlp_eligible(AC_MLP_SPLIT, AC_PREC_BF16, C_other[i], al, al, al, xal) ==
+                  (C_other[i] % 128 == 0), "C = %d split", C_other[i]);
+        CHECK(!ac_convnext_mlp_eligible(AC_MLP_WMMA, AC_PREC_BF16, C_other[i], al, al, al, xal), "C = %d wmma",
+              C_other[i]);
+        CHECK(!ac_convnext_mlp_eligible(AC_MLP_MMA, AC_PREC_BF16, C_other[i], al, al, al, xal), "C = %d mma",
+              C_other[i]);
     }
+    checks += 2;
+    CHECK(!strcmp(ac_mlp_path_name(AC_MLP_MMA), "mma") && !strcmp(ac_mlp_path_name(AC_MLP_UNFUSED), "unfused"),
+          "path names");
+    CHECK(ac_convnext_mlp_with(AC_MLP_WMMA, AC_PREC_BF16, 100, 24, p, p, fp, p, fp, fp, xp, p, ws, NULL) ==
+              AC_ERR_INVALID_ARG, "wmma at C = 24 refused, not silently unfused");
 }
 
 // Double-precision evaluation of rows [0, N) of the sample set (host/model.c's order), with per-element budgets.
@@ -156,7 +175,7 @@ static int g_device_errors = 0;
 #define GUARD_BITS 0x7fc0beefu
 
 // Runs one (precision, path) on the device copy of P and checks the rows in `rows`.
-static void run_case(const problem *P, ac_precision prec, int unfused, const int64_t *rows, int nrows,
+static void run_case(const problem *P, ac_precision prec, ac_mlp_path path, const int64_t *rows, int nrows,
                      double *const *want, double *const *bud32, double *const *bud16, cudaStream_t stream) {
     const int C = P->C, H = 4 * C;
     const int64_t N = P->N;
@@ -212,8 +231,8 @@ static void run_case(const problem *P, ac_precision prec, int unfused, const int
     checks++;
     CHECK(err == cudaSuccess, "setup C=%d N=%lld: %s", C, (long long)N, cudaGetErrorString(err));
     if (err == cudaSuccess) {
-        ac_status st = (unfused ? ac_convnext_mlp_unfused : ac_convnext_mlp)(
-            prec, N, C, d_h, d_w1, d_b1, d_w2, d_b2, d_g, d_x + (size_t)GUARD * C, d_ws, ws, stream);
+        ac_status st = ac_convnext_mlp_with(path, prec, N, C, d_h, d_w1, d_b1, d_w2, d_b2, d_g,
+                                            d_x + (size_t)GUARD * C, d_ws, ws, stream);
         checks++;
         CHECK(st == AC_OK, "C=%d N=%lld: %s", C, (long long)N, ac_last_error());
         err = cudaStreamSynchronize(stream);
@@ -248,8 +267,10 @@ static void run_case(const problem *P, ac_precision prec, int unfused, const int
                 }
             }
             char label[128];
-            snprintf(label, sizeof label, "%s %s C=%d N=%lld (%d rows checked)", prec == AC_PREC_BF16 ? "bf16" : "fp32",
-                     unfused ? "unfused" : (ac_convnext_mlp_is_fused(prec, C, d_h, d_w1, d_w2) ? "fused" : "auto"),
+            snprintf(label, sizeof label, "%s %s%s C=%d N=%lld (%d rows checked)",
+                     prec == AC_PREC_BF16 ? "bf16" : "fp32", path == AC_MLP_AUTO ? "auto=" : "",
+                     ac_mlp_path_name(path == AC_MLP_AUTO ? ac_convnext_mlp_choose(prec, C, d_h, d_w1, d_w2, d_x)
+                                                          : path),
                      C, (long long)N, nrows);
             checks += 2;
             CHECK(nonfinite == 0, "%s: %d non-finite outputs", label, nonfinite);
@@ -268,12 +289,19 @@ static void run_case(const problem *P, ac_precision prec, int unfused, const int
 #define REF_MACS 5.0e8
 
 static void gpu_checks(cudaStream_t stream) {
-    const int Cs[] = {8, 16, 24, 32, 96, 192, 384, 768};
+    const int Cs[] = {8, 16, 24, 32, 96, 128, 192, 384, 768};
     const int64_t Ns[] = {1, 7, 63, 64, 65, 1000, 4099};
+    // AC_TEST_SMALL=1 (the CPU stand-in runtime, tests/emu-runtime): still a partial tile, one and two full
+    // 64-row tiles plus a partial one, and a 128-row tile plus a partial one, at every width
+    const int64_t Ns_small[] = {7, 129, 130};
+    const char *small = getenv("AC_TEST_SMALL");
+    const int is_small = small && small[0] == '1';
+    const int64_t *Nv = is_small ? Ns_small : Ns;
+    const size_t nN = is_small ? sizeof Ns_small / sizeof Ns_small[0] : sizeof Ns / sizeof Ns[0];
     for (size_t ci = 0; ci < sizeof Cs / sizeof Cs[0]; ci++)
-        for (size_t ni = 0; ni < sizeof Ns / sizeof Ns[0]; ni++) {
+        for (size_t ni = 0; ni < nN; ni++) {
             const int C = Cs[ci], H = 4 * C;
-            const int64_t N = Ns[ni];
+            const int64_t N = Nv[ni];
             problem P = {.C = C, .N = N};
             const size_t nh = (size_t)N * C, nw = (size_t)H * C;
             P.h = malloc(4 * nh), P.hb = malloc(2 * nh), P.w1 = malloc(4 * nw), P.w1b = malloc(2 * nw);
@@ -309,9 +337,14 @@ static void gpu_checks(cudaStream_t stream) {
                 b16[i] = malloc(sizeof(double) * C);
                 reference_row(&P, rows[i], g, pj, want[i], b32[i], b16[i]);
             }
-            run_case(&P, AC_PREC_FP32, 0, rows, nrows, want, b32, b16, stream);
-            if (!g_device_errors) run_case(&P, AC_PREC_BF16, 0, rows, nrows, want, b32, b16, stream);
-            if (!g_device_errors) run_case(&P, AC_PREC_BF16, 1, rows, nrows, want, b32, b16, stream);
+            run_case(&P, AC_PREC_FP32, AC_MLP_AUTO, rows, nrows, want, b32, b16, stream);
+            // every BF16 path where it is eligible (cudaMalloc'd pointers: 256-byte aligned), then the auto choice
+            const void *al = (const void *)(uintptr_t)256;
+            const ac_mlp_path paths[] = {AC_MLP_MMA, AC_MLP_SPLIT, AC_MLP_WMMA, AC_MLP_UNFUSED, AC_MLP_AUTO};
+            for (int p = 0; p < 5 && !g_device_errors; p++)
+                if (paths[p] == AC_MLP_AUTO ||
+                    ac_convnext_mlp_eligible(paths[p], AC_PREC_BF16, C, al, al, al, (const float *)al))
+                    run_case(&P, AC_PREC_BF16, paths[p], rows, nrows, want, b32, b16, stream);
             for (int i = 0; i < nrows; i++) free(want[i]), free(b32[i]), free(b16[i]);
             free(want), free(b32), free(b16), free(g), free(pj), free(rows);
             free(P.h), free(P.hb), free(P.w1), free(P.w1b), free(P.w2), free(P.w2b), free(P.b1), free(P.b2);
@@ -324,7 +357,6 @@ static void gpu_checks(cudaStream_t stream) {
 }
 
 int main(void) {
-    setenv("AC_MLP_FUSED", "1", 1);  // exercise the fused kernel at every width it supports (see convnext_mlp.cu)
     host_checks();
     int n = 0;
     if (ac_cuda_device_count(&n) != AC_OK) {

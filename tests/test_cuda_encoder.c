@@ -143,7 +143,7 @@ static void run_model(const char *path, const char *audio_dir) {
         CHECK_OK(ac_gpu_encode_ex(g, N, AC_PCM_F32, (const void *const *)x, ns, gpu_dump, gpu, &mem, off, nf, ml, st));
         cudaStreamSynchronize(ac_gpu_stream(g));
         printf("  %s, %s MLP, batch of %d clips\n", prec ? "BF16" : "FP32",
-               ac_gpu_encoder_fused_mlp(g) ? "fused" : "unfused", N);
+               ac_gpu_encoder_mlp_paths(g), N);
         double worst[NS] = {0}, wmem = 0;
         for (int i = 0; i < N; i++) {
             CHECK(st[i] == cst[i] && nf[i] == cnf[i] && ml[i] == cml[i],

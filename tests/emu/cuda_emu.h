@@ -4,6 +4,7 @@
 // and cp.async (cuda_pipeline.h) with the worst legal timing: the destination reads as NaN from the issue until
 // the thread's __pipeline_wait_prior lets the group land. Asserts the alignment rules WMMA and cp.async state.
 #pragma once
+#define AC_CUDA_EMU 1  // kernels/mma_bf16.cuh: emulate ldmatrix / mma.sync through shuffles instead of PTX
 #include <cassert>
 #include <cmath>
 #include <cstdint>

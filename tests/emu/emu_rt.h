@@ -57,6 +57,13 @@ struct alignas(16) float4 {
     float x, y, z, w;
 };
 inline float4 make_float4(float a, float b, float c, float d) { return {a, b, c, d}; }
+struct alignas(8) float2 {
+    float x, y;
+};
+template <class T>
+inline T __ldg(const T *p) {
+    return *p;
+}
 struct alignas(4) __nv_bfloat162 {
     __nv_bfloat16 x, y;
 };

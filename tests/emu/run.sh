@@ -2,7 +2,7 @@
 # Builds and runs one CPU emulation test of CUDA kernels (tests/emu/<name>.cpp: the kernels' own .cuh source
 # under cuda_emu.h / emu_rt.h), with AddressSanitizer and UBSan, plus the plain-C oracles it compares against.
 # No GPU or CUDA toolkit needed. Usage: tests/emu/run.sh <name> [out-dir]
-#   names: convnext_mlp_emu, beam_search_emu, attention_decode_emu, decoder_ops_emu
+#   names: convnext_mlp_emu, convnext_mlp_mma_emu, beam_search_emu, attention_decode_emu, decoder_ops_emu
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
