@@ -9,6 +9,7 @@
 #include "dwconv_ln.h"
 #include "encoder_plan.h"
 #include "freq_mean.h"
+#include "gather.h"
 #include "gpu_encoder.h"
 #include "linear.h"
 #include "logmel.h"
@@ -449,10 +450,21 @@ static ac_status encode(ac_gpu_model *g, enc *e, int n, ac_pcm_kind kind, const 
     char *h = (char *)e->stage_h.p;
     int64_t *pcm_off = (int64_t *)h;
     pcm_off[0] = 0;
+    const void **src = (const void **)malloc(sizeof(void *) * n);
+    size_t *bytes = (size_t *)malloc(sizeof(size_t) * n);
+    if (!src || !bytes) {
+        free(src);
+        free(bytes);
+        return ac_fail(AC_ERR_NOMEM, "encoder: host out of memory for %d clips", n);
+    }
     for (int k = 0; k < n; k++) {
         pcm_off[k + 1] = pcm_off[k] + n_samples[idx[k]];
-        memcpy(h + o_pcm + esz * (size_t)pcm_off[k], x[idx[k]], esz * (size_t)n_samples[idx[k]]);
+        src[k] = x[idx[k]];
+        bytes[k] = esz * (size_t)n_samples[idx[k]];
     }
+    ac_gather_copy(h + o_pcm, n, src, bytes);  // several threads for a large batch: see gather.h
+    free(src);
+    free(bytes);
     memcpy(h + o_foff, off, sizeof(int) * AC_ENC_STAGES * (n + 1));
     char *dv = (char *)e->stage_d.p;
     prof_mark(e, P_STAGE, s);

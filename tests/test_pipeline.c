@@ -1,9 +1,12 @@
 // The bulk-run pipeline pieces (host/pipeline.c): the decode pool delivers every input in order, bit-identical to
 // decoding it alone, whatever the thread count and window (bad files included); the segment planner covers a
-// recording from start to end with windows of the asked length, stretching the last over a short tail.
+// recording from start to end with windows of the asked length, stretching the last over a short tail; the
+// GPU encoder's staging gather (host/gather.c) concatenates buffers exactly, serially and in parallel.
+#include "../host/gather.h"
 #include "../host/pipeline.h"
 #include "testutil.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,8 +20,43 @@ static int check_plan(int64_t n, int rate, double seg, double hop, int want_k, i
     return ok;
 }
 
+// n buffers of pseudo-random sizes (some empty) gathered; every byte compared, and a guard past the end untouched
+static int check_gather(int n, size_t mean) {
+    const void **src = calloc((size_t)n + 1, sizeof(void *));
+    size_t *bytes = calloc((size_t)n + 1, sizeof(size_t)), total = 0;
+    uint64_t r = 0x9e3779b97f4a7c15ull * (uint64_t)(n + 1);
+    for (int i = 0; i < n; i++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        bytes[i] = i % 7 == 3 ? 0 : mean / 2 + (size_t)(r % mean);
+        unsigned char *b = malloc(bytes[i] ? bytes[i] : 1);
+        for (size_t j = 0; j < bytes[i]; j++) b[j] = (unsigned char)(i * 31 + j * 7);
+        src[i] = b;
+        total += bytes[i];
+    }
+    unsigned char *dst = malloc(total + 64);
+    memset(dst, 0xa5, total + 64);
+    ac_gather_copy(dst, n, src, bytes);
+    int ok = 1;
+    size_t o = 0;
+    for (int i = 0; i < n && ok; i++) {
+        ok = memcmp(dst + o, src[i], bytes[i]) == 0;
+        o += bytes[i];
+    }
+    for (int j = 0; j < 64 && ok; j++) ok = dst[total + j] == 0xa5;
+    if (!ok) fprintf(stderr, "  gather of %d buffers (%zu bytes) differs\n", n, total);
+    for (int i = 0; i < n; i++) free((void *)src[i]);
+    free(src), free(bytes), free(dst);
+    return ok;
+}
+
 int main(void) {
     int checks = 0;
+    CHECK(check_gather(5, 1000), "%s", "");
+    checks++;  // serial: below the parallel threshold
+    CHECK(check_gather(37, (size_t)1 << 20), "%s", "");
+    checks++;  // ~37 MiB: parallel when the machine has more than one core
+    CHECK(check_gather(0, 16), "%s", "");
+    checks++;
     // 90.5 s / 10 s: 9 windows, the last stretched to 10.5 s; 95.5 s: 10 windows (5.5 s tail stays separate)
     CHECK(check_plan(2896000, 32000, 10, 10, 9, 80 * 32000), "%s", "");
     checks++;
