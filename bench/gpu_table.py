@@ -86,7 +86,8 @@ def main():
                 if b != bench:
                     continue
                 detail = []
-                for k in ("ms_per_batch", "encoder_ms", "decoder_ms", "tflops", "gbytes_per_s", "steps", "peak_mem_gib"):
+                for k in ("ms_per_batch", "encoder_ms", "decoder_ms", "tflops", "gbytes_per_s", "steps", "peak_mem_gib",
+                          "graph", "mlp"):
                     if k in r:
                         detail.append(f"{k} {fmt(r[k], 2) if isinstance(r[k], float) else r[k]}")
                 out.append(f"{label:<22} {prec:<9} {str(r.get('batch', '')):>10} {fmt(float(r['clips_per_s'])):>12}  "
