@@ -44,12 +44,14 @@ namespace {
 
 using namespace ac_mlp_fused;
 
-template <int C, int BM, int BH>
-ac_status launch_fused(int64_t N, const void *h, const void *w1, const float *b1, const void *w2, const float *b2,
-                       const float *gamma, float *x, cudaStream_t stream) {
-    typedef Cfg<C, BM, BH> K;
-    auto kern = convnext_mlp_bf16_kernel<C, BM, BH>;
-    const int64_t blocks = CEIL_DIV(N, (int64_t)BM);
+typedef void (*fused_kernel)(int64_t, const bf16 *, const bf16 *, const float *, const bf16 *, const float *,
+                             const float *, float *);
+
+// Either fused kernel over N rows, one CTA per K::BM of them (K: its configuration).
+template <class K>
+ac_status launch_rows(fused_kernel kern, int64_t N, const void *h, const void *w1, const float *b1, const void *w2,
+                      const float *b2, const float *gamma, float *x, cudaStream_t stream) {
+    const int64_t blocks = CEIL_DIV(N, (int64_t)K::BM);
     if (blocks > 0x7fffffff)
         return ac_fail(AC_ERR_INVALID_ARG, "convnext_mlp: N = %lld rows is too many for one launch (hint: split "
                        "the batch)", (long long)N);
@@ -62,23 +64,20 @@ ac_status launch_fused(int64_t N, const void *h, const void *w1, const float *b1
     return AC_OK;
 }
 
+template <int C, int BM, int BH>
+ac_status launch_fused(int64_t N, const void *h, const void *w1, const float *b1, const void *w2, const float *b2,
+                       const float *gamma, float *x, cudaStream_t stream) {
+    return launch_rows<Cfg<C, BM, BH>>(convnext_mlp_bf16_kernel<C, BM, BH>, N, h, w1, b1, w2, b2, gamma, x, stream);
+}
+
 typedef ac_mlp_mma::Cfg<96, 4, 2> MmaCfg96;
 typedef ac_mlp_mma::Cfg<192, 8, 1> MmaCfg192;
 
 template <int C, int NW, int MT>
 ac_status launch_mma(int64_t N, const void *h, const void *w1, const float *b1, const void *w2, const float *b2,
                      const float *gamma, float *x, cudaStream_t stream) {
-    typedef ac_mlp_mma::Cfg<C, NW, MT> K;
-    auto kern = ac_mlp_mma::convnext_mlp_mma_kernel<C, NW, MT>;
-    const int64_t blocks = CEIL_DIV(N, (int64_t)K::BM);
-    if (blocks > 0x7fffffff)
-        return ac_fail(AC_ERR_INVALID_ARG, "convnext_mlp: N = %lld rows is too many for one launch (hint: split "
-                       "the batch)", (long long)N);
-    CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, K::SMEM));
-    kern<<<(unsigned)blocks, K::NTHREADS, K::SMEM, stream>>>(N, (const bf16 *)h, (const bf16 *)w1, b1,
-                                                             (const bf16 *)w2, b2, gamma, x);
-    KERNEL_CHECK();
-    return AC_OK;
+    return launch_rows<ac_mlp_mma::Cfg<C, NW, MT>>(ac_mlp_mma::convnext_mlp_mma_kernel<C, NW, MT>, N, h, w1, b1, w2,
+                                                   b2, gamma, x, stream);
 }
 
 // The split path: the rows in chunks whose bf16 hidden activations (rows, 4C) fit the caller's workspace (sized

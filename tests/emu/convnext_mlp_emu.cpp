@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-static inline float ac_mlp_gelu_erf(float v) { return 0.5f * v * (1.0f + erff(v * 0.70710678118654752440f)); }
+#include "mlp_case.h"
 
 thread_local emu_dim3 threadIdx, blockIdx;
 static pthread_barrier_t g_barrier;
@@ -55,26 +55,13 @@ alignas(128) unsigned char smem[EMU_SMEM];  // the kernel's `extern __shared__` 
 using namespace ac_mlp_fused;
 
 static uint64_t g_rng = 99;
-static float frand() {
-    g_rng ^= g_rng >> 12, g_rng ^= g_rng << 25, g_rng ^= g_rng >> 27;
-    return (float)((double)((g_rng * 2685821657736338717ull) >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
 
 template <int C, int BM, int BH>
 static int run(int64_t N) {
     typedef Cfg<C, BM, BH> K;
     static_assert(K::SMEM + 1024 <= EMU_SMEM, "emulated shared memory too small");
-    const int H = 4 * C;
-    std::vector<__nv_bfloat16> h(N * C), w1((size_t)H * C), w2((size_t)H * C);
-    std::vector<float> b1(H), b2(C), gamma(C), x(N * C);
-    for (auto &v : h) v = __float2bfloat16_rn(1.7f * frand());
-    for (auto &v : w1) v = __float2bfloat16_rn(1.7f / sqrtf((float)C) * frand());
-    for (auto &v : w2) v = __float2bfloat16_rn(1.7f / sqrtf((float)H) * frand());
-    for (auto &v : b1) v = 0.5f * frand();
-    for (auto &v : b2) v = 0.2f * frand();
-    for (auto &v : gamma) v = frand();
-    for (auto &v : x) v = frand();
-    const std::vector<float> x0 = x;
+    const mlp_case p = mlp_make(C, N, &g_rng);
+    std::vector<float> x = p.x0;
     int canary_bad = 0;
     pthread_barrier_init(&g_barrier, NULL, K::NTHREADS);
     for (int64_t b = 0; b < (N + BM - 1) / BM; b++) {
@@ -84,8 +71,8 @@ static int run(int64_t N) {
             threads.emplace_back([&, t] {
                 threadIdx = {(unsigned)t, 0, 0};
                 blockIdx = {(unsigned)b, 0, 0};
-                convnext_mlp_bf16_kernel<C, BM, BH>(N, h.data(), w1.data(), b1.data(), w2.data(), b2.data(),
-                                                    gamma.data(), x.data());
+                convnext_mlp_bf16_kernel<C, BM, BH>(N, p.h.data(), p.w1.data(), p.b1.data(), p.w2.data(),
+                                                    p.b2.data(), p.gamma.data(), x.data());
                 assert(t_groups.empty() && t_open.empty() && "cp.async groups left pending at exit");
             });
         for (auto &t : threads) t.join();
@@ -93,27 +80,7 @@ static int run(int64_t N) {
     }
     pthread_barrier_destroy(&g_barrier);
 
-    double worst = 0;
-    std::vector<double> hid(H);
-    for (int64_t r = 0; r < N; r++) {
-        for (int j = 0; j < H; j++) {
-            double s = 0;
-            for (int k = 0; k < C; k++) s += (double)emu_bf2f(h[r * C + k]) * emu_bf2f(w1[(size_t)j * C + k]);
-            hid[j] = emu_bf2f(__float2bfloat16_rn(ac_mlp_gelu_erf((float)s + b1[j])));
-        }
-        for (int c = 0; c < C; c++) {
-            double y = b2[c], a = fabs(b2[c]);
-            for (int j = 0; j < H; j++) {
-                const double t = hid[j] * emu_bf2f(w2[(size_t)c * H + j]);
-                y += t, a += fabs(t);
-            }
-            // fp32 accumulation differs from this double sum by ~1e-6 of sum|t|, and it can flip the bf16
-            // rounding of a hidden value (one bf16 ulp of one term): 1e-3 of sum|t| covers both; an indexing
-            // slip (a wrong, missing or doubled term) is of the order of sum|t| / sqrt(4C).
-            const double e = fabs(x[r * C + c] - (x0[r * C + c] + gamma[c] * y)) / (fabs(gamma[c]) * a * 1e-3 + 1e-6);
-            if (!(e <= worst)) worst = e;  // NaN sticks
-        }
-    }
+    const double worst = mlp_worst(p, x.data());
     const int ok = worst < 1.0 && canary_bad == 0;
     printf("  C=%d BM=%d BH=%d N=%lld smem=%d: worst error %.3g of budget, %d shared bytes written past the "
            "configured size%s\n",

@@ -13,7 +13,7 @@
 
 #include <deque>
 
-static inline float ac_mlp_gelu_erf(float v) { return 0.5f * v * (1.0f + erff(v * 0.70710678118654752440f)); }
+#include "mlp_case.h"
 
 // cp.async for fibers: each CUDA thread's open copies and committed groups, by its index in the block
 struct emu_copy {
@@ -46,10 +46,6 @@ void __pipeline_wait_prior(size_t prior) {
 #include "../../kernels/convnext_mlp_split_kernel.cuh"
 
 static uint64_t g_rng = 77;
-static float frand() {
-    g_rng ^= g_rng >> 12, g_rng ^= g_rng << 25, g_rng ^= g_rng >> 27;
-    return (float)((double)((g_rng * 2685821657736338717ull) >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
 
 #define GUARD 2  // rows of x on each side of the N rows, NaN: the kernel must not touch them
 
@@ -59,25 +55,17 @@ template <int C, int NW, int MT, int split = 0>
 static int run(int64_t N) {
     typedef ac_mlp_mma::Cfg<C, NW, MT> K;
     const int H = 4 * C;
-    std::vector<__nv_bfloat16> h(N * C), w1((size_t)H * C), w2((size_t)H * C);
-    std::vector<float> b1(H), b2(C), gamma(C), x0(N * C);
-    for (auto &v : h) v = __float2bfloat16_rn(1.7f * frand());
-    for (auto &v : w1) v = __float2bfloat16_rn(1.7f / sqrtf((float)C) * frand());
-    for (auto &v : w2) v = __float2bfloat16_rn(1.7f / sqrtf((float)H) * frand());
-    for (auto &v : b1) v = 0.5f * frand();
-    for (auto &v : b2) v = 0.2f * frand();
-    for (auto &v : gamma) v = frand();
-    for (auto &v : x0) v = frand();
+    const mlp_case p = mlp_make(C, N, &g_rng);
     // exact-size device stand-ins (ASan), x with NaN guard rows
-    emu_buf<__nv_bfloat16> dh(h.size()), dw1(w1.size()), dw2(w2.size());
+    emu_buf<__nv_bfloat16> dh(p.h.size()), dw1(p.w1.size()), dw2(p.w2.size());
     emu_buf<float> db1(H), db2(C), dg(C), dx((N + 2 * GUARD) * C);
-    memcpy(dh.p(), h.data(), 2 * h.size());
-    memcpy(dw1.p(), w1.data(), 2 * w1.size());
-    memcpy(dw2.p(), w2.data(), 2 * w2.size());
-    memcpy(db1.p(), b1.data(), 4 * H);
-    memcpy(db2.p(), b2.data(), 4 * C);
-    memcpy(dg.p(), gamma.data(), 4 * C);
-    memcpy(dx.p() + GUARD * C, x0.data(), 4 * x0.size());
+    memcpy(dh.p(), p.h.data(), 2 * p.h.size());
+    memcpy(dw1.p(), p.w1.data(), 2 * p.w1.size());
+    memcpy(dw2.p(), p.w2.data(), 2 * p.w2.size());
+    memcpy(db1.p(), p.b1.data(), 4 * H);
+    memcpy(db2.p(), p.b2.data(), 4 * C);
+    memcpy(dg.p(), p.gamma.data(), 4 * C);
+    memcpy(dx.p() + GUARD * C, p.x0.data(), 4 * p.x0.size());
     float *x = dx.p() + GUARD * C;
 
     int pending = 0;
@@ -105,26 +93,7 @@ static int run(int64_t N) {
 
     int guard_bad = 0;
     for (int i = 0; i < GUARD * C; i++) guard_bad += !std::isnan(dx[i]) + !std::isnan(dx[(N + GUARD) * C + i]);
-    double worst = 0;
-    std::vector<double> hid(H);
-    for (int64_t r = 0; r < N; r++) {
-        for (int j = 0; j < H; j++) {
-            double s = 0;
-            for (int k = 0; k < C; k++) s += (double)emu_bf2f(h[r * C + k]) * emu_bf2f(w1[(size_t)j * C + k]);
-            hid[j] = emu_bf2f(__float2bfloat16_rn(ac_mlp_gelu_erf((float)s + b1[j])));
-        }
-        for (int c = 0; c < C; c++) {
-            double y = b2[c], a = fabs(b2[c]);
-            for (int j = 0; j < H; j++) {
-                const double t = hid[j] * emu_bf2f(w2[(size_t)c * H + j]);
-                y += t, a += fabs(t);
-            }
-            // as convnext_mlp_emu.cpp: fp32 accumulation and a flipped bf16 rounding of a hidden value stay far
-            // below 1e-3 of sum|t|; a wrong, missing or doubled term is of the order of sum|t| / sqrt(4C)
-            const double e = fabs(x[r * C + c] - (x0[r * C + c] + gamma[c] * y)) / (fabs(gamma[c]) * a * 1e-3 + 1e-6);
-            if (!(e <= worst)) worst = e;  // NaN sticks
-        }
-    }
+    const double worst = mlp_worst(p, x);
     const int ok = worst < 1.0 && guard_bad == 0 && pending == 0;
     if (split) printf("  split GEMMs:");
     printf("  C=%d NW=%d MT=%d N=%lld smem=%d: worst error %.3g of budget, %d guard elements written, %d threads "
