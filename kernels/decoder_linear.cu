@@ -3,7 +3,8 @@
 // x (M, K), W (N, K), y (M, N): row-major, contiguous. See decoder_linear.h for the batch-invariance contract.
 //   FP32: 64x64 output tile per 256-thread block, 4x4 outputs per thread, k in tiles of 16 in increasing order:
 //         each output is one sequential fma chain over k = 0..K-1 (zero-padded past K).
-//   BF16: 64x64 tile per 4 warps (32x32 each, WMMA 16x16x16 bf16 -> fp32), k tiles of 32 in increasing order;
+//   BF16: 64x64 tile per 4 warps (32x32 each, WMMA 16x16x16 bf16 -> fp32), k in steps of 16 in increasing order
+//         (tiles of BF_BK = 128 per load round);
 //         16-byte loads when K % 8 == 0 (every decoder matrix of the published models), scalar loads otherwise.
 #include "common.cuh"
 #include "decoder_gelu.cuh"

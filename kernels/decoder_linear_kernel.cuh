@@ -60,7 +60,11 @@ __global__ void __launch_bounds__(256) linear_f32_kernel(const float *__restrict
     }
 }
 
-#define BF_BK 32
+// k tile of the BF16 kernel. The sums do not depend on it (each warp's accumulators step through k 16 at a time,
+// in increasing order, across tiles), only the number of load-sync-compute rounds does: at the decoder's shapes
+// (M = clips x beams ~ 768, N = 256 for four of a layer's six linears: 48 blocks) each round is mostly load
+// latency, and linear2 (K = 2048) took 64 of them at 32; 128 makes it 16.
+#define BF_BK 128
 #define BF_LD (BF_BK + 8)  // WMMA: leading dimension a multiple of 8 bf16; +8 staggers the banks
 
 __global__ void __launch_bounds__(128) linear_bf16_kernel(const float *__restrict__ x, int M_max, const int *d_M, int K,
@@ -71,9 +75,11 @@ __global__ void __launch_bounds__(128) linear_bf16_kernel(const float *__restric
     const int M = d_M ? min(*d_M, M_max) : M_max;
     const int m0 = blockIdx.y * LIN_BM, n0 = blockIdx.x * LIN_BN;
     if (m0 >= M) return;
-    __shared__ __align__(32) __nv_bfloat16 As[LIN_BM * BF_LD];
-    __shared__ __align__(32) __nv_bfloat16 Bs[LIN_BN * BF_LD];
-    __shared__ __align__(32) float Cs[LIN_BM * LIN_BN];
+    // As, Bs for the k loop; Cs, the epilogue's staging, reuses their space after it (35 KB in all, static)
+    __shared__ __align__(32) unsigned char smem_lin[(LIN_BM + LIN_BN) * BF_LD * 2];
+    __nv_bfloat16 *As = (__nv_bfloat16 *)smem_lin, *Bs = As + LIN_BM * BF_LD;
+    float *Cs = (float *)smem_lin;
+    static_assert(LIN_BM * LIN_BN * 4 <= (LIN_BM + LIN_BN) * BF_LD * 2, "Cs fits in the operands' space");
     const int tid = threadIdx.x, warp = tid >> 5, wm = (warp >> 1) * 32, wn = (warp & 1) * 32;
     wmma::fragment<wmma::accumulator, 16, 16, 16, float> c[2][2];
 #pragma unroll
@@ -83,23 +89,37 @@ __global__ void __launch_bounds__(128) linear_bf16_kernel(const float *__restric
     const __nv_bfloat16 zero = __float2bfloat16(0.0f);
     for (int k0 = 0; k0 < K; k0 += BF_BK) {
         if (vec) {
-            // K % 8 == 0, 16-byte aligned rows: x as float4 (4 per thread), W as 8 bf16 at a time (2 per thread)
-            for (int e = tid; e < LIN_BM * (BF_BK / 4); e += 128) {
-                const int r = e / (BF_BK / 4), q = e % (BF_BK / 4), k = k0 + 4 * q, m = m0 + r;
-                float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-                if (m < M && k < K) v = *reinterpret_cast<const float4 *>(x + (size_t)m * K + k);
-                __nv_bfloat162 *dst = reinterpret_cast<__nv_bfloat162 *>(As + r * BF_LD + 4 * q);
-                dst[0] = __floats2bfloat162_rn(v.x, v.y);
-                dst[1] = __floats2bfloat162_rn(v.z, v.w);
+            // K % 8 == 0, 16-byte aligned rows: x as float4 (16 per thread), W as 8 bf16 at a time (8 per thread),
+            // every load issued before the first store so that their latencies overlap
+            constexpr int XQ = BF_BK / 4, WQ = BF_BK / 8, XPT = LIN_BM * XQ / 128, WPT = LIN_BN * WQ / 128;
+            float4 xv[XPT];
+            uint4 wv[WPT];
+#pragma unroll
+            for (int i = 0; i < XPT; i++) {
+                const int e = tid + 128 * i, m = m0 + e / XQ, k = k0 + 4 * (e % XQ);
+                xv[i] = m < M && k < K ? *reinterpret_cast<const float4 *>(x + (size_t)m * K + k)
+                                       : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
             }
-            for (int e = tid; e < LIN_BN * (BF_BK / 8); e += 128) {
-                const int r = e / (BF_BK / 8), q = e % (BF_BK / 8), k = k0 + 8 * q, n = n0 + r;
-                uint4 v = make_uint4(0u, 0u, 0u, 0u);
-                if (n < N && k < K) v = *reinterpret_cast<const uint4 *>(W + (size_t)n * K + k);
-                *reinterpret_cast<uint4 *>(Bs + r * BF_LD + 8 * q) = v;
+#pragma unroll
+            for (int i = 0; i < WPT; i++) {
+                const int e = tid + 128 * i, n = n0 + e / WQ, k = k0 + 8 * (e % WQ);
+                wv[i] = n < N && k < K ? *reinterpret_cast<const uint4 *>(W + (size_t)n * K + k)
+                                       : make_uint4(0u, 0u, 0u, 0u);
+            }
+#pragma unroll
+            for (int i = 0; i < XPT; i++) {
+                const int e = tid + 128 * i;
+                __nv_bfloat162 *dst = reinterpret_cast<__nv_bfloat162 *>(As + (e / XQ) * BF_LD + 4 * (e % XQ));
+                dst[0] = __floats2bfloat162_rn(xv[i].x, xv[i].y);
+                dst[1] = __floats2bfloat162_rn(xv[i].z, xv[i].w);
+            }
+#pragma unroll
+            for (int i = 0; i < WPT; i++) {
+                const int e = tid + 128 * i;
+                *reinterpret_cast<uint4 *>(Bs + (e / WQ) * BF_LD + 8 * (e % WQ)) = wv[i];
             }
         } else {
-            // 64 x 32 elements of each operand, 16 per thread
+            // 64 x BF_BK elements of each operand
             for (int idx = tid; idx < LIN_BM * BF_BK; idx += 128) {
                 const int r = idx / BF_BK, kk = idx % BF_BK, k = k0 + kk;
                 const int m = m0 + r, n = n0 + r;

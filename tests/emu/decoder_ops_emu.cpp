@@ -135,8 +135,10 @@ static void test_embed(int max_rows, int rows, int V, int D, int step, bool bad_
 
 int main() {
     // (M, K, N): the decoder's shapes scaled down, partial tiles in every dimension, K not a multiple of 8
-    // (scalar bf16 loads) or of 16/32 (zero-padded k tiles)
-    const int lin[][3] = {{1, 64, 64}, {7, 96, 136}, {65, 48, 70}, {3, 17, 5}, {20, 100, 33}, {64, 64, 64}, {66, 40, 8}};
+    // (scalar bf16 loads) or of 16 (zero-padded k steps), and several k tiles of the BF16 kernel (BF_BK = 128):
+    // whole (256, linear2's 2048), a partial last one with vector loads (264) and with scalar ones (300)
+    const int lin[][3] = {{1, 64, 64}, {7, 96, 136}, {65, 48, 70}, {3, 17, 5}, {20, 100, 33}, {64, 64, 64}, {66, 40, 8},
+                          {5, 256, 40}, {9, 264, 20}, {4, 300, 17}, {3, 2048, 24}};
     for (size_t i = 0; i < sizeof lin / sizeof lin[0]; i++)
         for (int bf = 0; bf < 2; bf++)
             for (int gelu = 0; gelu < 2; gelu++) {
