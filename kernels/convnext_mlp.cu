@@ -162,8 +162,9 @@ extern "C" int ac_convnext_mlp_eligible(ac_mlp_path path, ac_precision prec, int
     }
 }
 
-// Dynamic shared memory a fused configuration needs (0: none of ours), against the device's opt-in limit: every
-// sm_80/sm_90 part has the 120 KB of the largest, an sm_86/sm_89 GPU (99 KB, running the sm_80 code) does not.
+// Dynamic shared memory a configuration of ours needs (0: none), against the device's opt-in limit: every
+// sm_80/sm_90 part has the 136 KB of the largest (mma at C = 192; A100 163 KB, H100 227 KB), an sm_86/sm_89 GPU
+// (99 KB, running the sm_80 code) does not, and then takes the unfused path there.
 static int smem_need(ac_mlp_path path, int C) {
     if (path == AC_MLP_WMMA)
         return C == 96 ? Cfg<96, 64, 32>::SMEM : C == 192 ? Cfg<192, 64, 32>::SMEM
@@ -181,7 +182,7 @@ static ac_status device_fits(ac_mlp_path path, int C, int *fits) {
     return AC_OK;
 }
 
-// AC_MLP_PATH=unfused|wmma|mma: the path every call takes where it is eligible (benchmarks, A/B runs)
+// AC_MLP_PATH=unfused|wmma|mma|split: the path every call takes where it is eligible (benchmarks, A/B runs)
 static ac_mlp_path env_path(void) {
     static int cached = -1;
     if (cached < 0) {
