@@ -3,9 +3,9 @@
 // (models.md §1: 1001 frames x 224 mels -> stem 4x4/4 (time pad 4) -> 252 x 56 tokens at C = 96, then /2 per
 // stage: 126 x 28 at 192, 63 x 14 at 384, 31 x 7 at 768), batches of clips making N ~ 1e6 rows.
 // Paths (ac_convnext_mlp_with, kernels/convnext_mlp.h), each where it is eligible: BF16 "mma" (the
-// FlashAttention-style fused kernel, C = 96/192), "split" (two GEMMs of ours with fused epilogues, C = 384/768),
-// "wmma" (the first fused kernel), "unfused" (cuBLAS GemmEx bf16
-// -> bias+GELU kernel -> GemmEx -> residual kernel, the baseline the fusion is measured against), and FP32
+// FlashAttention-style fused kernel, C = 96/192; "mma_alt": the same with AC_MLP_MMA_ALT=1's 64-row CTAs),
+// "split" (two GEMMs of ours with fused epilogues, C = 384/768), "wmma" (the first fused kernel), "unfused"
+// (cuBLAS GemmEx bf16 -> bias+GELU kernel -> GemmEx -> residual kernel, the baseline), and FP32
 // "cublas_fp32" (the validation mode's unfused path). "auto" in a line's "chosen" field names the path
 // ac_convnext_mlp takes there.
 // One JSON line per case on stdout:
@@ -116,11 +116,14 @@ int main(void) {
             fill(b2, C, 0, 0.2f);
             fill(gamma, C, 0, 1e-3f);  // small: x drifts little over the repetitions
             fill(x, (size_t)N * C, 0, 1.0f);
-            const ac_mlp_path paths[] = {AC_MLP_MMA, AC_MLP_SPLIT, AC_MLP_WMMA, AC_MLP_UNFUSED};
+            // mma twice: its default tile shape and AC_MLP_MMA_ALT=1's ("mma_alt", kernels/convnext_mlp.cu)
+            const ac_mlp_path paths[] = {AC_MLP_MMA, AC_MLP_MMA, AC_MLP_SPLIT, AC_MLP_WMMA, AC_MLP_UNFUSED};
             const ac_mlp_path chosen = ac_convnext_mlp_choose(prec, C, h, w1, w2, x);
-            for (int p = 0; p < 4; p++) {
+            for (int p = 0; p < 5; p++) {
                 if (!ac_convnext_mlp_eligible(paths[p], prec, C, h, w1, w2, x)) continue;
-                const char *path = !bf ? "cublas_fp32" : ac_mlp_path_name(paths[p]);
+                const int alt = p == 1;
+                setenv("AC_MLP_MMA_ALT", alt ? "1" : "0", 1);
+                const char *path = !bf ? "cublas_fp32" : alt ? "mma_alt" : ac_mlp_path_name(paths[p]);
                 float times[32];
                 int reps = 0;
                 float total = 0;
@@ -148,7 +151,8 @@ int main(void) {
                 printf("{\"bench\":\"gpu_convnext_mlp\",\"precision\":\"%s\",\"path\":\"%s\",\"auto\":%s,"
                        "\"C\":%d,\"N\":%lld,"
                        "\"ms\":%.4f,\"tflops\":%.2f,\"gbytes_per_s\":%.1f,\"clips_per_s\":%.0f,\"reps\":%d}\n",
-                       bf ? "bf16" : "fp32", path, paths[p] == chosen ? "true" : "false", C, (long long)N, ms, flops / sec * 1e-12, bytes / sec * 1e-9,
+                       bf ? "bf16" : "fp32", path, paths[p] == chosen && !alt ? "true" : "false", C, (long long)N,
+                       ms, flops / sec * 1e-12, bytes / sec * 1e-9,
                        (double)clips / sec, reps);
                 fflush(stdout);
             }

@@ -162,6 +162,15 @@ extern "C" int ac_convnext_mlp_eligible(ac_mlp_path path, ac_precision prec, int
     }
 }
 
+// AC_MLP_MMA_ALT=1: the mma path with 64-row CTAs of 4 warps (one 16-row tile per warp) instead of 128-row ones
+// (4 warps x 2 tiles at C = 96, 8 warps x 1 at 192): fewer registers and less shared memory per CTA, more CTAs
+// per SM, twice the weight reads from L2 per row. Which is faster is for bench_gpu_convnext_mlp to say; read on
+// every call, so that the benchmark can switch it.
+static int mma_alt(void) {
+    const char *v = getenv("AC_MLP_MMA_ALT");
+    return v && v[0] == '1';
+}
+
 // Dynamic shared memory a configuration of ours needs (0: none), against the device's opt-in limit: every
 // sm_80/sm_90 part has the 136 KB of the largest (mma at C = 192; A100 163 KB, H100 227 KB), an sm_86/sm_89 GPU
 // (99 KB, running the sm_80 code) does not, and then takes the unfused path there.
@@ -169,7 +178,9 @@ static int smem_need(ac_mlp_path path, int C) {
     if (path == AC_MLP_WMMA)
         return C == 96 ? Cfg<96, 64, 32>::SMEM : C == 192 ? Cfg<192, 64, 32>::SMEM
                : C == 384 ? Cfg<384, 32, 32>::SMEM : Cfg<768, 32, 16>::SMEM;
-    if (path == AC_MLP_MMA) return C == 96 ? MmaCfg96::SMEM : MmaCfg192::SMEM;
+    if (path == AC_MLP_MMA)
+        return mma_alt() ? (C == 96 ? ac_mlp_mma::Cfg<96, 4, 1>::SMEM : ac_mlp_mma::Cfg<192, 4, 1>::SMEM)
+                         : (C == 96 ? MmaCfg96::SMEM : MmaCfg192::SMEM);
     if (path == AC_MLP_SPLIT) return ac_mlp_split::Cfg::SMEM;
     return 0;
 }
@@ -235,9 +246,13 @@ extern "C" ac_status ac_convnext_mlp_with(ac_mlp_path path, ac_precision prec, i
     if (path == AC_MLP_SPLIT)
         return run_split(N, C, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, workspace, workspace_bytes,
                          stream);
-    if (path == AC_MLP_MMA)
+    if (path == AC_MLP_MMA) {
+        if (mma_alt())  // the other tile shape, 64 rows per CTA of 4 warps: for the benchmark to compare
+            return C == 96 ? launch_mma<96, 4, 1>(N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, stream)
+                           : launch_mma<192, 4, 1>(N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, stream);
         return C == 96 ? launch_mma<96, 4, 2>(N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, stream)
                        : launch_mma<192, 8, 1>(N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, stream);
+    }
     if (path == AC_MLP_WMMA) {
         switch (C) {
         case 96: return launch_fused<96, 64, 32>(N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, stream);

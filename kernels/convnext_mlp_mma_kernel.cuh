@@ -40,8 +40,11 @@ struct Cfg {
     static constexpr int NTHREADS = 32 * NW;
     static constexpr int NCHUNK = H / BH;
     static constexpr int STAGES = 3;
-    // C = 96: ~170 registers (96 of them accumulators) -> 3 CTAs of 4 warps per SM; C = 192: one CTA of 8
-    static constexpr int MINB = C <= 96 ? 2 : 1;
+    // CTAs per SM promised to ptxas. ptxas (CUDA 13, sm_90): C = 96 with 2 row tiles takes 206 registers (96 of
+    // them output accumulators), so 2 CTAs of 4 warps per SM (capping it at 168 for a third spills 32 bytes);
+    // C = 192 takes 254 (it spills 224 bytes at a cap of 128), so one CTA of 8 warps, which its 136 KB of shared
+    // memory allows anyway. With one row tile, 16 x C accumulators: 3 CTAs at C = 96, 2 at 192 (4 warps each).
+    static constexpr int MINB = NW == 8 ? 1 : C * MT <= 96 ? 3 : 2;
     static constexpr int LDH = C + 8;   // sH (BM, C), sW1 (BH, C): +16 bytes per row
     static constexpr int LDW = BH + 8;  // sW2 (C, BH)
     static constexpr int W1_STAGE = round128(BH * LDH * 2), W2_STAGE = round128(C * LDW * 2);

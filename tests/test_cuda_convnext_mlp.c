@@ -267,11 +267,11 @@ static void run_case(const problem *P, ac_precision prec, ac_mlp_path path, cons
                 }
             }
             char label[128];
-            snprintf(label, sizeof label, "%s %s%s C=%d N=%lld (%d rows checked)",
-                     prec == AC_PREC_BF16 ? "bf16" : "fp32", path == AC_MLP_AUTO ? "auto=" : "",
-                     ac_mlp_path_name(path == AC_MLP_AUTO ? ac_convnext_mlp_choose(prec, C, d_h, d_w1, d_w2, d_x)
-                                                          : path),
-                     C, (long long)N, nrows);
+            const char *alt = getenv("AC_MLP_MMA_ALT");
+            const ac_mlp_path ran = path == AC_MLP_AUTO ? ac_convnext_mlp_choose(prec, C, d_h, d_w1, d_w2, d_x) : path;
+            snprintf(label, sizeof label, "%s %s%s%s C=%d N=%lld (%d rows checked)",
+                     prec == AC_PREC_BF16 ? "bf16" : "fp32", path == AC_MLP_AUTO ? "auto=" : "", ac_mlp_path_name(ran),
+                     ran == AC_MLP_MMA && alt && alt[0] == '1' ? "_alt" : "", C, (long long)N, nrows);
             checks += 2;
             CHECK(nonfinite == 0, "%s: %d non-finite outputs", label, nonfinite);
             if (!report(label, worst, 1.0, 0))
@@ -340,11 +340,14 @@ static void gpu_checks(cudaStream_t stream) {
             run_case(&P, AC_PREC_FP32, AC_MLP_AUTO, rows, nrows, want, b32, b16, stream);
             // every BF16 path where it is eligible (cudaMalloc'd pointers: 256-byte aligned), then the auto choice
             const void *al = (const void *)(uintptr_t)256;
-            const ac_mlp_path paths[] = {AC_MLP_MMA, AC_MLP_SPLIT, AC_MLP_WMMA, AC_MLP_UNFUSED, AC_MLP_AUTO};
-            for (int p = 0; p < 5 && !g_device_errors; p++)
+            // (mma twice: its default tile shape, then AC_MLP_MMA_ALT=1's 64-row CTAs)
+            const ac_mlp_path paths[] = {AC_MLP_MMA, AC_MLP_MMA, AC_MLP_SPLIT, AC_MLP_WMMA, AC_MLP_UNFUSED, AC_MLP_AUTO};
+            for (int p = 0; p < 6 && !g_device_errors; p++) {
+                setenv("AC_MLP_MMA_ALT", p == 1 ? "1" : "0", 1);
                 if (paths[p] == AC_MLP_AUTO ||
                     ac_convnext_mlp_eligible(paths[p], AC_PREC_BF16, C, al, al, al, (const float *)al))
                     run_case(&P, AC_PREC_BF16, paths[p], rows, nrows, want, b32, b16, stream);
+            }
             for (int i = 0; i < nrows; i++) free(want[i]), free(b32[i]), free(b16[i]);
             free(want), free(b32), free(b16), free(g), free(pj), free(rows);
             free(P.h), free(P.hb), free(P.w1), free(P.w1b), free(P.w2), free(P.w2b), free(P.b1), free(P.b2);

@@ -1,14 +1,14 @@
 // CPU run of the mma.sync MLP kernels' own source under tests/emu/emu_rt.h: the FlashAttention-style fused
-// kernel (kernels/convnext_mlp_mma_kernel.cuh) in both configurations the launcher uses (C = 96: 4 warps x 2 row
-// tiles; C = 192: 8 warps x 1) and the split GEMM pair with its two epilogues (convnext_mlp_split_kernel.cuh), on
-// row counts with partial last tiles. ldmatrix and mma.sync are emulated lane by lane from the PTX
-// ISA's fragment layouts (kernels/mma_bf16.cuh: every lane computes its own registers from the others' through
-// shuffles), so a kernel that packs a fragment wrongly gets wrong numbers here as on the GPU. cp.async lands as
-// late as the waits allow (NaN until then), dynamic shared memory is an exact-size, NaN-poisoned heap block
-// (AddressSanitizer), warps run in a random order between barriers. Checked against a double-precision
-// evaluation with the same bf16 rounding of the hidden activations, plus: rows past N untouched, every row
-// written. What it cannot say: anything about nvcc's code or speed (tools/gpu-check runs the GPU test and the
-// benchmark).
+// kernel (kernels/convnext_mlp_mma_kernel.cuh) in the four configurations the launcher uses (C = 96: 4 warps x 2
+// row tiles, C = 192: 8 warps x 1; with AC_MLP_MMA_ALT=1, 4 warps x 1 at both) and the split GEMM pair with its
+// two epilogues (convnext_mlp_split_kernel.cuh), on row counts with partial last tiles. ldmatrix and mma.sync are
+// emulated lane by lane from the PTX ISA's fragment layouts (kernels/mma_bf16.cuh: every lane computes its own
+// registers from the others' through shuffles), so a kernel that packs a fragment wrongly gets wrong numbers here
+// as on the GPU. cp.async lands as late as the waits allow (NaN until then), dynamic shared memory is an
+// exact-size, NaN-poisoned heap block (AddressSanitizer), warps run in a random order between barriers. Checked
+// against a double-precision evaluation with the same bf16 rounding of the hidden activations, plus: rows past N
+// untouched, every row written. What it cannot say: anything about nvcc's code or speed (tools/gpu-check runs the
+// GPU test and the benchmark).
 #include "emu_rt.h"
 
 #include <deque>
@@ -108,6 +108,9 @@ int main() {
     fails += run<96, 4, 2>(129);
     fails += run<96, 4, 2>(7);
     fails += run<192, 8, 1>(130);
+    // AC_MLP_MMA_ALT=1's tile shapes: 64-row CTAs of 4 warps, one row tile each
+    fails += run<96, 4, 1>(65);
+    fails += run<192, 4, 1>(20);
     // the split GEMMs at the narrowest width they take (C = 128: 4 and 1 column tiles, K = 128 and 512), a
     // partial second row tile and a lone partial one; C = 384 / 768 run in emu_test_cuda_convnext_mlp
     fails += run<128, 8, 1, 1>(130);
