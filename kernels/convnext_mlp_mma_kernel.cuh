@@ -108,12 +108,7 @@ __global__ void __launch_bounds__(32 * NW, (Cfg<C, NW, MT>::MINB))
     const bf16 *sA = sH + (warp * 16 * MT + a_row) * K::LDH + a_col;
 
     float o[MT][NT2][4];
-#pragma unroll
-    for (int m = 0; m < MT; m++)
-#pragma unroll
-        for (int n = 0; n < NT2; n++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) o[m][n][i] = 0.f;
+    ac_mma::zero_acc(o);
 
     for (int j = 0; j < K::NCHUNK; j++) {
         // Groups committed so far: 0 .. j + 1 (one per chunk, empty ones past the end), so waiting for all but
@@ -133,12 +128,7 @@ __global__ void __launch_bounds__(32 * NW, (Cfg<C, NW, MT>::MINB))
 
         // GEMM1: acc (16 MT, BH) = h rows . W1 chunk^T, over k = C
         float acc[MT][NT1][4];
-#pragma unroll
-        for (int m = 0; m < MT; m++)
-#pragma unroll
-            for (int n = 0; n < NT1; n++)
-#pragma unroll
-                for (int i = 0; i < 4; i++) acc[m][n][i] = 0.f;
+        ac_mma::zero_acc(acc);
 #pragma unroll 2  // fully unrolled, ptxas keeps more fragments in flight: 216 instead of 206 registers at C = 96
         for (int kk = 0; kk < C / 16; kk++) {
             uint32_t a[MT][4];

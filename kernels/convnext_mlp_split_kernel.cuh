@@ -82,12 +82,7 @@ __global__ void __launch_bounds__(Cfg::NTHREADS, 2)
     const int b_off = (wn * Cfg::WN + (lane / 16) * 8 + lane % 8) * Cfg::LDS + ((lane / 8) % 2) * 8;
 
     float acc[Cfg::MT][Cfg::NT][4];
-#pragma unroll
-    for (int m = 0; m < Cfg::MT; m++)
-#pragma unroll
-        for (int n = 0; n < Cfg::NT; n++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) acc[m][n][i] = 0.f;
+    ac_mma::zero_acc(acc);
 
     for (int kt = 0; kt < KT; kt++) {
         // groups committed: 0 .. kt + 1 (empty ones past the end): all but one landed means slice kt has; the

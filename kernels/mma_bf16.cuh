@@ -31,6 +31,18 @@ __device__ __forceinline__ void pack_a_from_acc(uint32_t a[4], const float lo[4]
     a[3] = pack_bf16x2(hi[2], hi[3]);
 }
 
+// Zeroes an array of M x N fp32 accumulator tiles (16 x 8 each, 4 registers per lane); fully unrolled, so the
+// array stays in registers.
+template <int M, int N>
+__device__ __forceinline__ void zero_acc(float (&acc)[M][N][4]) {
+#pragma unroll
+    for (int m = 0; m < M; m++)
+#pragma unroll
+        for (int n = 0; n < N; n++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) acc[m][n][i] = 0.f;
+}
+
 #ifndef AC_CUDA_EMU
 
 // Four 8 x 8 bf16 matrices from shared memory: lane l gives the (16-byte aligned) address of row l % 8 of
