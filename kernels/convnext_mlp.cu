@@ -229,8 +229,9 @@ extern "C" ac_status ac_convnext_mlp_with(ac_mlp_path path, ac_precision prec, i
     ac_status st = ac_convnext_mlp_check_args("convnext_mlp", prec, N, C, h, pwconv1_w, pwconv1_b, pwconv2_w,
                                               pwconv2_b, gamma, x, workspace, workspace_bytes);
     if (st != AC_OK || N == 0) return st;
-    if (path == AC_MLP_AUTO) path = ac_convnext_mlp_choose(prec, C, h, pwconv1_w, pwconv2_w, x);
-    if (path != AC_MLP_UNFUSED) {
+    if (path == AC_MLP_AUTO)  // its choice is eligible and fits the device already
+        path = ac_convnext_mlp_choose(prec, C, h, pwconv1_w, pwconv2_w, x);
+    else if (path != AC_MLP_UNFUSED) {
         int fits = 0;
         if (path < AC_MLP_AUTO || path > AC_MLP_SPLIT ||
             !ac_convnext_mlp_eligible(path, prec, C, h, pwconv1_w, pwconv2_w, x))
