@@ -4,6 +4,7 @@
 #define AC_GATHER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -15,6 +16,15 @@ extern "C" {
 // of encoder time at 1,000 clips/s, and a larger share as that drops; a 16-core GPU host has the bandwidth for
 // more threads.
 void ac_gather_copy(void *dst, int n, const void *const *src, const size_t *bytes);
+
+// The same gather for float PCM, packed to int16 when that loses nothing: dst gets q = v * 32768 for every sample
+// of src[0..n) (count[i] each, one after another) and 1 is returned when every sample is bit for bit the float the
+// device's int16 path reads back, (float)q * (1 / 32768.0f) (kernels/logmel.cu pcm_at): q in [-32768, 32767],
+// no fraction, no -0.0, no NaN. Otherwise 0, at the first block that fails, and dst is garbage: gather the floats
+// instead. Decoded 16-bit files at the model's rate and channel count pass; resampled or mixed-down audio fails in
+// its first block, so trying costs little. Half the bytes cross PCIe and are written to the pinned staging area
+// (issue #5: "audio crosses PCIe as int16"). Threads as ac_gather_copy.
+int ac_gather_s16_exact(int16_t *dst, int n, const float *const *src, const int64_t *count);
 
 #ifdef __cplusplus
 }

@@ -58,6 +58,7 @@ struct enc {
     dbuf stage_d;  // its device twin
     cudaEvent_t staged;
     int staged_pending;
+    ac_pcm_kind staged_kind;  // what the last call sent: ac_gpu_encoder_staged_kind
     dbuf lm_ws, bn0, logmel, xa, xb, hb, cols, mlp_ws, femb, mem;
     // AC_GPU_PROFILE=1: device time per part, from events between the parts of each call (summed after the call's
     // work has finished, so the stream is drained once per call), printed to stderr when the encoder is freed
@@ -347,6 +348,11 @@ extern "C" ac_status ac_gpu_encoder_prepare(ac_gpu_model *g) {
     return get_enc(g, &e);
 }
 
+extern "C" ac_pcm_kind ac_gpu_encoder_staged_kind(ac_gpu_model *g) {
+    enc *e = NULL;
+    return get_enc(g, &e) ? AC_PCM_F32 : e->staged_kind;
+}
+
 extern "C" int64_t ac_gpu_encoder_min_samples(const ac_gpu_model *g) {
     return ac_enc_min_samples(ac_gpu_model_config(g));
 }
@@ -437,11 +443,11 @@ static ac_status encode(ac_gpu_model *g, enc *e, int n, ac_pcm_kind kind, const 
     const int64_t R = O[0][n];
 
     // staging: pcm_off (int64, n + 1) | foff (int, 5 (n + 1)) | pcm; one H2D copy
-    const size_t esz = kind == AC_PCM_S16 ? 2 : 4;
+    const size_t esz = kind == AC_PCM_S16 ? 2 : 4;  // F32_PACK: room for float, in case it does not pack
     int64_t n_pcm = 0;
     for (int k = 0; k < n; k++) n_pcm += n_samples[idx[k]];
     const size_t o_foff = al(sizeof(int64_t) * (n + 1)), o_pcm = o_foff + al(sizeof(int) * AC_ENC_STAGES * (n + 1));
-    const size_t staged = o_pcm + esz * (size_t)n_pcm;
+    size_t staged = o_pcm + esz * (size_t)n_pcm;
     if (e->staged_pending) CUDA_CHECK(cudaEventSynchronize(e->staged));  // the previous call's copy has left
     e->staged_pending = 0;
     ac_status st = grow_host(&e->stage_h, staged);
@@ -452,19 +458,32 @@ static ac_status encode(ac_gpu_model *g, enc *e, int n, ac_pcm_kind kind, const 
     pcm_off[0] = 0;
     const void **src = (const void **)malloc(sizeof(void *) * n);
     size_t *bytes = (size_t *)malloc(sizeof(size_t) * n);
-    if (!src || !bytes) {
+    int64_t *count = (int64_t *)malloc(sizeof(int64_t) * n);
+    if (!src || !bytes || !count) {
         free(src);
         free(bytes);
+        free(count);
         return ac_fail(AC_ERR_NOMEM, "encoder: host out of memory for %d clips", n);
     }
     for (int k = 0; k < n; k++) {
         pcm_off[k + 1] = pcm_off[k] + n_samples[idx[k]];
         src[k] = x[idx[k]];
-        bytes[k] = esz * (size_t)n_samples[idx[k]];
+        count[k] = n_samples[idx[k]];
+        bytes[k] = esz * (size_t)count[k];
     }
-    ac_gather_copy(h + o_pcm, n, src, bytes);  // several threads for a large batch: see gather.h
+    // several threads for a large batch: see gather.h
+    ac_pcm_kind pcm_kind = kind == AC_PCM_S16 ? AC_PCM_S16 : AC_PCM_F32;
+    if (kind == AC_PCM_F32_PACK &&
+        ac_gather_s16_exact((int16_t *)(h + o_pcm), n, (const float *const *)src, count)) {
+        pcm_kind = AC_PCM_S16;
+        staged = o_pcm + sizeof(int16_t) * (size_t)n_pcm;
+    } else {
+        ac_gather_copy(h + o_pcm, n, src, bytes);
+    }
+    e->staged_kind = pcm_kind;
     free(src);
     free(bytes);
+    free(count);
     memcpy(h + o_foff, off, sizeof(int) * AC_ENC_STAGES * (n + 1));
     char *dv = (char *)e->stage_d.p;
     prof_mark(e, P_STAGE, s);
@@ -510,7 +529,7 @@ static ac_status encode(ac_gpu_model *g, enc *e, int n, ac_pcm_kind kind, const 
     // front end
     float *bn0 = (float *)e->bn0.p;
     float *lmraw = dmp->fn ? (float *)e->logmel.p : NULL;
-    if ((st = ac_logmel_run(e->lm, kind, d_pcm, d_pcm_off, d_off[0], n, R, e->lm_ws.p, e->lm_ws.cap, lmraw, bn0)))
+    if ((st = ac_logmel_run(e->lm, pcm_kind, d_pcm, d_pcm_off, d_off[0], n, R, e->lm_ws.p, e->lm_ws.cap, lmraw, bn0)))
         return st;
     prof_mark(e, P_FRONT, s);
     if ((st = dump_stage(dmp, "logmel", lmraw, O[0], F[0], 0, 0, s))) return st;
@@ -572,7 +591,7 @@ extern "C" ac_status ac_gpu_encode_ex(ac_gpu_model *g, int n, ac_pcm_kind kind, 
                                      ac_status *clip_status) {
     *memory = NULL;
     if (!g || n < 0 || (n > 0 && (!x || !n_samples || !mem_off || !n_frames || !mem_len || !clip_status)) ||
-        (kind != AC_PCM_F32 && kind != AC_PCM_S16))
+        (kind != AC_PCM_F32 && kind != AC_PCM_S16 && kind != AC_PCM_F32_PACK))
         return ac_fail(AC_ERR_INVALID_ARG, "encoder: %d clips, PCM kind %d or a NULL argument", n, (int)kind);
     if (n == 0) return AC_OK;
     enc *e = NULL;
@@ -636,6 +655,6 @@ done:
 extern "C" ac_status ac_gpu_encode(ac_gpu_model *g, int n, const float *const *x, const int64_t *n_samples,
                                    const float **memory, int64_t *mem_off, int *n_frames, int *mem_len,
                                    ac_status *clip_status) {
-    return ac_gpu_encode_ex(g, n, AC_PCM_F32, (const void *const *)x, n_samples, NULL, NULL, memory, mem_off,
+    return ac_gpu_encode_ex(g, n, AC_PCM_F32_PACK, (const void *const *)x, n_samples, NULL, NULL, memory, mem_off,
                             n_frames, mem_len, clip_status);
 }

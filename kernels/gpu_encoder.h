@@ -29,7 +29,9 @@
 extern "C" {
 #endif
 
-// Encodes n clips (mono float32 at the model rate, host memory, as ac_model_encode takes). On return *memory is
+// Encodes n clips (mono float32 at the model rate, host memory, as ac_model_encode takes). They cross PCIe as
+// int16 when every sample is exactly one (a 16-bit file at the model rate, taken as decoded), else as float
+// (ac_gpu_encode_ex's AC_PCM_F32_PACK): the result is bit for bit the same either way. On return *memory is
 // a device buffer owned by g (valid until the next call) with the clips' projected frames packed: clip i's frames
 // are rows [mem_off[i], mem_off[i] + n_frames[i]) of a (sum n_frames, D) row-major matrix; the first mem_len[i]
 // are valid (same meaning as ac_model_encode). Per-clip failures (too short: AC_ERR_AUDIO) -> clip_status[i] with
@@ -46,12 +48,15 @@ ac_status ac_gpu_encode(ac_gpu_model *g, int n, const float *const *x, const int
 typedef void (*ac_gpu_dump_fn)(void *ctx, int clip, const char *stage, const float *data, int ndim,
                                const int64_t *shape);
 
-// ac_gpu_encode with the PCM kind of x (AC_PCM_F32: const float *, AC_PCM_S16: const int16_t *, x / 32768) and an
-// optional dump (synchronises after every stage; NULL for none).
+// ac_gpu_encode with the PCM kind of x (AC_PCM_F32: const float *, sent as float; AC_PCM_F32_PACK: const float *,
+// sent as int16 when lossless; AC_PCM_S16: const int16_t *, x / 32768) and an optional dump (synchronises after
+// every stage; NULL for none).
 ac_status ac_gpu_encode_ex(ac_gpu_model *g, int n, ac_pcm_kind kind, const void *const *x, const int64_t *n_samples,
                            ac_gpu_dump_fn dump, void *dump_ctx, const float **memory, int64_t *mem_off, int *n_frames,
                            int *mem_len, ac_status *clip_status);
 
+// The PCM kind the last encode call sent to the device (AC_PCM_F32 or AC_PCM_S16; AC_PCM_F32 before any).
+ac_pcm_kind ac_gpu_encoder_staged_kind(ac_gpu_model *g);
 // Shortest clip (samples at the model rate) the encoder accepts; = ac_model_min_samples.
 int64_t ac_gpu_encoder_min_samples(const ac_gpu_model *g);
 // Prepares the encoder's constants (reordered weights, FFT plan) now rather than on the first call.

@@ -34,8 +34,10 @@ extern "C" {
 #endif
 
 // PCM as it crosses PCIe: float32 in [-1, 1], or int16 (x / 32768, exact: the 16-bit source at the model rate
-// is sent as is, half the bytes).
-typedef enum { AC_PCM_F32 = 0, AC_PCM_S16 = 1 } ac_pcm_kind;
+// is sent as is, half the bytes). AC_PCM_F32_PACK is float input for the encoder (kernels/gpu_encoder.h), staged
+// as int16 when that is lossless (host/gather.h ac_gather_s16_exact), else as float; the front end itself takes
+// only the first two.
+typedef enum { AC_PCM_F32 = 0, AC_PCM_S16 = 1, AC_PCM_F32_PACK = 2 } ac_pcm_kind;
 
 // window (n_fft) from conv_real/conv_imag (n_fft/2 + 1, n_fft) as stored; AC_ERR_FORMAT if they are not
 // window * exp(-2 pi i k n / N) to float32 rounding (1e-6 absolute: entries are <= 1 in magnitude).

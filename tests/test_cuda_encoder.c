@@ -217,18 +217,36 @@ static void run_model(const char *path, const char *audio_dir) {
             ac_status sq[N];
             CHECK_OK(ac_gpu_encode_ex(g, N, AC_PCM_F32, (const void *const *)xq, ns, NULL, NULL, &mem, off, nf, ml, sq));
             cudaStreamSynchronize(ac_gpu_stream(g));
+            CHECK(ac_gpu_encoder_staged_kind(g) == AC_PCM_F32, "AC_PCM_F32 is sent as float");
             float *qf[N];
             for (int i = 0; i < N; i++) qf[i] = sq[i] ? NULL : mem_rows(mem, off[i], nf[i], D);
             CHECK_OK(ac_gpu_encode_ex(g, N, AC_PCM_S16, (const void *const *)xs, ns, NULL, NULL, &mem, off, nf, ml, sq));
             cudaStreamSynchronize(ac_gpu_stream(g));
             double ws = 0;
+            int same = 1;
             for (int i = 0; i < N; i++) {
                 if (sq[i]) continue;
                 float *h = mem_rows(mem, off[i], nf[i], D);
                 ws = fmax(ws, rel_err(qf[i], h, (int64_t)nf[i] * D));
+                same &= memcmp(qf[i], h, sizeof(float) * (size_t)nf[i] * D) == 0;
                 free(h);
             }
             expect("fp32 int16 PCM vs the same samples as float", ws, TOL_GPU_BATCH_REL);
+            // the front end reads either kind as the same float: not only close, identical
+            CHECK(same, "int16 PCM and the same samples as float give bit-identical frames");
+            // float input that packs losslessly goes over as int16 by itself, with the same result
+            CHECK_OK(ac_gpu_encode(g, N, (const float *const *)xq, ns, &mem, off, nf, ml, sq));
+            cudaStreamSynchronize(ac_gpu_stream(g));
+            CHECK(ac_gpu_encoder_staged_kind(g) == AC_PCM_S16, "16-bit values as float are sent as int16");
+            same = 1;
+            for (int i = 0; i < N; i++) {
+                if (sq[i]) continue;
+                float *h = mem_rows(mem, off[i], nf[i], D);
+                same &= memcmp(qf[i], h, sizeof(float) * (size_t)nf[i] * D) == 0;
+                free(h);
+            }
+            CHECK(same, "packed float PCM gives the float path's frames bit for bit");
+            checks += 4;
             for (int i = 0; i < N; i++) free(batch[i]), free(xs[i]), free(xq[i]), free(qf[i]);
             // a batch of only too-short clips: statuses, no work, no failure
             const float *xx[2] = {x[NF + 1], x[NF + 1]};

@@ -1,11 +1,13 @@
 // The bulk-run pipeline pieces (host/pipeline.c): the decode pool delivers every input in order, bit-identical to
 // decoding it alone, whatever the thread count and window (bad files included); the segment planner covers a
 // recording from start to end with windows of the asked length, stretching the last over a short tail; the
-// GPU encoder's staging gather (host/gather.c) concatenates buffers exactly, serially and in parallel.
+// GPU encoder's staging gather (host/gather.c) concatenates buffers exactly, serially and in parallel, and packs
+// float PCM to int16 only when nothing is lost.
 #include "../host/gather.h"
 #include "../host/pipeline.h"
 #include "testutil.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,8 +51,58 @@ static int check_gather(int n, size_t mean) {
     return ok;
 }
 
+// n clips of 16-bit values as float (count[i] samples, some clips empty) packed to int16: 1 and every value back
+// exactly; then one sample `bad` put in clip `at`, `back` samples before its end (negative: none), must make it
+// refuse
+static int check_pack(int n, int64_t mean, int at, int64_t back, float bad) {
+    float **x = calloc((size_t)n + 1, sizeof(float *));
+    int64_t *count = calloc((size_t)n + 1, sizeof(int64_t)), total = 0;
+    uint64_t r = 0x2545f4914f6cdd1dull * (uint64_t)(n + 3);
+    for (int i = 0; i < n; i++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        count[i] = i % 5 == 2 ? 0 : mean / 2 + (int64_t)(r % (uint64_t)mean);
+        x[i] = malloc(sizeof(float) * (size_t)(count[i] ? count[i] : 1));
+        for (int64_t j = 0; j < count[i]; j++) {
+            r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+            const int16_t q = j == 0 ? -32768 : j == 1 ? 32767 : (int16_t)(r >> 48);  // both ends of the range
+            x[i][j] = q / 32768.0f;
+        }
+        total += count[i];
+    }
+    int16_t *dst = malloc(sizeof(int16_t) * (size_t)(total + 1));
+    int ok = ac_gather_s16_exact(dst, n, (const float *const *)x, count) == 1;
+    int64_t o = 0;
+    for (int i = 0; i < n && ok; i++)
+        for (int64_t j = 0; j < count[i] && ok; j++) ok = dst[o++] / 32768.0f == x[i][j];
+    if (!ok) fprintf(stderr, "  pack of %d clips (%lld samples) refused or wrong\n", n, (long long)total);
+    if (ok && back >= 0) {
+        ok = at < n && back < count[at];
+        if (!ok) fprintf(stderr, "  clip %d has no sample %lld before its end\n", at, (long long)back);
+    }
+    if (ok && back >= 0) {
+        const int64_t pos = count[at] - 1 - back;
+        x[at][pos] = bad;
+        ok = ac_gather_s16_exact(dst, n, (const float *const *)x, count) == 0;
+        if (!ok) fprintf(stderr, "  pack accepted %a at clip %d sample %lld\n", (double)bad, at, (long long)pos);
+    }
+    for (int i = 0; i < n; i++) free(x[i]);
+    free(x), free(count), free(dst);
+    return ok;
+}
+
 int main(void) {
     int checks = 0;
+    // int16 packing of float PCM (the GPU encoder's staging): lossless or refused, serial and parallel
+    CHECK(check_pack(6, 5000, 0, -1, 0), "%s", "");
+    CHECK(check_pack(0, 10, 0, -1, 0), "%s", "");
+    CHECK(check_pack(40, 1 << 18, 0, -1, 0), "%s", "");  // ~40 MiB of float: parallel above one core
+    const float bads[] = {0.5f / 32768.0f, 1.0f, -1.0f - 1.0f / 32768.0f, NAN, INFINITY, -INFINITY, -0.0f,
+                          1e-30f, 1e6f, 32767.5f / 32768.0f};
+    for (int k = 0; k < (int)(sizeof bads / sizeof bads[0]); k++) {
+        CHECK(check_pack(6, 5000, 5, k, bads[k]), "bad value %d", k);  // the end of a serial pack
+        CHECK(check_pack(40, 1 << 18, 39, 7 * k, bads[k]), "bad value %d", k);  // the last clip, parallel
+    }
+    checks += 3 + 2 * (int)(sizeof bads / sizeof bads[0]);
     CHECK(check_gather(5, 1000), "%s", "");
     checks++;  // serial: below the parallel threshold
     CHECK(check_gather(37, (size_t)1 << 20), "%s", "");
