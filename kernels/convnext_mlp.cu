@@ -64,22 +64,6 @@ ac_status launch_rows(fused_kernel kern, int64_t N, const void *h, const void *w
     return AC_OK;
 }
 
-template <int C, int BM, int BH>
-ac_status launch_fused(int64_t N, const void *h, const void *w1, const float *b1, const void *w2, const float *b2,
-                       const float *gamma, float *x, cudaStream_t stream) {
-    return launch_rows<Cfg<C, BM, BH>>(convnext_mlp_bf16_kernel<C, BM, BH>, N, h, w1, b1, w2, b2, gamma, x, stream);
-}
-
-typedef ac_mlp_mma::Cfg<96, 4, 2> MmaCfg96;
-typedef ac_mlp_mma::Cfg<192, 8, 1> MmaCfg192;
-
-template <int C, int NW, int MT>
-ac_status launch_mma(int64_t N, const void *h, const void *w1, const float *b1, const void *w2, const float *b2,
-                     const float *gamma, float *x, cudaStream_t stream) {
-    return launch_rows<ac_mlp_mma::Cfg<C, NW, MT>>(ac_mlp_mma::convnext_mlp_mma_kernel<C, NW, MT>, N, h, w1, b1, w2,
-                                                   b2, gamma, x, stream);
-}
-
 // The split path: the rows in chunks whose bf16 hidden activations (rows, 4C) fit the caller's workspace (sized
 // for the unfused path's 28 C bytes per row, of which this needs 8 C).
 ac_status run_split(int64_t N, int C, const void *h, const void *w1, const float *b1, const void *w2, const float *b2,
@@ -171,18 +155,38 @@ static int mma_alt(void) {
     return v && v[0] == '1';
 }
 
+template <class K>
+struct tag {
+    typedef K type;
+};
+
+// The one place where a fused path (mma, wmma) and a width pick the kernel configuration: f(tag<Cfg>, kernel).
+// Widths the path is not eligible for (ac_convnext_mlp_eligible) never get here.
+template <class F>
+static auto with_config(ac_mlp_path path, int C, F &&f) {
+    namespace m = ac_mlp_mma;
+    if (path == AC_MLP_MMA) {
+        if (mma_alt())
+            return C == 96 ? f(tag<m::Cfg<96, 4, 1>>(), m::convnext_mlp_mma_kernel<96, 4, 1>)
+                           : f(tag<m::Cfg<192, 4, 1>>(), m::convnext_mlp_mma_kernel<192, 4, 1>);
+        return C == 96 ? f(tag<m::Cfg<96, 4, 2>>(), m::convnext_mlp_mma_kernel<96, 4, 2>)
+                       : f(tag<m::Cfg<192, 8, 1>>(), m::convnext_mlp_mma_kernel<192, 8, 1>);
+    }
+    switch (C) {  // wmma
+    case 96: return f(tag<Cfg<96, 64, 32>>(), convnext_mlp_bf16_kernel<96, 64, 32>);
+    case 192: return f(tag<Cfg<192, 64, 32>>(), convnext_mlp_bf16_kernel<192, 64, 32>);
+    case 384: return f(tag<Cfg<384, 32, 32>>(), convnext_mlp_bf16_kernel<384, 32, 32>);
+    default: return f(tag<Cfg<768, 32, 16>>(), convnext_mlp_bf16_kernel<768, 32, 16>);
+    }
+}
+
 // Dynamic shared memory a configuration of ours needs (0: none), against the device's opt-in limit: every
 // sm_80/sm_90 part has the 136 KB of the largest (mma at C = 192; A100 163 KB, H100 227 KB), an sm_86/sm_89 GPU
 // (99 KB, running the sm_80 code) does not, and then takes the unfused path there.
 static int smem_need(ac_mlp_path path, int C) {
-    if (path == AC_MLP_WMMA)
-        return C == 96 ? Cfg<96, 64, 32>::SMEM : C == 192 ? Cfg<192, 64, 32>::SMEM
-               : C == 384 ? Cfg<384, 32, 32>::SMEM : Cfg<768, 32, 16>::SMEM;
-    if (path == AC_MLP_MMA)
-        return mma_alt() ? (C == 96 ? ac_mlp_mma::Cfg<96, 4, 1>::SMEM : ac_mlp_mma::Cfg<192, 4, 1>::SMEM)
-                         : (C == 96 ? MmaCfg96::SMEM : MmaCfg192::SMEM);
     if (path == AC_MLP_SPLIT) return ac_mlp_split::Cfg::SMEM;
-    return 0;
+    if (path != AC_MLP_MMA && path != AC_MLP_WMMA) return 0;
+    return with_config(path, C, [](auto t, fused_kernel) { return (int)decltype(t)::type::SMEM; });
 }
 
 static ac_status device_fits(ac_mlp_path path, int C, int *fits) {
@@ -247,21 +251,11 @@ extern "C" ac_status ac_convnext_mlp_with(ac_mlp_path path, ac_precision prec, i
     if (path == AC_MLP_SPLIT)
         return run_split(N, C, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, workspace, workspace_bytes,
                          stream);
-    if (path == AC_MLP_MMA) {
-        if (mma_alt())  // the other tile shape, 64 rows per CTA of 4 warps: for the benchmark to compare
-            return C == 96 ? launch_mma<96, 4, 1>(N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, stream)
-                           : launch_mma<192, 4, 1>(N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, stream);
-        return C == 96 ? launch_mma<96, 4, 2>(N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, stream)
-                       : launch_mma<192, 8, 1>(N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, stream);
-    }
-    if (path == AC_MLP_WMMA) {
-        switch (C) {
-        case 96: return launch_fused<96, 64, 32>(N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, stream);
-        case 192: return launch_fused<192, 64, 32>(N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, stream);
-        case 384: return launch_fused<384, 32, 32>(N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, stream);
-        default: return launch_fused<768, 32, 16>(N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, stream);
-        }
-    }
+    if (path == AC_MLP_MMA || path == AC_MLP_WMMA)  // mma: AC_MLP_MMA_ALT=1 picks the other tile shape
+        return with_config(path, C, [&](auto t, fused_kernel k) {
+            return launch_rows<typename decltype(t)::type>(k, N, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma,
+                                                           x, stream);
+        });
     return ac_convnext_mlp_unfused(prec, N, C, h, pwconv1_w, pwconv1_b, pwconv2_w, pwconv2_b, gamma, x, workspace,
                                    workspace_bytes, stream);
 }

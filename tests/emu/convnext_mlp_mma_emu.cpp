@@ -104,7 +104,7 @@ static int run(int64_t N) {
 
 int main() {
     int fails = 0;
-    // the launcher's two configurations (kernels/convnext_mlp.cu launch_mma), full and partial row tiles
+    // the launcher's two configurations (kernels/convnext_mlp.cu with_config), full and partial row tiles
     fails += run<96, 4, 2>(129);
     fails += run<96, 4, 2>(7);
     fails += run<192, 8, 1>(130);
