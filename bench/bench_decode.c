@@ -61,7 +61,8 @@ int main(int argc, char **argv) {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     ac_decode_pool *p;
-    if (ac_decode_pool_start(argv + 2, n, 32000, threads, 4 * threads, &p) != AC_OK) {
+    const ac_decode_opts o = {.sample_rate = 32000, .n_threads = threads, .window = 4 * threads};
+    if (ac_decode_pool_start(argv + 2, n, &o, &p) != AC_OK) {
         fprintf(stderr, "bench_decode: %s\n", ac_last_error());
         return 1;
     }

@@ -85,6 +85,34 @@ void ac_resampler_free(ac_resampler *r);
 int64_t ac_resampler_out_len(const ac_resampler *r, int64_t in_len);
 // x: (in_len,) -> y: (ac_resampler_out_len(in_len),). y must not alias x.
 void ac_resampler_run(const ac_resampler *r, const float *x, int64_t in_len, float *y);
+// Outputs [o0, o1) only, into y[0 .. o1 - o0), with x holding input samples from x0 on: every sample an output in
+// the range reads, [lo, hi) of ac_resampler_window clipped to [0, in_len), must be in x. Each output is summed
+// exactly as ac_resampler_run sums it, so a stream computed range by range equals the whole run bit for bit;
+// while the input's length is not yet known, pass INT64_MAX for in_len and only outputs whose window ends within
+// what has been read.
+void ac_resampler_run_range(const ac_resampler *r, const float *x, int64_t x0, int64_t in_len, int64_t o0,
+                            int64_t o1, float *y);
+// The input samples [*lo, *hi) output o reads (before clipping to the input); and a lower bound of lo for every
+// output from o on (what a stream may drop below).
+void ac_resampler_window(const ac_resampler *r, int64_t o, int64_t *lo, int64_t *hi);
+int64_t ac_resampler_first_needed(const ac_resampler *r, int64_t o);
+// How far past an output sample's time its inputs reach, at most, for any pair of rates >= AC_MIN_SAMPLE_RATE:
+// output o (phase j, block b) reads padded taps up to center + L, center = j * orig / new + width and
+// L = 6 * orig / base (ac_resampler_create keeps |t| < 6), so inputs up to its own position + L + 1, i.e.
+// 6 / (0.99 * min(orig_freq, new_freq)) + 1 / orig_freq <= 7.1 ms past its time. So a head of
+// T + AC_RESAMPLE_SUPPORT_S seconds gives the whole file's first T seconds of output bit for bit.
+#define AC_RESAMPLE_SUPPORT_S 0.02
+
+// A file straight to mono at `rate` (decode -> resample every channel -> average them, as ac_audio_load +
+// ac_audio_to_model_rate, bit for bit), streamed in blocks so that memory is the output and a block, not the
+// file's decoded channels (a 2 h stereo 44.1 kHz file took ~5 GB that way, beside its 0.9 GB result).
+// head_s > 0: only the first head_s seconds are decoded; with AC_RESAMPLE_SUPPORT_S of margin, the output's
+// start is the whole file's bit for bit. The rest is not decoded when the header's length is confirmed by
+// seeking to the last frame (else it is decoded and dropped), so a cut file is still refused, but NaN/Inf past
+// the head are not looked for. *duration_s (may be NULL) is the whole file's. The same errors as ac_audio_load;
+// the 4 h limit applies to what is decoded.
+ac_status ac_audio_load_mono(const char *path, int rate, double head_s, float **out, int64_t *out_len,
+                             double *duration_s);
 
 // Resample every channel to `target_rate`, then average channels (the CoNeTTE preprocessor's order).
 // *out is malloc'ed (free() it); *out_len receives its length.

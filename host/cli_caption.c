@@ -1035,9 +1035,18 @@ run:;
         fprintf(stderr, "audiocap caption: %s\n", ac_last_error());
         rc = 1;
     }
-    // window: enough decoded files to fill the batches in flight without holding much more than that in memory
-    if (!rc && ac_decode_pool_start(in.paths, n_in, r.sr, decode_threads,
-                                    (max_inflight + 1) * r.batch + 2 * decode_threads, &pool) != AC_OK) {
+    // window: enough decoded files to fill the batches in flight without holding much more than that in memory.
+    // Without --segment only a file's first 30 s are captioned, so only they are decoded (with the resampler's
+    // support): an archive of long recordings costs what 30 s clips cost, in time and memory. With it, whole
+    // files are decoded, and the samples held ahead are capped at what the same window of 30 s clips would hold,
+    // so a directory of two-hour recordings is not decoded dozens at a time (~0.9 GB each at 32 kHz).
+    const int window = (max_inflight + 1) * r.batch + 2 * decode_threads;
+    const ac_decode_opts dopts = {.sample_rate = r.sr,
+                                  .head_s = r.segmented ? 0 : MAX_CLIP_SECONDS + AC_RESAMPLE_SUPPORT_S,
+                                  .n_threads = decode_threads,
+                                  .window = window,
+                                  .max_samples = (int64_t)window * (int64_t)(MAX_CLIP_SECONDS * r.sr)};
+    if (!rc && ac_decode_pool_start(in.paths, n_in, &dopts, &pool) != AC_OK) {
         fprintf(stderr, "audiocap caption: %s\n", ac_last_error());
         rc = 1;
     }

@@ -18,6 +18,8 @@ typedef struct {
 struct ac_decode_pool {
     char *const *paths;
     int n, sample_rate, window, n_threads;
+    double head_s;
+    int64_t max_samples, held, peak;  // samples decoded and not taken: the limit, now, the most so far
     int next;   // next input to claim
     int taken;  // inputs taken by the consumer
     int stop;
@@ -27,16 +29,10 @@ struct ac_decode_pool {
     pthread_cond_t can_claim, ready;
 };
 
-static void decode_one(const char *path, int sample_rate, ac_decoded *d) {
+static void decode_one(const char *path, int sample_rate, double head_s, ac_decoded *d) {
     memset(d, 0, sizeof *d);
-    ac_audio a;
     ac_clear_error();
-    d->st = ac_audio_load(path, &a, NULL);
-    if (!d->st) {
-        d->duration_s = (double)a.n_frames / a.sample_rate;
-        d->st = ac_audio_to_model_rate_move(&a, sample_rate, &d->x, &d->n);
-        ac_audio_free(&a);
-    }
+    d->st = ac_audio_load_mono(path, sample_rate, head_s, &d->x, &d->n, &d->duration_s);
     if (d->st) snprintf(d->error, sizeof d->error, "%s", ac_last_error());
 }
 
@@ -44,32 +40,41 @@ static void *worker(void *arg) {
     ac_decode_pool *p = arg;
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->stop && p->next < p->n && p->next >= p->taken + p->window) pthread_cond_wait(&p->can_claim, &p->mu);
+        while (!p->stop && p->next < p->n &&
+               (p->next >= p->taken + p->window ||
+                (p->max_samples > 0 && p->held >= p->max_samples && p->next > p->taken)))
+            pthread_cond_wait(&p->can_claim, &p->mu);
         if (p->stop || p->next >= p->n) break;
         const int i = p->next++;
         pthread_mutex_unlock(&p->mu);
         ac_decoded d;
-        decode_one(p->paths[i], p->sample_rate, &d);
+        decode_one(p->paths[i], p->sample_rate, p->head_s, &d);
         pthread_mutex_lock(&p->mu);
         slot *s = &p->slots[i % p->window];
         s->d = d;
         s->seq = i;
+        p->held += d.n;
+        if (p->held > p->peak) p->peak = p->held;
         pthread_cond_broadcast(&p->ready);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
-ac_status ac_decode_pool_start(char *const *paths, int n, int sample_rate, int n_threads, int window,
-                               ac_decode_pool **out) {
+ac_status ac_decode_pool_start(char *const *paths, int n, const ac_decode_opts *o, ac_decode_pool **out) {
     *out = NULL;
-    if (n < 0 || n_threads < 0 || window < 1 || sample_rate <= 0)
-        return ac_fail(AC_ERR_INVALID_ARG, "decode pool: bad arguments (n %d, threads %d, window %d)", n, n_threads, window);
+    if (n < 0 || !o || o->n_threads < 0 || o->window < 1 || o->sample_rate <= 0 || !(o->head_s >= 0) ||
+        o->max_samples < 0)
+        return ac_fail(AC_ERR_INVALID_ARG, "decode pool: bad arguments (n %d, threads %d, window %d)", n,
+                       o ? o->n_threads : -1, o ? o->window : -1);
+    const int n_threads = o->n_threads, window = o->window;
     ac_decode_pool *p = calloc(1, sizeof *p);
     if (!p) return ac_fail(AC_ERR_NOMEM, "decode pool: out of memory");
     p->paths = paths;
     p->n = n;
-    p->sample_rate = sample_rate;
+    p->sample_rate = o->sample_rate;
+    p->head_s = o->head_s;
+    p->max_samples = o->max_samples;
     p->window = window;
     p->slots = calloc((size_t)window, sizeof(slot));
     p->threads = calloc((size_t)n_threads, sizeof(pthread_t));
@@ -98,7 +103,7 @@ ac_status ac_decode_pool_start(char *const *paths, int n, int sample_rate, int n
 
 void ac_decode_pool_take(ac_decode_pool *p, int i, ac_decoded *out) {
     if (p->n_threads == 0) {  // no threads: decode here, now
-        decode_one(p->paths[i], p->sample_rate, out);
+        decode_one(p->paths[i], p->sample_rate, p->head_s, out);
         return;
     }
     pthread_mutex_lock(&p->mu);
@@ -108,8 +113,16 @@ void ac_decode_pool_take(ac_decode_pool *p, int i, ac_decoded *out) {
     memset(&s->d, 0, sizeof s->d);
     s->seq = -1;
     p->taken = i + 1;
+    p->held -= out->n;
     pthread_cond_broadcast(&p->can_claim);
     pthread_mutex_unlock(&p->mu);
+}
+
+int64_t ac_decode_pool_peak_samples(ac_decode_pool *p) {
+    pthread_mutex_lock(&p->mu);
+    const int64_t v = p->peak;
+    pthread_mutex_unlock(&p->mu);
+    return v;
 }
 
 void ac_decode_pool_stop(ac_decode_pool *p) {

@@ -14,21 +14,33 @@
 typedef struct {
     ac_status st;       // AC_OK, or why the file cannot be captioned (the row's error)
     char error[1024];
-    float *x;           // mono at the model rate, whole file (malloc'ed, the taker frees it); NULL on error
+    float *x;           // mono at the model rate, the whole file or its head (malloc'ed, the taker frees it);
+                        // NULL on error
     int64_t n;
-    double duration_s;  // of the file as decoded (before resampling)
+    double duration_s;  // of the whole file (before resampling), also when only its head was decoded
 } ac_decoded;
 
 typedef struct ac_decode_pool ac_decode_pool;
 
-// paths must outlive the pool. window >= 1. n_threads 0: no threads, each input is decoded when taken (for a
-// CPU model that uses every core: a decode thread beside OpenMP teams stalls their barriers).
-ac_status ac_decode_pool_start(char *const *paths, int n, int sample_rate, int n_threads, int window,
-                               ac_decode_pool **out);
+typedef struct {
+    int sample_rate;  // the model's: every input is resampled to it, mono
+    double head_s;    // > 0: decode only each file's first head_s seconds (ac_audio_load_mono), for a run that
+                      // uses only the start of long files; 0: whole files
+    int n_threads;    // 0: no threads, each input is decoded when taken (for a CPU model that uses every core: a
+                      // decode thread beside OpenMP teams stalls their barriers)
+    int window;       // >= 1: at most this many inputs decoded and not yet taken...
+    int64_t max_samples;  // ...holding at most this many samples, unless the next input to take is among them (so
+                          // a run of long recordings does not hold dozens of them whole); 0: no limit
+} ac_decode_opts;
+
+// paths must outlive the pool.
+ac_status ac_decode_pool_start(char *const *paths, int n, const ac_decode_opts *opts, ac_decode_pool **out);
 // Blocks until input i is decoded and moves it into *out. Inputs must be taken in order 0, 1, 2, ...
 void ac_decode_pool_take(ac_decode_pool *p, int i, ac_decoded *out);
 // Stops the threads (they finish the file in hand) and frees what was decoded but not taken. NULL is fine.
 void ac_decode_pool_stop(ac_decode_pool *p);
+// The most samples held decoded and not taken at any moment so far (for tests and benchmarks).
+int64_t ac_decode_pool_peak_samples(ac_decode_pool *p);
 
 // Long recordings as timed segments: windows of seg_s seconds every hop_s seconds (hop_s <= seg_s) over n samples
 // at `rate`, the last ending at the end of the file. When the audio left after a window is shorter than

@@ -121,28 +121,42 @@ int64_t ac_resampler_out_len(const ac_resampler *r, int64_t in_len) {
     return target < conv_len ? target : conv_len;
 }
 
-void ac_resampler_run(const ac_resampler *r, const float *x, int64_t in_len, float *y) {
-    int64_t out_len = ac_resampler_out_len(r, in_len);
-#pragma omp parallel for schedule(static) if (out_len > 65536)
-    for (int64_t o = 0; o < out_len; o++) {
-        int64_t b = o / r->new_;
-        int j = (int)(o % r->new_);
+void ac_resampler_window(const ac_resampler *r, int64_t o, int64_t *lo, int64_t *hi) {
+    const int64_t b = o / r->new_;
+    const int j = (int)(o % r->new_);
+    *lo = b * r->orig + r->first[j] - r->width;  // padded index p maps to input sample p - width
+    *hi = *lo + r->count[j];
+}
+
+int64_t ac_resampler_first_needed(const ac_resampler *r, int64_t o) {
+    return (o / r->new_) * r->orig - r->width;  // first[j] >= 0 for every phase
+}
+
+void ac_resampler_run_range(const ac_resampler *r, const float *x, int64_t x0, int64_t in_len, int64_t o0,
+                            int64_t o1, float *y) {
+#pragma omp parallel for schedule(static) if (o1 - o0 > 65536)
+    for (int64_t o = o0; o < o1; o++) {
+        const int64_t b = o / r->new_;
+        const int j = (int)(o % r->new_);
         const float *k = r->taps + (size_t)j * r->max_count;
-        // padded index p maps to input sample p - width
-        int64_t start = b * r->orig + r->first[j] - r->width;
-        int cnt = r->count[j];
+        const int64_t start = b * r->orig + r->first[j] - r->width;
+        const int cnt = r->count[j];
         float acc = 0.0f;
         if (start >= 0 && start + cnt <= in_len) {
-            const float *xs = x + start;
+            const float *xs = x + (start - x0);
             for (int i = 0; i < cnt; i++) acc += k[i] * xs[i];
         } else {
             for (int i = 0; i < cnt; i++) {
-                int64_t s = start + i;
-                if (s >= 0 && s < in_len) acc += k[i] * x[s];
+                const int64_t s = start + i;
+                if (s >= 0 && s < in_len) acc += k[i] * x[s - x0];
             }
         }
-        y[o] = acc;
+        y[o - o0] = acc;
     }
+}
+
+void ac_resampler_run(const ac_resampler *r, const float *x, int64_t in_len, float *y) {
+    ac_resampler_run_range(r, x, 0, in_len, 0, ac_resampler_out_len(r, in_len), y);
 }
 
 ac_status ac_audio_to_model_rate(const ac_audio *a, int target_rate, float **out, int64_t *out_len) {

@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <sndfile.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,60 @@ static void expect_error(const char *label, const char *path, ac_status want, co
     CHECK(a.data == NULL, "%s: data left allocated on failure", label);
     if (st == AC_OK) ac_audio_free(&a);
     printf("  %-28s -> %-14s %s\n", label, ac_status_name(st), msg);
+    // the bulk pipeline's streaming decoder refuses it the same way, whole or by its head
+    for (int h = 0; h < 2; h++) {
+        float *y = (float *)1;
+        int64_t n = -1;
+        ac_status sm = ac_audio_load_mono(path, 32000, h ? 0.01 : 0, &y, &n, NULL);
+        checks++;
+        CHECK(sm == want && y == NULL && n == 0, "%s: streamed (head %d) gives %s (%s)", label, h,
+              ac_status_name(sm), ac_last_error());
+    }
+}
+
+// ac_audio_load_mono, the bulk pipeline's decoder, against ac_audio_load + ac_audio_to_model_rate: the same
+// samples bit for bit, streamed over several blocks; and decoding only a head of head_t + AC_RESAMPLE_SUPPORT_S
+// seconds gives the first head_t seconds of that, with the whole file's duration.
+static void check_mono(const char *ext, int format, int sr, int ch, double seconds, double head_t) {
+    char name[128];
+    snprintf(name, sizeof name, "mono_%d_%dch_%g.%s", sr, ch, seconds, ext);
+    const char *path = tmp_path(name);
+    const int64_t n = (int64_t)(seconds * sr);
+    float *x = make_signal(sr, ch, n);
+    uint32_t r = 7u * (uint32_t)sr + (uint32_t)ch;
+    for (int64_t i = 0; i < n * ch; i++) {  // noise: every tap of the resampler matters
+        r = r * 1664525u + 1013904223u;
+        x[i] = 0.8f * x[i] + 0.1f * ((float)(r >> 8) / 16777216.0f - 0.5f);
+    }
+    int ok = write_file(path, format, sr, ch, x, n);
+    free(x);
+    checks++;
+    CHECK(ok, "%s: not written", name);
+    if (!ok) return;
+    ac_audio a;
+    float *ref = NULL, *y = NULL, *yh = NULL;
+    int64_t nref = 0, ny = 0, nh = 0;
+    double dur = 0, dh = 0;
+    CHECK_OK(ac_audio_load(path, &a, NULL));
+    CHECK_OK(ac_audio_to_model_rate(&a, 32000, &ref, &nref));
+    const double want_dur = (double)a.n_frames / sr;
+    ac_audio_free(&a);
+    CHECK_OK(ac_audio_load_mono(path, 32000, 0, &y, &ny, &dur));
+    checks++;
+    CHECK(ny == nref && y && memcmp(y, ref, sizeof(float) * (size_t)nref) == 0 && dur == want_dur,
+          "%s: streamed %lld samples (%g s) vs %lld (%g s), or different values", name, (long long)ny, dur,
+          (long long)nref, want_dur);
+    const int64_t m = (int64_t)(head_t * 32000);
+    checks++;
+    CHECK(head_t + AC_RESAMPLE_SUPPORT_S < seconds, "%s: the head covers the whole file: nothing tested", name);
+    CHECK_OK(ac_audio_load_mono(path, 32000, head_t + AC_RESAMPLE_SUPPORT_S, &yh, &nh, &dh));
+    checks++;
+    CHECK(nh >= m && nh < nref && yh && memcmp(yh, ref, sizeof(float) * (size_t)m) == 0 && dh == want_dur,
+          "%s: head of %g s: %lld samples (want >= %lld, < %lld) or a different start, duration %g (want %g)", name,
+          head_t, (long long)nh, (long long)m, (long long)nref, dh, want_dur);
+    printf("  %-28s %lld samples at 32 kHz, streamed = whole; head %g s = its start\n", name, (long long)nref,
+           head_t);
+    free(ref), free(y), free(yh);
 }
 
 static void truncate_file(const char *path, double keep) {
@@ -229,6 +284,37 @@ int main(void) {
     check_roundtrip(&mp3, 16000, 1);
     check_roundtrip(&mp3, 8000, 1);
 
+    printf("streamed to mono at 32 kHz (the bulk pipeline's decoder):\n");
+    const int s16 = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+    check_mono("wav", s16, 44100, 2, 3.7, 2);    // three decoding blocks
+    check_mono("wav", s16, 48000, 1, 3.1, 1);
+    check_mono("wav", s16, 44101, 2, 4.5, 2);    // gcd 1 with 32 kHz: each output block spans a second of input
+    check_mono("wav", s16, 7919, 3, 9.0, 3);     // a prime rate, three channels
+    check_mono("wav", s16, 32000, 1, 5.0, 2);    // the model rate: copied
+    check_mono("wav", s16, 32000, 2, 3.0, 1);    // the model rate, channels averaged
+    check_mono("wav", s16, 96000, 6, 2.0, 0.5);
+    check_mono("wav", s16, 8000, 1, 10.0, 4);
+    check_mono("flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 44100, 2, 3.0, 1);  // the head's length found by seeking
+    check_mono("wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 22050, 1, 2.0, 0.5);
+    {
+        // NaN at 2.5 s: refused whole, not looked for past a 1 s head
+        const int64_t n = 3 * 16000;
+        float *z = make_signal(16000, 1, n);
+        z[40000] = NAN;
+        write_file(tmp_path("late_nan.wav"), SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 1, z, n);
+        free(z);
+        float *y = NULL;
+        int64_t ny = 0;
+        double d = 0;
+        checks += 2;
+        CHECK(ac_audio_load_mono(tmp_path("late_nan.wav"), 32000, 0, &y, &ny, NULL) == AC_ERR_AUDIO && !y &&
+              strstr(ac_last_error(), "NaN") && strstr(ac_last_error(), "t=2.500000"),
+              "late NaN, whole file: %s", ac_last_error());
+        CHECK(ac_audio_load_mono(tmp_path("late_nan.wav"), 32000, 1.0 + AC_RESAMPLE_SUPPORT_S, &y, &ny, &d) ==
+                  AC_OK && ny > 32000 && d == 3.0, "late NaN past the head: %s", ac_last_error());
+        free(y);
+    }
+
     printf("broken inputs:\n");
     expect_error("missing file", tmp_path("does_not_exist.wav"), AC_ERR_IO, "No such file");
     expect_error("directory", g_tmp, AC_ERR_IO, "directory");
@@ -260,6 +346,17 @@ int main(void) {
         CHECK(st == AC_ERR_AUDIO || st == AC_ERR_FORMAT, "truncated FLAC: %s", ac_status_name(st));
         printf("  %-28s -> %-14s %s\n", "truncated FLAC", ac_status_name(st), ac_last_error());
         if (!st) ac_audio_free(&a);
+        for (int h = 0; h < 2; h++) {  // streamed: also when only a head inside what is left is decoded
+            float *y = NULL;
+            int64_t n = 0;
+            st = ac_audio_load_mono(tmp_path("truncated.flac"), 32000, h ? 0.1 : 0, &y, &n, NULL);
+            checks++;
+            CHECK((st == AC_ERR_AUDIO || st == AC_ERR_FORMAT) && !y, "truncated FLAC streamed (head %d): %s", h,
+                  ac_status_name(st));
+            printf("  %-28s -> %-14s %s\n", h ? "truncated FLAC, 0.1 s head" : "truncated FLAC, streamed",
+                   ac_status_name(st), ac_last_error());
+            free(y);
+        }
     }
     float bad[8] = {0.1f, 0.2f, 0.3f, NAN, 0.5f, 0.6f, 0.7f, 0.8f};
     write_file(tmp_path("nan.wav"), SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 2, bad, 4);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int check_plan(int64_t n, int rate, double seg, double hop, int want_k, int64_t want_last_start) {
     int64_t st[4096], ln[4096];
@@ -142,7 +143,8 @@ int main(void) {
     ac_decoded ref[NF];
     {
         ac_decode_pool *p;
-        CHECK_OK(ac_decode_pool_start(paths, NF, 32000, 1, 1, &p));
+        const ac_decode_opts o = {.sample_rate = 32000, .n_threads = 1, .window = 1};
+        CHECK_OK(ac_decode_pool_start(paths, NF, &o, &p));
         for (int i = 0; i < NF; i++) ac_decode_pool_take(p, i, &ref[i]);
         ac_decode_pool_stop(p);
     }
@@ -150,10 +152,17 @@ int main(void) {
     checks++;
     CHECK(ref[0].st == AC_OK && ref[0].n == 96000 && ref[0].duration_s == 3.0, "%s", "");
     checks++;
-    const int configs[][2] = {{0, 1}, {1, 1}, {2, 1}, {4, 2}, {8, 3}, {3, 64}, {16, 5}};  // 0: decoded when taken
+    int64_t biggest = 0;
+    for (int i = 0; i < NF; i++) biggest = ref[i].n > biggest ? ref[i].n : biggest;
+    // threads (0: decoded when taken), window, sample limit (0: none)
+    const int64_t configs[][3] = {{0, 1, 0}, {1, 1, 0}, {2, 1, 0}, {4, 2, 0}, {8, 3, 0}, {3, 64, 0}, {16, 5, 0},
+                                  {4, 64, 1}, {8, 64, 100000}, {2, 64, 250000}};
     for (size_t c = 0; c < sizeof configs / sizeof *configs; c++) {
         ac_decode_pool *p;
-        CHECK_OK(ac_decode_pool_start(paths, N, 32000, configs[c][0], configs[c][1], &p));
+        const ac_decode_opts o = {.sample_rate = 32000, .n_threads = (int)configs[c][0], .window = (int)configs[c][1],
+                                  .max_samples = configs[c][2]};
+        CHECK_OK(ac_decode_pool_start(paths, N, &o, &p));
+        if (o.max_samples) usleep(50000);  // a slow consumer: without the limit, every file would be decoded ahead
         int same = 1;
         for (int i = 0; i < N; i++) {
             ac_decoded d;
@@ -163,15 +172,41 @@ int main(void) {
                     (!r->x || !memcmp(d.x, r->x, sizeof(float) * (size_t)r->n));
             free(d.x);
         }
+        // a claim needs held < limit; each thread in flight then adds at most one file
+        const int64_t peak = ac_decode_pool_peak_samples(p);
+        const int bounded = !o.max_samples || peak < o.max_samples + o.n_threads * biggest;
         ac_decode_pool_stop(p);
-        if (!same) fprintf(stderr, "  threads %d window %d: differs\n", configs[c][0], configs[c][1]);
-        CHECK(same, "threads %d window %d", configs[c][0], configs[c][1]);
-    checks++;
+        if (!same) fprintf(stderr, "  threads %d window %d limit %lld: differs\n", o.n_threads, o.window,
+                           (long long)o.max_samples);
+        CHECK(same, "threads %d window %d", o.n_threads, o.window);
+        CHECK(bounded, "threads %d limit %lld: %lld samples held at once", o.n_threads, (long long)o.max_samples,
+              (long long)peak);
+        checks += 2;
+    }
+    {
+        // heads: each input's first second bit for bit, with the whole file's duration
+        ac_decode_pool *p;
+        const ac_decode_opts o = {.sample_rate = 32000, .head_s = 1.0 + AC_RESAMPLE_SUPPORT_S, .n_threads = 3,
+                                  .window = 4};
+        CHECK_OK(ac_decode_pool_start(paths, NF, &o, &p));
+        int same = 1;
+        for (int i = 0; i < NF; i++) {
+            ac_decoded d;
+            ac_decode_pool_take(p, i, &d);
+            const int64_t m = ref[i].n < 32000 ? ref[i].n : 32000;
+            same &= d.st == ref[i].st && d.duration_s == ref[i].duration_s && d.n >= m && d.n <= ref[i].n &&
+                    (!ref[i].x || !memcmp(d.x, ref[i].x, sizeof(float) * (size_t)m));
+            free(d.x);
+        }
+        ac_decode_pool_stop(p);
+        CHECK(same, "%s", "heads differ from the whole files' starts");
+        checks++;
     }
     // stopping early (a failed run) frees what was decoded ahead and joins the threads (ASan checks the leaks)
     {
         ac_decode_pool *p;
-        CHECK_OK(ac_decode_pool_start(paths, N, 32000, 4, 8, &p));
+        const ac_decode_opts o = {.sample_rate = 32000, .n_threads = 4, .window = 8};
+        CHECK_OK(ac_decode_pool_start(paths, N, &o, &p));
         ac_decoded d;
         ac_decode_pool_take(p, 0, &d);
         free(d.x);
@@ -179,7 +214,8 @@ int main(void) {
         checks++;
     }
     ac_decode_pool *p = NULL;
-    CHECK(ac_decode_pool_start(paths, N, 32000, -1, 1, &p) == AC_ERR_INVALID_ARG && !p, "%s", "");
+    const ac_decode_opts bad = {.sample_rate = 32000, .n_threads = -1, .window = 1};
+    CHECK(ac_decode_pool_start(paths, N, &bad, &p) == AC_ERR_INVALID_ARG && !p, "%s", "");
     checks++;
     for (int i = 0; i < NF; i++) free(ref[i].x);
     for (int i = 0; i < N; i++) free(paths[i]);
