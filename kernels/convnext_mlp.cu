@@ -76,6 +76,7 @@ ac_status run_split(int64_t N, int C, const void *h, const void *w1, const float
     if (R < 1 || !workspace)
         return ac_fail(AC_ERR_INVALID_ARG, "convnext_mlp split: workspace of %zu bytes holds no hidden row of %d "
                        "bf16 (hint: allocate ac_convnext_mlp_workspace() bytes)", workspace_bytes, H);
+
     auto k1 = ac_mlp_split::mlp_gemm_kernel<ac_mlp_split::EPI_BIAS_GELU>;
     auto k2 = ac_mlp_split::mlp_gemm_kernel<ac_mlp_split::EPI_SCALE_RESIDUAL>;
     CUDA_CHECK(cudaFuncSetAttribute(k1, cudaFuncAttributeMaxDynamicSharedMemorySize, K::SMEM));
@@ -115,6 +116,9 @@ extern "C" ac_status ac_convnext_mlp_check_args(const char *who, ac_precision pr
                 {pwconv2_b, "pwconv2_b"}, {gamma, "gamma"},   {x, "x"}};
     for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++)
         if (!ptrs[i].p) return ac_fail(AC_ERR_INVALID_ARG, "%s: %s is NULL (hint: a device pointer)", who, ptrs[i].name);
+    if ((uintptr_t)workspace % 16)  // the split path reads its hidden rows back with 16-byte cp.async
+        return ac_fail(AC_ERR_INVALID_ARG, "%s: workspace %p is not 16-byte aligned (hint: pass a cudaMalloc'ed "
+                       "buffer, or an offset into one that is a multiple of 16)", who, workspace);
     const size_t need = ac_convnext_mlp_workspace(prec, N, C);
     if (workspace_bytes < need || (need > 0 && !workspace))
         return ac_fail(AC_ERR_INVALID_ARG, "%s: workspace of %zu bytes at %p, %zu needed for N = %lld, C = %d "
@@ -218,7 +222,8 @@ extern "C" ac_mlp_path ac_convnext_mlp_choose(ac_precision prec, int C, const vo
     // at C = 96, 192, the split GEMMs (a third of the hidden traffic) at 384, and cuBLAS stays at 768, where it
     // was near its GEMM peak. AC_MLP_PATH picks any path where eligible.
     ac_mlp_path want = env_path();
-    if (want == AC_MLP_AUTO) want = C <= 192 ? AC_MLP_MMA : C <= 384 ? AC_MLP_SPLIT : AC_MLP_UNFUSED;
+    if (want == AC_MLP_AUTO)
+        want = C == 96 || C == 192 ? AC_MLP_MMA : C <= 384 && C % 128 == 0 ? AC_MLP_SPLIT : AC_MLP_UNFUSED;
     int fits = 0;
     if (want != AC_MLP_UNFUSED && ac_convnext_mlp_eligible(want, prec, C, h, pwconv1_w, pwconv2_w, x) &&
         device_fits(want, C, &fits) == AC_OK && fits)

@@ -45,8 +45,9 @@ extern "C" {
 size_t ac_convnext_mlp_workspace(ac_precision prec, int64_t N, int C);
 
 // The block MLP above. AC_ERR_INVALID_ARG (checked on the host, before any CUDA call) for an unknown precision,
-// N < 0, C <= 0, C % 8 != 0 or C > 65536, a NULL pointer (workspace may be NULL only when the required size is 0), or
-// workspace_bytes below ac_convnext_mlp_workspace(prec, N, C). N == 0 does nothing.
+// N < 0, C <= 0, C % 8 != 0 or C > 65536, a NULL pointer (workspace may be NULL only when the required size is 0),
+// a workspace not 16-byte aligned, or workspace_bytes below ac_convnext_mlp_workspace(prec, N, C). N == 0 does
+// nothing.
 ac_status ac_convnext_mlp(ac_precision prec, int64_t N, int C, const void *h, const void *pwconv1_w,
                           const float *pwconv1_b, const void *pwconv2_w, const float *pwconv2_b, const float *gamma,
                           float *x, void *workspace, size_t workspace_bytes, cudaStream_t stream);

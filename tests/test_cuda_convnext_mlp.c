@@ -81,6 +81,12 @@ static void host_checks(void) {
     checks++;
     CHECK(ac_convnext_mlp(AC_PREC_BF16, 100, 96, p, p, fp, p, fp, fp, xp, NULL, ws, NULL) == AC_ERR_INVALID_ARG,
           "NULL workspace accepted");
+    // ... and so is one the split path could not read back with 16-byte copies
+    checks++;
+    CHECK(ac_convnext_mlp(AC_PREC_BF16, 100, 384, p, p, fp, p, fp, fp, xp, (char *)p + 8,
+                          ac_convnext_mlp_workspace(AC_PREC_BF16, 100, 384), NULL) == AC_ERR_INVALID_ARG &&
+              strstr(ac_last_error(), "aligned"),
+          "misaligned workspace accepted: %s", ac_last_error());
     // ... and N == 0 is a no-op that needs nothing (returns before any CUDA call, so it passes without a GPU).
     checks++;
     CHECK(ac_convnext_mlp(AC_PREC_BF16, 0, 96, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL) == AC_OK,
