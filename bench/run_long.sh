@@ -3,7 +3,7 @@
 # pipeline without the model) on one long stereo 44.1 kHz 16-bit file, WAV and FLAC, captioning its first 30 s
 # (the default) and as 10 s segments (`--segment 10`). Give a second binary (e.g. a build of an older commit) to
 # compare: the rows must be byte-identical. Medians of REPS runs, one decode thread, page cache warm.
-# usage: bench/run_long.sh [MINUTES=20] [REPS=3] [AUDIOCAP=build/audiocap] [OTHER_AUDIOCAP]
+# usage: bench/run_long.sh [MINUTES=20] [REPS=3] [AUDIOCAP=build/audiocap] [OTHER_AUDIOCAP]   (needs sox)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=${1:-20}
