@@ -420,14 +420,25 @@ ac_status ac_audio_load_mono(const char *path, int rate, double head_s, float **
         if (known && sfi.frames <= n) total = sfi.frames;
         else if (known && sf_seek(sf, sfi.frames - 1, SEEK_SET) == sfi.frames - 1 && sf_readf_float(sf, last, 1) == 1)
             total = sfi.frames;  // its last frame decodes: nothing was cut off
-        else {  // no length in the header, or no seeking in this format: decode the rest and count it
-            const int64_t rest = sf_seek(sf, n, SEEK_SET) == n ? count_rest(sf, c) : -1;
+        else {
+            // no length in the header, or a last frame that does not decode (a cut file), or no seeking in this
+            // format: decode the rest and count it, from where the head ended if the seek back works, else
+            // from the start of the file opened again (a failed seek may have left the position anywhere)
+            int64_t rest = sf_seek(sf, n, SEEK_SET) == n ? count_rest(sf, c) : -1, from = n;
+            if (rest < 0) {
+                SF_INFO again;
+                memset(&again, 0, sizeof again);
+                sf_close(sf);
+                sf = sf_open(path, SFM_READ, &again);
+                rest = sf ? count_rest(sf, c) : -1;
+                from = 0;
+            }
             if (rest < 0) {
                 st = ac_fail(AC_ERR_FORMAT, "%s: decoding failed after the first %lld frames: %s (hint: the file is "
                              "corrupt)", path, (long long)n, sf_strerror(sf));
                 goto done;
             }
-            total = n + rest;
+            total = from + rest;
         }
     }
     if ((st = check_end(path, sf, &sfi, n == head ? total : n))) goto done;
