@@ -296,6 +296,10 @@ int main(void) {
     check_mono("wav", s16, 8000, 1, 10.0, 4);
     check_mono("flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 44100, 2, 3.0, 1);  // the head's length found by seeking
     check_mono("wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 22050, 1, 2.0, 0.5);
+    // lossy formats: the head's length found by seeking in the stream
+    check_mono("ogg", SF_FORMAT_OGG | SF_FORMAT_VORBIS, 44100, 2, 3.0, 1);
+    check_mono("opus", SF_FORMAT_OGG | SF_FORMAT_OPUS, 48000, 2, 3.0, 1);
+    check_mono("mp3", SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III, 44100, 2, 3.0, 1);
     {
         // NaN at 2.5 s: refused whole, not looked for past a 1 s head
         const int64_t n = 3 * 16000;
