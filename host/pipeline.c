@@ -5,6 +5,7 @@
 #include "status.h"
 
 #include <errno.h>
+#include <omp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,9 @@ static void decode_one(const char *path, int sample_rate, double head_s, ac_deco
 
 static void *worker(void *arg) {
     ac_decode_pool *p = arg;
+    // the pool's threads are the parallelism: a resampler's OpenMP loop (upsampling a block yields > 64 k
+    // outputs) would otherwise start a team of every core inside each of them
+    omp_set_num_threads(1);
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->stop && p->next < p->n &&
