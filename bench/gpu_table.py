@@ -106,7 +106,7 @@ def main():
             out.append("  " + ", ".join(fields))
     other = [r for r in rows if r["bench"] not in {"gpu_tests", "gpu_gemm_peak", "gpu_copy_peak", "gpu_convnext_mlp"}
              and "clips_per_s" not in r]
-    for r in other[:12]:
+    for r in other[:24]:  # bulk (gather, decode, check, caption), profiles, agreement: ~14 lines in a full run
         if "error" in r:
             out.append(f"  error: {r['bench']} {r.get('precision', '')} batch {r.get('batch', '')}: {r['error']}")
         else:
