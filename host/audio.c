@@ -42,6 +42,20 @@ static ac_status check_shape(const char *name, int64_t n_frames, int channels, i
     return AC_OK;
 }
 
+// The error for the first NaN/Inf among interleaved (n, c) frames that are frames frame0.. of the file; AC_OK if
+// none (the scan that names it, once a cheaper pass has seen one).
+static ac_status nonfinite_error(const char *name, const float *src, int64_t n, int c, int sample_rate,
+                                 int64_t frame0) {
+    for (int64_t i = 0; i < n * c; i++)
+        if (!isfinite(src[i])) {
+            const int64_t f = frame0 + i / c;
+            return ac_fail(AC_ERR_AUDIO, "%s: sample %lld (t=%.6f s, channel %d) is %s (hint: re-export the file)",
+                           name, (long long)f, (double)f / sample_rate, (int)(i % c),
+                           isnan(src[i]) ? "NaN" : "infinite");
+        }
+    return AC_OK;
+}
+
 // Interleaved (n, c) -> planar (c, n), rejecting NaN/Inf with the first offending position. The copy flags
 // non-finite values without branching, so that it vectorises (it was half of a WAV file's decode time); only a
 // file that has one is scanned again for the message.
@@ -64,12 +78,7 @@ static ac_status deinterleave_checked(const char *name, const float *src, int64_
             }
         }
     }
-    for (int64_t i = 0; bad && i < n * c; i++)
-        if (!isfinite(src[i]))
-            return ac_fail(AC_ERR_AUDIO, "%s: sample %lld (t=%.6f s, channel %d) is %s (hint: re-export the file)",
-                           name, (long long)(i / c), (double)(i / c) / sample_rate, (int)(i % c),
-                           isnan(src[i]) ? "NaN" : "infinite");
-    return AC_OK;
+    return bad ? nonfinite_error(name, src, n, c, sample_rate, 0) : AC_OK;
 }
 
 ac_status ac_audio_from_interleaved(const char *name, const float *interleaved, int64_t n_frames, int channels,
@@ -283,7 +292,7 @@ typedef struct {
 
 // Outputs [s->yn, o1) into y: each channel resampled (or copied), channels summed in order from 0 and divided
 // by their count, as ac_audio_to_model_rate does per whole channel. in_len: the input's length, or INT64_MAX.
-static int emit(mono_stream *s, int64_t o1, int64_t in_len, const float *block, int64_t block_n) {
+static int emit(mono_stream *s, int64_t o1, int64_t in_len, const float *block) {
     const int64_t m = o1 - s->yn;
     if (m <= 0) return 0;
     if (grow_floats(&s->y, &s->ycap, o1) || (s->c > 1 && grow_floats(&s->tmp, &s->tcap, m))) return 1;
@@ -301,7 +310,6 @@ static int emit(mono_stream *s, int64_t o1, int64_t in_len, const float *block, 
         const float fc = (float)s->c;
         for (int64_t i = 0; i < m; i++) y[i] /= fc;
     }
-    (void)block_n;
     s->yn = o1;
     return 0;
 }
@@ -369,12 +377,12 @@ ac_status ac_audio_load_mono(const char *path, int rate, double head_s, float **
             goto done;
         }
     }
+    // mono at the output rate (the common case: a 16-bit file at the model's rate) is read in place
+    const int direct = !r && c == 1;
     int64_t n = 0;  // input frames decoded
     for (;;) {
         const int64_t want = head - n < MONO_BLOCK ? head - n : MONO_BLOCK;
         if (want <= 0) break;
-        // mono at the output rate (the common case: a 16-bit file at the model's rate) is read in place
-        const int direct = !r && c == 1;
         if (direct && grow_floats(&s.y, &s.ycap, n + want)) {
             st = ac_fail(AC_ERR_NOMEM, "%s: out of memory after %lld frames", path, (long long)n);
             goto done;
@@ -384,20 +392,14 @@ ac_status ac_audio_load_mono(const char *path, int rate, double head_s, float **
         if (got <= 0) break;
         int bad = 0;
         for (int64_t i = 0; i < got * c; i++) bad |= !(fabsf(dst[i]) <= FLT_MAX);
-        for (int64_t i = 0; bad && i < got * c; i++)
-            if (!isfinite(dst[i])) {
-                const int64_t f = n + i / c;
-                st = ac_fail(AC_ERR_AUDIO, "%s: sample %lld (t=%.6f s, channel %d) is %s (hint: re-export the file)",
-                             path, (long long)f, (double)f / sr, (int)(i % c), isnan(dst[i]) ? "NaN" : "infinite");
-                goto done;
-            }
+        if (bad && (st = nonfinite_error(path, dst, got, c, sr, n))) goto done;
         if (n + got > max_in) {
             st = check_shape(path, n + got, 1, sr);  // the duration limit's message
             goto done;
         }
         int fail = 0;
         if (direct) s.yn = n + got;
-        else if (!r) fail = emit(&s, n + got, INT64_MAX, block, got);
+        else if (!r) fail = emit(&s, n + got, INT64_MAX, block);
         else {
             fail = push_history(&s, block, got);
             // every output whose window ends within what has been read
@@ -406,7 +408,7 @@ ac_status ac_audio_load_mono(const char *path, int rate, double head_s, float **
                 ac_resampler_window(r, o1, &lo, &hi);
                 if (hi > n + got) break;
             }
-            if (!fail) fail = emit(&s, o1, INT64_MAX, NULL, 0);
+            if (!fail) fail = emit(&s, o1, INT64_MAX, NULL);
         }
         if (fail) {
             st = ac_fail(AC_ERR_NOMEM, "%s: out of memory after %lld frames", path, (long long)(n + got));
@@ -442,8 +444,7 @@ ac_status ac_audio_load_mono(const char *path, int rate, double head_s, float **
         }
     }
     if ((st = check_end(path, sf, &sfi, n == head ? total : n))) goto done;
-    if (r && s.yn > ac_resampler_out_len(r, n)) s.yn = ac_resampler_out_len(r, n);  // (windows end past it: none)
-    if (r && emit(&s, ac_resampler_out_len(r, n), n, NULL, 0)) {  // the tail, with the input's end known
+    if (r && emit(&s, ac_resampler_out_len(r, n), n, NULL)) {  // the tail, with the input's end known
         st = ac_fail(AC_ERR_NOMEM, "%s: out of memory", path);
         goto done;
     }

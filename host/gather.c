@@ -9,12 +9,18 @@
 #define GATHER_PARALLEL_MIN ((size_t)8 << 20)
 #define GATHER_MAX_THREADS 8
 
+// Threads for a gather that reads total_bytes from n buffers: 1 below 8 MiB or for one buffer, else up to 8.
+static int gather_threads(size_t total_bytes, int n) {
+    int nt = omp_get_max_threads();
+    if (nt > GATHER_MAX_THREADS) nt = GATHER_MAX_THREADS;
+    return total_bytes >= GATHER_PARALLEL_MIN && n > 1 ? nt : 1;
+}
+
 void ac_gather_copy(void *dst, int n, const void *const *src, const size_t *bytes) {
     size_t total = 0;
     for (int i = 0; i < n; i++) total += bytes[i];
-    int nt = omp_get_max_threads();
-    if (nt > GATHER_MAX_THREADS) nt = GATHER_MAX_THREADS;
-    size_t *off = total >= GATHER_PARALLEL_MIN && n > 1 && nt > 1 ? malloc(sizeof(size_t) * (size_t)n) : NULL;
+    const int nt = gather_threads(total, n);
+    size_t *off = nt > 1 ? malloc(sizeof(size_t) * (size_t)n) : NULL;
     if (!off) {  // small, one core, or no memory for the offsets: in order, one thread
         char *d = (char *)dst;
         for (int i = 0; i < n; i++) {
@@ -66,12 +72,8 @@ static int pack_clip(int16_t *dst, const float *x, int64_t m, atomic_int *failed
 int ac_gather_s16_exact(int16_t *dst, int n, const float *const *src, const int64_t *count) {
     int64_t total = 0;
     for (int i = 0; i < n; i++) total += count[i];
-    int nt = omp_get_max_threads();
-    if (nt > GATHER_MAX_THREADS) nt = GATHER_MAX_THREADS;
-    // the same threshold as the copy, counted in the float bytes read
-    int64_t *off = (size_t)total * sizeof(float) >= GATHER_PARALLEL_MIN && n > 1 && nt > 1
-                       ? malloc(sizeof(int64_t) * (size_t)n)
-                       : NULL;
+    const int nt = gather_threads(sizeof(float) * (size_t)total, n);  // counted in the float bytes read
+    int64_t *off = nt > 1 ? malloc(sizeof(int64_t) * (size_t)n) : NULL;
     if (!off) {
         int64_t o = 0;
         for (int i = 0; i < n; i++) {

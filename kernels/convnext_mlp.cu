@@ -76,7 +76,6 @@ ac_status run_split(int64_t N, int C, const void *h, const void *w1, const float
     if (R < 1 || !workspace)
         return ac_fail(AC_ERR_INVALID_ARG, "convnext_mlp split: workspace of %zu bytes holds no hidden row of %d "
                        "bf16 (hint: allocate ac_convnext_mlp_workspace() bytes)", workspace_bytes, H);
-
     auto k1 = ac_mlp_split::mlp_gemm_kernel<ac_mlp_split::EPI_BIAS_GELU>;
     auto k2 = ac_mlp_split::mlp_gemm_kernel<ac_mlp_split::EPI_SCALE_RESIDUAL>;
     CUDA_CHECK(cudaFuncSetAttribute(k1, cudaFuncAttributeMaxDynamicSharedMemorySize, K::SMEM));
