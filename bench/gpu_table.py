@@ -104,7 +104,15 @@ def main():
         for r in mlp[:24]:
             fields = [f"{k} {r[k]}" for k in r if k not in ("bench", "device")]
             out.append("  " + ", ".join(fields))
-    other = [r for r in rows if r["bench"] not in {"gpu_tests", "gpu_gemm_peak", "gpu_copy_peak", "gpu_convnext_mlp"}
+    ncu = [r for r in rows if r["bench"] == "ncu_kernel"]
+    if ncu:
+        out += ["", "Per kernel (Nsight Compute, batch 64; % of the program's kernel time, SM / memory throughput, "
+                "warps active):"]
+        for r in ncu[:16]:
+            out.append(f"  {r['program']:8} {r['share_pct']:5.1f}% {r['us_per_call']:8.1f} us x{r['calls']:<4} "
+                       f"SM {r['sm_pct']:5.1f} mem {r['mem_pct']:5.1f} warps {r['warps_pct']:5.1f}  {r['kernel']}")
+    other = [r for r in rows if r["bench"] not in {"gpu_tests", "gpu_gemm_peak", "gpu_copy_peak", "gpu_convnext_mlp",
+                                                   "ncu_kernel"}
              and "clips_per_s" not in r]
     for r in other[:24]:  # bulk (gather, decode, check, caption), profiles, agreement: ~14 lines in a full run
         if "error" in r:

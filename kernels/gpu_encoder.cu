@@ -24,8 +24,12 @@
 #define E "preprocessor.encoder."
 #define ENC_SLOT 0
 
-enum { P_STAGE, P_FRONT, P_STEM, P_DW, P_MLP, P_DOWN, P_HEAD, P_N };
-static const char *const P_NAMES[P_N] = {"H2D copy", "front end", "stem", "dwconv+LN", "MLP", "downsample", "head"};
+// parts per ConvNeXt stage (0-3, as the dumps name them): the same kernel costs differently at each width
+enum { P_STAGE, P_FRONT, P_STEM, P_DW, P_MLP = P_DW + 4, P_DOWN = P_MLP + 4, P_HEAD = P_DOWN + 4, P_N };
+static const char *const P_NAMES[P_N] = {"H2D copy",     "front end",    "stem",         "dwconv+LN s0",
+                                         "dwconv+LN s1", "dwconv+LN s2", "dwconv+LN s3", "MLP s0",
+                                         "MLP s1",       "MLP s2",       "MLP s3",       "(unused)",
+                                         "downsample s1", "downsample s2", "downsample s3", "head"};
 #define PROF_MAX_EV 512
 
 namespace {
@@ -104,8 +108,9 @@ static void enc_free(void *p) {
         for (int i = 0; i < P_N; i++) tot += e->prof_ms[i];
         fprintf(stderr, "gpu profile: %d encoder calls, %.3f ms of device time\n", e->prof_calls, tot);
         for (int i = 0; i < P_N; i++)
-            fprintf(stderr, "gpu profile: %-11s %10.3f ms  %5.1f %%\n", P_NAMES[i], e->prof_ms[i],
-                    tot > 0 ? 100 * e->prof_ms[i] / tot : 0);
+            if (i != P_DOWN)  // no downsample before stage 0
+                fprintf(stderr, "gpu profile: %-13s %10.3f ms  %5.1f %%\n", P_NAMES[i], e->prof_ms[i],
+                        tot > 0 ? 100 * e->prof_ms[i] / tot : 0);
     }
     for (int i = 0; i < PROF_MAX_EV; i++)
         if (e->prof_ev[i]) cudaEventDestroy(e->prof_ev[i]);
@@ -557,7 +562,7 @@ static ac_status encode(ac_gpu_model *g, enc *e, int n, ac_pcm_kind kind, const 
             float *t = xa;
             xa = xb;
             xb = t;
-            prof_mark(e, P_DOWN, s);
+            prof_mark(e, P_DOWN + si, s);
         }
         const int64_t N = (int64_t)O[p][n] * F[p];
         for (int k = 0; k < c->encoder.depths[si]; k++) {
@@ -565,9 +570,9 @@ static ac_status encode(ac_gpu_model *g, enc *e, int n, ac_pcm_kind kind, const 
             if ((st = ac_dwconv7_ln(e->prec, xa, d_off[p], n, O[p][n], F[p], C, b->dw_w49, b->dw_b, b->ln_w, b->ln_b,
                                     eps, e->hb.p, s)))
                 return st;
-            prof_mark(e, P_DW, s);
+            prof_mark(e, P_DW + si, s);
             if ((st = run_mlp(g, e, b, N, C, xa))) return st;
-            prof_mark(e, P_MLP, s);
+            prof_mark(e, P_MLP + si, s);
         }
         char name[32];
         snprintf(name, sizeof name, "stage%d", si);
