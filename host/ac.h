@@ -96,6 +96,9 @@ void ac_resampler_run_range(const ac_resampler *r, const float *x, int64_t x0, i
 // output from o on (what a stream may drop below).
 void ac_resampler_window(const ac_resampler *r, int64_t o, int64_t *lo, int64_t *hi);
 int64_t ac_resampler_first_needed(const ac_resampler *r, int64_t o);
+// The first output from o on whose window ends past input sample avail (hi > avail): what a stream that has
+// read avail samples can emit is [o, ac_resampler_ready(r, o, avail)). Whole blocks are skipped, not scanned.
+int64_t ac_resampler_ready(const ac_resampler *r, int64_t o, int64_t avail);
 // How far past an output sample's time its inputs reach, at most, for any pair of rates >= AC_MIN_SAMPLE_RATE:
 // output o (phase j, block b) reads padded taps up to center + L, center = j * orig / new + width and
 // L = 6 * orig / base (ac_resampler_create keeps |t| < 6), so inputs up to its own position + L + 1, i.e.

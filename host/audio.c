@@ -403,12 +403,7 @@ ac_status ac_audio_load_mono(const char *path, int rate, double head_s, float **
         else {
             fail = push_history(&s, block, got);
             // every output whose window ends within what has been read
-            int64_t o1 = s.yn, lo, hi;
-            for (;; o1++) {
-                ac_resampler_window(r, o1, &lo, &hi);
-                if (hi > n + got) break;
-            }
-            if (!fail) fail = emit(&s, o1, INT64_MAX, NULL);
+            if (!fail) fail = emit(&s, ac_resampler_ready(r, s.yn, n + got), INT64_MAX, NULL);
         }
         if (fail) {
             st = ac_fail(AC_ERR_NOMEM, "%s: out of memory after %lld frames", path, (long long)(n + got));
