@@ -28,11 +28,11 @@ struct ac_resampler {
     int width;
     int *first;       // (new,) first padded-input tap index with a kept coefficient
     int *count;       // (new,) number of kept taps
-    float *taps;      // (new, max_count), zero past each phase's count
-    float *taps_t;    // (max_count, new + 8): taps_t[i][c] = taps[c % new][i] (the AVX2 path's coefficient rows)
+    float *taps;      // (new, max_count)
     int max_count;
+    int first_min;    // min over phases of first
     int end_max;      // max over phases of first + count: no output of block b reads past b * orig - width + end_max
-    int simd;         // the AVX2 path (this CPU has it, and AC_RESAMPLE_SIMD=0 is not set: a check, not a tuning)
+    int simd;         // the AVX2 path: this CPU has it, AC_RESAMPLE_SIMD=0 is not set (a check, not a tuning), small tile
 };
 
 static int gcd_int(int a, int b) {
@@ -49,7 +49,6 @@ void ac_resampler_free(ac_resampler *r) {
     free(r->first);
     free(r->count);
     free(r->taps);
-    free(r->taps_t);
     free(r);
 }
 
@@ -121,16 +120,11 @@ ac_status ac_resampler_create(int orig_freq, int new_freq, ac_resampler **out) {
         r->first[j] = first < 0 ? 0 : first;
         r->count[j] = cnt;
         if (r->first[j] + cnt > r->end_max) r->end_max = r->first[j] + cnt;
+        if (j == 0 || r->first[j] < r->first_min) r->first_min = r->first[j];
     }
-    if (r->simd) {
-        const int W = nw + 8;
-        if (!(r->taps_t = malloc(sizeof(float) * (size_t)r->max_count * W))) {
-            ac_resampler_free(r);
-            return ac_fail(AC_ERR_NOMEM, "resampler %d->%d: out of memory for %d phases", orig_freq, new_freq, nw);
-        }
-        for (int i = 0; i < r->max_count; i++)
-            for (int c = 0; c < W; c++) r->taps_t[(size_t)i * W + c] = r->taps[(size_t)(c % nw) * r->max_count + i];
-    }
+    // the AVX2 path's tile, (Q + new) x 8 floats, is kept under 256 KB: every common rate's is (44.1 kHz: 460 +
+    // 320 rows); a rate pair of large coprime numbers (44101 -> 32000) takes the scalar loop
+    if (r->simd && r->end_max - r->first_min + nw > 8192) r->simd = 0;
     *out = r;
     return AC_OK;
 }
@@ -202,82 +196,86 @@ static void run_scalar(const ac_resampler *r, const float *x, int64_t x0, int64_
 }
 
 #ifdef HAVE_AVX2_PATH
-// Eight consecutive outputs at once, one per lane, each summed as one_output sums it. Per chunk of 8 taps, each
-// lane's 8 inputs are one (masked) load from its own window, and an 8 x 8 transpose turns them into one vector
-// per tap; the lanes' coefficients for a tap are one load from taps_t, whose columns run over consecutive
-// phases. A lane past its phase's tap count loads nothing (the masked load gives +0) and its coefficient is 0,
-// so it adds +0 * +0 = +0, which leaves any sum but -0 unchanged, and a sum that starts at +0 never becomes -0.
-// (Gathers were tried first: slower than the scalar loop on this Xeon, as gather microcode mitigations make them.)
-// The scalar loop's bound was its serial chain of adds, 4 cycles each; here eight chains run side by side.
-__attribute__((target("avx2"))) static void run_avx2(const ac_resampler *r, const float *x, int64_t x0,
+// Eight consecutive blocks at once, one per lane: output j + new * (b + v) reads x[(b + v) * orig + q] for q in
+// its phase's taps, so once the group's inputs are laid out as tile[q][v] (an 8 x Q transpose, Q = the span of
+// every phase's taps), each tap of each phase is one vector load, its coefficient one broadcast, and every lane
+// of a phase has the same tap count: no masks, no padding. Each output is still its taps' rounded products added
+// in order from +0 (no FMA), so the results are the scalar loop's bit for bit. Blocks that are not whole inside
+// [o0, o1), or whose taps reach past either end of the input, go through one_output. The scalar loop's bound was
+// its serial chain of 4-cycle adds; an 8-output vector per output position before this (lanes = consecutive
+// outputs, gathered or transposed per tap) was held by its gathers or shuffles: 1.3x; this is ~2.5-3x.
+__attribute__((target("avx2"))) static void run_poly(const ac_resampler *r, const float *x, int64_t x0,
                                                      int64_t in_len, int64_t o0, int64_t o1, float *y) {
-    int64_t b = o0 / r->new_;
-    int j = (int)(o0 % r->new_);
-    int64_t o = o0;
-    const int W = r->new_ + 8, K = r->max_count;
-    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    for (; o + 8 <= o1; o += 8) {
-        int64_t start[8], bv = b;
-        int cnt[8], jv = j, ok = 1;
-        for (int v = 0; v < 8; v++) {
-            start[v] = bv * r->orig + r->first[jv] - r->width;
-            cnt[v] = r->count[jv];
-            ok &= start[v] >= 0 && start[v] + cnt[v] <= in_len;
-            if (++jv == r->new_) jv = 0, bv++;
-        }
-        if (!ok) {  // a window reaching past either end of the input: the clipped sums, one by one
-            for (int v = 0; v < 8; v++) {
-                y[o + v - o0] = one_output(r, x, x0, in_len, b, j);
-                if (++j == r->new_) j = 0, b++;
+    const int nw = r->new_, orig = r->orig, Q = r->end_max - r->first_min, qmin = r->first_min - r->width;
+    float *tile = malloc(sizeof(float) * 8 * ((size_t)Q + (size_t)nw));
+    int64_t o = o0, b = (o0 + nw - 1) / nw;
+    for (; o < o1 && o < b * nw; o++) y[o - o0] = one_output(r, x, x0, in_len, o / nw, (int)(o % nw));
+    if (tile) {
+        float *out = tile + 8 * (size_t)Q;  // (new, 8): the group's outputs by phase, then written in order
+        for (; (b + 8) * nw <= o1; b += 8, o += 8 * (int64_t)nw) {
+            const int64_t lo = b * orig + qmin, hi = (b + 7) * orig + qmin + Q;
+            if (lo < 0 || hi > in_len) {
+                for (int64_t k = 0; k < 8 * (int64_t)nw; k++)
+                    y[o + k - o0] = one_output(r, x, x0, in_len, b + k / nw, (int)(k % nw));
+                continue;
             }
-            continue;
-        }
-        const float *kt = r->taps_t + j;  // (K, W): row i holds tap i of phases j, j+1, ... (mod new)
-        __m256 acc = _mm256_setzero_ps();
-        for (int c = 0; c < K; c += 8) {
-            __m256 row[8];
-            for (int v = 0; v < 8; v++) {
-                const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(cnt[v] - c), iota);  // c + t < cnt
-                row[v] = _mm256_maskload_ps(x + (start[v] - x0) + c, live);
+            const float *xb = x + (lo - x0);
+            int q = 0;
+            for (; q + 8 <= Q; q += 8) {
+                __m256 row[8];
+                for (int v = 0; v < 8; v++) row[v] = _mm256_loadu_ps(xb + (size_t)v * orig + q);
+                const __m256 t0 = _mm256_unpacklo_ps(row[0], row[1]), t1 = _mm256_unpackhi_ps(row[0], row[1]);
+                const __m256 t2 = _mm256_unpacklo_ps(row[2], row[3]), t3 = _mm256_unpackhi_ps(row[2], row[3]);
+                const __m256 t4 = _mm256_unpacklo_ps(row[4], row[5]), t5 = _mm256_unpackhi_ps(row[4], row[5]);
+                const __m256 t6 = _mm256_unpacklo_ps(row[6], row[7]), t7 = _mm256_unpackhi_ps(row[6], row[7]);
+                const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee);
+                const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee);
+                const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee);
+                const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
+                float *tq = tile + 8 * (size_t)q;
+                _mm256_storeu_ps(tq + 0, _mm256_permute2f128_ps(u0, u4, 0x20));
+                _mm256_storeu_ps(tq + 8, _mm256_permute2f128_ps(u1, u5, 0x20));
+                _mm256_storeu_ps(tq + 16, _mm256_permute2f128_ps(u2, u6, 0x20));
+                _mm256_storeu_ps(tq + 24, _mm256_permute2f128_ps(u3, u7, 0x20));
+                _mm256_storeu_ps(tq + 32, _mm256_permute2f128_ps(u0, u4, 0x31));
+                _mm256_storeu_ps(tq + 40, _mm256_permute2f128_ps(u1, u5, 0x31));
+                _mm256_storeu_ps(tq + 48, _mm256_permute2f128_ps(u2, u6, 0x31));
+                _mm256_storeu_ps(tq + 56, _mm256_permute2f128_ps(u3, u7, 0x31));
             }
-            const __m256 t0 = _mm256_unpacklo_ps(row[0], row[1]), t1 = _mm256_unpackhi_ps(row[0], row[1]);
-            const __m256 t2 = _mm256_unpacklo_ps(row[2], row[3]), t3 = _mm256_unpackhi_ps(row[2], row[3]);
-            const __m256 t4 = _mm256_unpacklo_ps(row[4], row[5]), t5 = _mm256_unpackhi_ps(row[4], row[5]);
-            const __m256 t6 = _mm256_unpacklo_ps(row[6], row[7]), t7 = _mm256_unpackhi_ps(row[6], row[7]);
-            const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee);
-            const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee);
-            const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee);
-            const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
-            const __m256 col[8] = {_mm256_permute2f128_ps(u0, u4, 0x20), _mm256_permute2f128_ps(u1, u5, 0x20),
-                                   _mm256_permute2f128_ps(u2, u6, 0x20), _mm256_permute2f128_ps(u3, u7, 0x20),
-                                   _mm256_permute2f128_ps(u0, u4, 0x31), _mm256_permute2f128_ps(u1, u5, 0x31),
-                                   _mm256_permute2f128_ps(u2, u6, 0x31), _mm256_permute2f128_ps(u3, u7, 0x31)};
-            const int nt = K - c < 8 ? K - c : 8;
-            for (int t = 0; t < nt; t++)
-                acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(kt + (size_t)(c + t) * W), col[t]));
+            for (; q < Q; q++)
+                for (int v = 0; v < 8; v++) tile[8 * (size_t)q + v] = xb[(size_t)v * orig + q];
+            for (int j = 0; j < nw; j++) {
+                const float *k = r->taps + (size_t)j * r->max_count;
+                const float *t = tile + 8 * (size_t)(r->first[j] - r->first_min);
+                __m256 acc = _mm256_setzero_ps();
+                for (int i = 0; i < r->count[j]; i++)
+                    acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_broadcast_ss(k + i), _mm256_loadu_ps(t + 8 * i)));
+                _mm256_storeu_ps(out + 8 * (size_t)j, acc);
+            }
+            for (int v = 0; v < 8; v++) {
+                float *yv = y + (o + (int64_t)v * nw - o0);
+                for (int j = 0; j < nw; j++) yv[j] = out[8 * (size_t)j + v];
+            }
         }
-        _mm256_storeu_ps(y + (o - o0), acc);
-        b = bv;
-        j = jv;
+        free(tile);
     }
-    for (; o < o1; o++) {
-        y[o - o0] = one_output(r, x, x0, in_len, b, j);
-        if (++j == r->new_) j = 0, b++;
-    }
+    for (; o < o1; o++) y[o - o0] = one_output(r, x, x0, in_len, o / nw, (int)(o % nw));
 }
 #endif
 
 void ac_resampler_run_range(const ac_resampler *r, const float *x, int64_t x0, int64_t in_len, int64_t o0,
                             int64_t o1, float *y) {
     if (o1 <= o0) return;
-    // chunks of 8192 outputs: OpenMP threads for a whole long file, one chunk per call in a stream's blocks
-    const int64_t chunk = 8192, nchunk = (o1 - o0 + chunk - 1) / chunk;
+    // chunks at multiples of C outputs (a whole number of the AVX2 path's 8-block groups, so that only the range's
+    // ends are partial): OpenMP threads for a whole long file, one or a few chunks per call in a stream's blocks
+    const int64_t group = 8 * (int64_t)r->new_, C = r->simd ? group * ((8192 + group - 1) / group) : 8192;
+    const int64_t k0 = o0 / C, nchunk = (o1 - 1) / C - k0 + 1;
 #pragma omp parallel for schedule(static) if (nchunk > 8)
     for (int64_t c = 0; c < nchunk; c++) {
-        const int64_t a = o0 + c * chunk, e = a + chunk < o1 ? a + chunk : o1;
+        const int64_t a = (k0 + c) * C > o0 ? (k0 + c) * C : o0, e = (k0 + c + 1) * C < o1 ? (k0 + c + 1) * C : o1;
 #ifdef HAVE_AVX2_PATH
         if (r->simd) {
-            run_avx2(r, x, x0, in_len, a, e, y + (a - o0));
+            run_poly(r, x, x0, in_len, a, e, y + (a - o0));
             continue;
         }
 #endif
