@@ -333,8 +333,10 @@ static int push_history(mono_stream *s, const float *block, int64_t got) {
         }
         s->hcap = cap;
     }
-    for (int ch = 0; ch < s->c; ch++)
-        for (int64_t i = 0; i < got; i++) s->hist[ch][s->hn + i] = block[i * s->c + ch];
+    if (s->c == 1) memcpy(s->hist[0] + s->hn, block, sizeof(float) * (size_t)got);
+    else
+        for (int ch = 0; ch < s->c; ch++)
+            for (int64_t i = 0; i < got; i++) s->hist[ch][s->hn + i] = block[i * s->c + ch];
     s->hn += got;
     return 0;
 }

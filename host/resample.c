@@ -15,6 +15,7 @@
 #include "status.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -244,11 +245,36 @@ __attribute__((target("avx2"))) static void run_poly(const ac_resampler *r, cons
             }
             for (; q < Q; q++)
                 for (int v = 0; v < 8; v++) tile[8 * (size_t)q + v] = xb[(size_t)v * orig + q];
-            for (int j = 0; j < nw; j++) {
+            // four phases side by side: four independent chains of 4-cycle adds (one chain left the core idle)
+            int j = 0;
+            for (; j + 4 <= nw; j += 4) {
+                const float *k[4], *t[4];
+                int cnt[4], cmin = INT32_MAX;
+                __m256 acc[4];
+                for (int p = 0; p < 4; p++) {
+                    k[p] = r->taps + (size_t)(j + p) * r->max_count;
+                    t[p] = tile + 8 * (size_t)(r->first[j + p] - r->first_min);
+                    cnt[p] = r->count[j + p];
+                    cmin = cnt[p] < cmin ? cnt[p] : cmin;
+                    acc[p] = _mm256_setzero_ps();
+                }
+                for (int i = 0; i < cmin; i++)
+                    for (int p = 0; p < 4; p++)
+                        acc[p] = _mm256_add_ps(acc[p], _mm256_mul_ps(_mm256_broadcast_ss(k[p] + i),
+                                                                     _mm256_loadu_ps(t[p] + 8 * i)));
+                for (int p = 0; p < 4; p++) {
+                    for (int i = cmin; i < cnt[p]; i++)
+                        acc[p] = _mm256_add_ps(acc[p], _mm256_mul_ps(_mm256_broadcast_ss(k[p] + i),
+                                                                     _mm256_loadu_ps(t[p] + 8 * i)));
+                    _mm256_storeu_ps(out + 8 * (size_t)(j + p), acc[p]);
+                }
+            }
+            for (; j < nw; j++) {
                 const float *k = r->taps + (size_t)j * r->max_count;
                 const float *t = tile + 8 * (size_t)(r->first[j] - r->first_min);
+                const int cnt = r->count[j];
                 __m256 acc = _mm256_setzero_ps();
-                for (int i = 0; i < r->count[j]; i++)
+                for (int i = 0; i < cnt; i++)
                     acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_broadcast_ss(k + i), _mm256_loadu_ps(t + 8 * i)));
                 _mm256_storeu_ps(out + 8 * (size_t)j, acc);
             }
