@@ -1,6 +1,6 @@
 // CPU stand-in CUDA runtime (see include/cuda_runtime.h): memory bookkeeping, kernel launches as host threads,
-// barriers, warp exchange, cp.async, streams/events/graphs as synchronous no-ops or recordings, and the cuBLAS /
-// cuFFT subsets. Built with AddressSanitizer together with the kernels and test programs (tests/emu-runtime).
+// barriers, warp exchange, cp.async, streams whose work runs as late as CUDA allows (events, graphs as
+// recordings), and the cuBLAS / cuFFT subsets. Built with AddressSanitizer together with the kernels and test programs (tests/emu-runtime).
 //
 // Launch model: blocks run one after another; within a block each CUDA thread is a fiber on the launching host
 // thread (see "kernel launches" below). __syncthreads is a block-wide barrier, __syncwarp and shuffles a per-warp
@@ -124,7 +124,58 @@ extern "C" cudaError_t cudaRuntimeGetVersion(int *v) {
     *v = 13000;
     return cudaSuccess;
 }
-extern "C" cudaError_t cudaDeviceSynchronize(void) { return g_last; }
+
+// ---- streams: deferred work ---------------------------------------------------------------------------------
+// By default (EMU_STREAMS unset or "lazy") work queued on a created stream runs only when something forces it:
+// a synchronisation of that stream, of an event recorded on it, or of the device; a stream waiting on an event
+// recorded here; an implicit synchronisation (cudaFree, cudaFreeHost, and work on the legacy stream, which waits
+// for every blocking stream, cudaStreamNonBlocking ones excepted). So work runs as late as CUDA allows, in an
+// order CUDA allows: a host read of a result without its synchronisation, a host write into a pinned buffer an
+// async copy has not read yet, or a kernel reading what another stream writes without an event, gives stale
+// data here and fails the test, where on a GPU it would fail only sometimes. EMU_STREAMS=sync: run at once.
+struct emu_stream {
+    unsigned flags;
+    std::deque<std::function<void()>> q;
+    uint64_t enq = 0, done = 0;  // operations queued, operations run
+};
+struct emu_event {
+    std::chrono::steady_clock::time_point t;
+    bool timing;
+    emu_stream *s = nullptr;  // the stream of its last record, and the queue position that record completes at
+    uint64_t seq = 0;
+};
+static std::recursive_mutex g_q_mu;       // held while queues change and while queued work runs
+// every stream created; destroyed ones are drained and kept, since events may name them (never freed, nor is the
+// list: reachable to the leak checker after static destructors have run)
+static std::vector<emu_stream *> &g_streams = *new std::vector<emu_stream *>;
+static bool lazy_streams() {
+    static const bool v = [] {
+        const char *e = getenv("EMU_STREAMS");
+        return !(e && !strcmp(e, "sync"));
+    }();
+    return v;
+}
+static void run_upto(emu_stream *s, uint64_t seq) {
+    std::lock_guard<std::recursive_mutex> l(g_q_mu);
+    while (s->done < seq && !s->q.empty()) {
+        std::function<void()> op = std::move(s->q.front());
+        s->q.pop_front();
+        s->done++;
+        op();
+    }
+}
+static void drain(emu_stream *s) { run_upto(s, UINT64_MAX); }
+static void drain_all(bool blocking_only) {
+    std::lock_guard<std::recursive_mutex> l(g_q_mu);
+    for (bool again = true; again;) {  // an operation may force another stream: repeat until all are empty
+        again = false;
+        for (emu_stream *s : g_streams)
+            if (!(blocking_only && (s->flags & cudaStreamNonBlocking)) && !s->q.empty()) {
+                drain(s);
+                again = true;
+            }
+    }
+}
 
 // ---- memory -----------------------------------------------------------------------------------------------
 static std::mutex g_mem_mu;
@@ -160,6 +211,7 @@ extern "C" cudaError_t cudaMalloc(void **p, size_t n) {
 }
 extern "C" cudaError_t cudaFree(void *p) {
     if (!p) return cudaSuccess;
+    drain_all(false);  // cudaFree synchronises the device: queued work may still use the allocation
     {
         std::lock_guard<std::mutex> l(g_mem_mu);
         auto it = g_dev.find((uintptr_t)p);
@@ -180,6 +232,7 @@ extern "C" cudaError_t cudaMallocHost(void **p, size_t n) {
 }
 extern "C" cudaError_t cudaFreeHost(void *p) {
     if (!p) return cudaSuccess;
+    drain_all(false);
     {
         std::lock_guard<std::mutex> l(g_mem_mu);
         auto it = g_pinned.find((uintptr_t)p);
@@ -222,73 +275,147 @@ static thread_local emu_graph *t_capture;
 static thread_local cudaStream_t t_capture_stream;
 static bool recording(cudaStream_t s) { return t_capture && s == t_capture_stream; }
 
+// Queues op on stream s (see "streams: deferred work"): recorded while s captures, run at once in sync mode or on
+// the legacy stream (after every blocking stream's queued work, which the legacy stream waits for).
+static void enqueue(cudaStream_t s, std::function<void()> op) {
+    if (recording(s)) {
+        t_capture->ops.push_back(std::move(op));
+        return;
+    }
+    if (!lazy_streams()) {
+        op();
+        return;
+    }
+    if (!s) {
+        drain_all(true);
+        op();
+        return;
+    }
+    std::lock_guard<std::recursive_mutex> l(g_q_mu);
+    s->q.push_back(std::move(op));
+    s->enq++;
+}
+static bool pinned(const void *p, size_t n) {
+    std::lock_guard<std::mutex> l(g_mem_mu);
+    return in_map(g_pinned, p, n);
+}
+
 extern "C" cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, enum cudaMemcpyKind k) {
     if (t_capture) return misuse(cudaErrorStreamCaptureUnsupported, "cudaMemcpy during stream capture");
     cudaError_t e = check_copy(dst, src, n, k, "cudaMemcpy");
-    if (e == cudaSuccess && n) memmove(dst, src, n);
+    if (e == cudaSuccess && n) {
+        if (lazy_streams()) drain_all(true);  // the legacy stream: after every blocking stream's work
+        memmove(dst, src, n);
+    }
     return e;
 }
+// As CUDA: from pageable host memory the source is staged before the call returns (the host may reuse it at
+// once); to pageable host memory the call returns once the copy is done (so the stream's earlier work is run
+// first); pinned memory and device-to-device copies are queued, their bytes read when they run.
 extern "C" cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, enum cudaMemcpyKind k, cudaStream_t s) {
     cudaError_t e = check_copy(dst, src, n, k, "cudaMemcpyAsync");
     if (e != cudaSuccess || !n) return e;
-    if (recording(s)) t_capture->ops.push_back([=] { memmove(dst, src, n); });
-    else memmove(dst, src, n);
+    const bool from_host = !emu_is_device_range(src, n), to_host = !emu_is_device_range(dst, n);
+    if (from_host && !pinned(src, n) && !recording(s)) {
+        auto staged = std::make_shared<std::vector<unsigned char>>((const unsigned char *)src,
+                                                                  (const unsigned char *)src + n);
+        enqueue(s, [=] { memmove(dst, staged->data(), n); });
+    } else if (to_host && !pinned(dst, n) && !recording(s)) {
+        enqueue(s, [=] { memmove(dst, src, n); });
+        if (lazy_streams() && s) drain(s);
+    } else {
+        enqueue(s, [=] { memmove(dst, src, n); });
+    }
     return cudaSuccess;
 }
 extern "C" cudaError_t cudaMemset(void *p, int v, size_t n) {
     if (n && !emu_is_device_range(p, n)) return misuse(cudaErrorInvalidValue, "cudaMemset(%p, %zu bytes): not device memory", p, n);
+    if (lazy_streams()) drain_all(true);
     memset(p, v, n);
     return cudaSuccess;
 }
 extern "C" cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s) {
     if (n && !emu_is_device_range(p, n)) return misuse(cudaErrorInvalidValue, "cudaMemsetAsync(%p, %zu bytes): not device memory", p, n);
-    if (recording(s)) t_capture->ops.push_back([=] { memset(p, v, n); });
-    else memset(p, v, n);
+    enqueue(s, [=] { memset(p, v, n); });
     return cudaSuccess;
 }
 
 // ---- streams, events, graphs ------------------------------------------------------------------------------
-struct emu_stream {
-    unsigned flags;
-};
-struct emu_event {
-    std::chrono::steady_clock::time_point t;
-    bool timing;
-};
 extern "C" cudaError_t cudaStreamCreate(cudaStream_t *s) { return cudaStreamCreateWithFlags(s, 0); }
 extern "C" cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags) {
     *s = new emu_stream{flags};
+    std::lock_guard<std::recursive_mutex> l(g_q_mu);
+    g_streams.push_back(*s);
     return cudaSuccess;
 }
 extern "C" cudaError_t cudaStreamDestroy(cudaStream_t s) {
-    delete s;
+    if (!s) return misuse(cudaErrorInvalidValue, "cudaStreamDestroy(NULL)");
+    drain(s);  // CUDA finishes the queued work; the object stays (an event may still name it)
     return cudaSuccess;
 }
 extern "C" cudaError_t cudaStreamSynchronize(cudaStream_t s) {
     if (recording(s)) return misuse(cudaErrorStreamCaptureUnsupported, "cudaStreamSynchronize during capture");
+    if (s) drain(s);
+    else drain_all(true);
     return g_last;
 }
-extern "C" cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned) { return cudaSuccess; }
+extern "C" cudaError_t cudaDeviceSynchronize(void) {
+    if (t_capture) return misuse(cudaErrorStreamCaptureUnsupported, "cudaDeviceSynchronize during capture");
+    drain_all(false);
+    return g_last;
+}
+extern "C" cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned) {
+    if (!e) return misuse(cudaErrorInvalidValue, "cudaStreamWaitEvent(NULL event)");
+    if (recording(s) || !e->s || e->s == s) return cudaSuccess;  // captured waits: the graph runs in order
+    emu_stream *es = e->s;
+    const uint64_t seq = e->seq;  // the record this wait refers to: the last one before the call, as in CUDA
+    enqueue(s, [es, seq] { run_upto(es, seq); });
+    return cudaSuccess;
+}
 extern "C" cudaError_t cudaEventCreate(cudaEvent_t *e) { return cudaEventCreateWithFlags(e, 0); }
 extern "C" cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags) {
     *e = new emu_event{std::chrono::steady_clock::now(), !(flags & cudaEventDisableTiming)};
     return cudaSuccess;
 }
+static void event_wait(cudaEvent_t e) {
+    if (e->s) run_upto(e->s, e->seq);
+}
 extern "C" cudaError_t cudaEventDestroy(cudaEvent_t e) {
+    if (!e) return misuse(cudaErrorInvalidValue, "cudaEventDestroy(NULL)");
+    event_wait(e);  // its pending record writes into it
     delete e;
     return cudaSuccess;
 }
 extern "C" cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
     if (!e) return misuse(cudaErrorInvalidValue, "cudaEventRecord(NULL)");
-    if (recording(s)) return cudaSuccess;  // an event node: nothing to do when everything is synchronous
+    if (recording(s)) return cudaSuccess;  // an event node: nothing to do when the graph runs in order
+    if (lazy_streams() && s) {
+        std::lock_guard<std::recursive_mutex> l(g_q_mu);
+        enqueue(s, [e] { e->t = std::chrono::steady_clock::now(); });
+        e->s = s;
+        e->seq = s->enq;
+        return cudaSuccess;
+    }
+    if (lazy_streams()) drain_all(true);
+    e->s = nullptr;
     e->t = std::chrono::steady_clock::now();
     return cudaSuccess;
 }
-extern "C" cudaError_t cudaEventSynchronize(cudaEvent_t e) { return e ? cudaSuccess : misuse(cudaErrorInvalidValue, "cudaEventSynchronize(NULL)"); }
-extern "C" cudaError_t cudaEventQuery(cudaEvent_t) { return cudaSuccess; }
+extern "C" cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+    if (!e) return misuse(cudaErrorInvalidValue, "cudaEventSynchronize(NULL)");
+    event_wait(e);
+    return g_last;
+}
+extern "C" cudaError_t cudaEventQuery(cudaEvent_t e) {
+    if (!e) return misuse(cudaErrorInvalidValue, "cudaEventQuery(NULL)");
+    event_wait(e);  // always "complete": running the work now is an order CUDA allows too
+    return cudaSuccess;
+}
 extern "C" cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b) {
     if (!a || !b || !a->timing || !b->timing)
         return misuse(cudaErrorInvalidValue, "cudaEventElapsedTime: an event without timing");
+    event_wait(a);
+    event_wait(b);
     *ms = std::chrono::duration<float, std::milli>(b->t - a->t).count();
     return cudaSuccess;
 }
@@ -314,8 +441,11 @@ extern "C" cudaError_t cudaGraphLaunch(cudaGraphExec_t x, cudaStream_t s) {
         t_capture->ops.insert(t_capture->ops.end(), x->ops.begin(), x->ops.end());
         return cudaSuccess;
     }
-    for (auto &op : x->ops) op();
-    return g_last;
+    auto ops = std::make_shared<std::vector<std::function<void()>>>(x->ops);  // the exec may be destroyed first
+    enqueue(s, [ops] {
+        for (auto &op : *ops) op();
+    });
+    return cudaSuccess;
 }
 extern "C" cudaError_t cudaGraphDestroy(cudaGraph_t g) {
     delete g;
@@ -542,12 +672,8 @@ void emu_launch(const void *fn, const char *name, dim3 grid, dim3 block, size_t 
             return;
         }
     }
-    if (recording(s)) {
-        std::string keep(name);
-        t_capture->ops.push_back([=] { run_launch(keep.c_str(), grid, block, smem, body); });
-        return;
-    }
-    run_launch(name, grid, block, smem, body);
+    std::string keep(name);
+    enqueue(s, [=] { run_launch(keep.c_str(), grid, block, smem, body); });
 }
 
 // ---- cp.async (same semantics as tests/emu/convnext_mlp_emu.cpp) -------------------------------------------
@@ -576,19 +702,24 @@ void __pipeline_wait_prior(size_t prior) {
 // ---- cuBLAS -----------------------------------------------------------------------------------------------
 struct emu_blas {
     int math;
+    cudaStream_t stream;  // cublasSetStream: where its products are queued
 };
 struct emu_blaslt {
     int unused;
 };
 extern "C" cublasStatus_t cublasCreate(cublasHandle_t *h) {
-    *h = new emu_blas{0};
+    *h = new emu_blas{0, nullptr};
     return CUBLAS_STATUS_SUCCESS;
 }
 extern "C" cublasStatus_t cublasDestroy(cublasHandle_t h) {
     delete h;
     return CUBLAS_STATUS_SUCCESS;
 }
-extern "C" cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t) { return h ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_INITIALIZED; }
+extern "C" cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s) {
+    if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+    h->stream = s;
+    return CUBLAS_STATUS_SUCCESS;
+}
 extern "C" cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t m) {
     if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
     h->math = (int)m;
@@ -627,19 +758,22 @@ static cublasStatus_t gemm(const char *who, cublasHandle_t h, cublasOperation_t 
         misuse(cudaErrorInvalidValue, "%s: an operand is not (entirely) in device memory (m %d n %d k %d)", who, m, n, k);
         return CUBLAS_STATUS_EXECUTION_FAILED;
     }
-    std::vector<double> a((size_t)m * k), b((size_t)k);
-    for (int i = 0; i < m; i++)  // row i of op(A), contiguous in l
-        for (int l = 0; l < k; l++) a[(size_t)i * k + l] = ld(ta == CUBLAS_OP_N ? A + i + (size_t)l * lda : A + l + (size_t)i * lda);
-    for (int j = 0; j < n; j++) {
-        for (int l = 0; l < k; l++) b[l] = ld(tb == CUBLAS_OP_N ? B + l + (size_t)j * ldb : B + j + (size_t)l * ldb);
-        for (int i = 0; i < m; i++) {
-            double s = 0;
-            const double *ai = &a[(size_t)i * k];
-            for (int l = 0; l < k; l++) s += ai[l] * b[l];
-            TC *c = C + i + (size_t)j * ldc;
-            *c = (TC)(alpha * s + (beta != 0 ? beta * (double)*c : 0.0));  // beta == 0: C is not read (may be NaN)
+    enqueue(h->stream, [=] {  // on the handle's stream, alpha and beta read at the call (host pointer mode)
+        std::vector<double> a((size_t)m * k), b((size_t)k);
+        for (int i = 0; i < m; i++)  // row i of op(A), contiguous in l
+            for (int l = 0; l < k; l++)
+                a[(size_t)i * k + l] = ld(ta == CUBLAS_OP_N ? A + i + (size_t)l * lda : A + l + (size_t)i * lda);
+        for (int j = 0; j < n; j++) {
+            for (int l = 0; l < k; l++) b[l] = ld(tb == CUBLAS_OP_N ? B + l + (size_t)j * ldb : B + j + (size_t)l * ldb);
+            for (int i = 0; i < m; i++) {
+                double s = 0;
+                const double *ai = &a[(size_t)i * k];
+                for (int l = 0; l < k; l++) s += ai[l] * b[l];
+                TC *c = C + i + (size_t)j * ldc;
+                *c = (TC)(alpha * s + (beta != 0 ? beta * (double)*c : 0.0));  // beta == 0: C is not read (may be NaN)
+            }
         }
-    }
+    });
     return CUBLAS_STATUS_SUCCESS;
 }
 extern "C" cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
@@ -670,6 +804,7 @@ extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, c
 namespace {
 struct FftPlan {
     int n, idist, odist, batch;
+    cudaStream_t stream;
 };
 std::map<int, FftPlan> g_plans;
 int g_next_plan = 1;
@@ -681,10 +816,15 @@ extern "C" cufftResult cufftPlanMany(cufftHandle *plan, int rank, int *n, int *i
         odist < n[0] / 2 + 1)
         return CUFFT_INVALID_VALUE;
     *plan = g_next_plan++;
-    g_plans[*plan] = {n[0], idist, odist, batch};
+    g_plans[*plan] = {n[0], idist, odist, batch, nullptr};
     return CUFFT_SUCCESS;
 }
-extern "C" cufftResult cufftSetStream(cufftHandle p, cudaStream_t) { return g_plans.count(p) ? CUFFT_SUCCESS : CUFFT_INVALID_PLAN; }
+extern "C" cufftResult cufftSetStream(cufftHandle p, cudaStream_t s) {
+    auto it = g_plans.find(p);
+    if (it == g_plans.end()) return CUFFT_INVALID_PLAN;
+    it->second.stream = s;
+    return CUFFT_SUCCESS;
+}
 extern "C" cufftResult cufftDestroy(cufftHandle p) { return g_plans.erase(p) ? CUFFT_SUCCESS : CUFFT_INVALID_PLAN; }
 static void fft_rec(std::complex<double> *x, int n) {  // in place, radix 2 (n a power of two)
     for (int i = 1, j = 0; i < n; i++) {
@@ -714,26 +854,28 @@ extern "C" cufftResult cufftExecD2Z(cufftHandle plan, cufftDoubleReal *in, cufft
         misuse(cudaErrorInvalidValue, "cufftExecD2Z: input or output (batch %d) not in device memory", p.batch);
         return CUFFT_EXEC_FAILED;
     }
-    std::vector<std::complex<double>> x(p.n);
-    const bool pow2 = (p.n & (p.n - 1)) == 0;
-    for (int b = 0; b < p.batch; b++) {
-        const double *src = in + (size_t)b * p.idist;
-        cufftDoubleComplex *dst = out + (size_t)b * p.odist;
-        if (pow2) {
-            for (int i = 0; i < p.n; i++) x[i] = src[i];
-            fft_rec(x.data(), p.n);
-            for (int f = 0; f < nb; f++) dst[f] = {x[f].real(), x[f].imag()};
-        } else {
-            for (int f = 0; f < nb; f++) {
-                double re = 0, im = 0;
-                for (int i = 0; i < p.n; i++) {
-                    double ph = -2 * M_PI * (double)(((long)f * i) % p.n) / p.n;
-                    re += src[i] * cos(ph);
-                    im += src[i] * sin(ph);
+    enqueue(p.stream, [=] {  // on the plan's stream
+        std::vector<std::complex<double>> x(p.n);
+        const bool pow2 = (p.n & (p.n - 1)) == 0;
+        for (int b = 0; b < p.batch; b++) {
+            const double *src = in + (size_t)b * p.idist;
+            cufftDoubleComplex *dst = out + (size_t)b * p.odist;
+            if (pow2) {
+                for (int i = 0; i < p.n; i++) x[i] = src[i];
+                fft_rec(x.data(), p.n);
+                for (int f = 0; f < nb; f++) dst[f] = {x[f].real(), x[f].imag()};
+            } else {
+                for (int f = 0; f < nb; f++) {
+                    double re = 0, im = 0;
+                    for (int i = 0; i < p.n; i++) {
+                        double ph = -2 * M_PI * (double)(((long)f * i) % p.n) / p.n;
+                        re += src[i] * cos(ph);
+                        im += src[i] * sin(ph);
+                    }
+                    dst[f] = {re, im};
                 }
-                dst[f] = {re, im};
             }
         }
-    }
+    });
     return CUFFT_SUCCESS;
 }

@@ -1,7 +1,7 @@
 // CPU stand-in for the CUDA runtime (tests/emu-runtime): lets the GPU test programs and kernels/*.cu run on a
 // machine with no GPU and no CUDA toolkit. Device memory is host memory (NaN-poisoned, bounds-tracked);
-// streams, events and graphs are synchronous; a kernel launch (rewritten by transform.py into EMU_LAUNCH) runs
-// one host thread per CUDA thread, blocks one after another. C part: types and the runtime API (the test
+// stream work is deferred as late as CUDA allows (README.md); a kernel launch (rewritten by transform.py into
+// EMU_LAUNCH) runs one host thread per CUDA thread, blocks one after another. C part: types and the runtime API (the test
 // programs are C). C++ part (kernels): threadIdx/blockIdx, __syncthreads, warp shuffles, WMMA, cp.async.
 // The device seen is a plausible H100: sm_90, 132 SMs, 80 GB, 227 KB opt-in shared memory per block.
 #ifndef EMU_CUDA_RUNTIME_H
