@@ -359,7 +359,12 @@ ac_status ac_audio_load_mono(const char *path, int rate, double head_s, float **
     mono_stream s = {.c = c};
     ac_resampler *r = NULL;
     float *block = malloc(sizeof(float) * MONO_BLOCK * (size_t)c);
-    if (!block) {
+    // 16-bit PCM (WAV, FLAC, AIFF...) is read as the integers and scaled here: libsndfile's own conversion, one
+    // sample at a time, was half of a 32 kHz WAV's decoding. k * 2^-15 is exact in float, so the values are the
+    // ones sf_readf_float gives (normalised float, libsndfile's default), and integers need no NaN/Inf scan.
+    const int s16 = (sfi.format & SF_FORMAT_SUBMASK) == SF_FORMAT_PCM_16;
+    short *sblock = s16 ? malloc(sizeof(short) * MONO_BLOCK * (size_t)c) : NULL;
+    if (!block || (s16 && !sblock)) {
         st = ac_fail(AC_ERR_NOMEM, "%s: cannot allocate a decoding block", path);
         goto done;
     }
@@ -390,11 +395,15 @@ ac_status ac_audio_load_mono(const char *path, int rate, double head_s, float **
             goto done;
         }
         float *dst = direct ? s.y + n : block;
-        const sf_count_t got = sf_readf_float(sf, dst, want);
+        const sf_count_t got = s16 ? sf_readf_short(sf, sblock, want) : sf_readf_float(sf, dst, want);
         if (got <= 0) break;
-        int bad = 0;
-        for (int64_t i = 0; i < got * c; i++) bad |= !(fabsf(dst[i]) <= FLT_MAX);
-        if (bad && (st = nonfinite_error(path, dst, got, c, sr, n))) goto done;
+        if (s16) {
+            for (int64_t i = 0; i < got * c; i++) dst[i] = (float)sblock[i] * (1.0f / 32768.0f);
+        } else {
+            int bad = 0;
+            for (int64_t i = 0; i < got * c; i++) bad |= !(fabsf(dst[i]) <= FLT_MAX);
+            if (bad && (st = nonfinite_error(path, dst, got, c, sr, n))) goto done;
+        }
         if (n + got > max_in) {
             st = check_shape(path, n + got, 1, sr);  // the duration limit's message
             goto done;
@@ -455,6 +464,7 @@ done:
     free(s.tmp);
     free(s.y);
     free(block);
+    free(sblock);
     ac_resampler_free(r);
     sf_close(sf);
     return st;
