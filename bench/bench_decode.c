@@ -51,6 +51,7 @@ static int make_files(const char *dir, int n, int rate) {
 }
 
 int main(int argc, char **argv) {
+    ac_decode_tune_allocator();  // as the CLI does: the ceiling is measured under the same allocator policy
     if (argc == 5 && !strcmp(argv[1], "--make")) return make_files(argv[2], atoi(argv[3]), atoi(argv[4]));
     if (argc < 3) {
         fprintf(stderr, "usage: bench_decode THREADS FILE... | bench_decode --make DIR N RATE\n");

@@ -14,6 +14,7 @@
 #include "status.h"
 #include "cli.h"
 #include "inputs.h"
+#include "pipeline.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -360,6 +361,7 @@ static int cmd_version(void) {
 
 int main(int argc, char **argv) {
     ac_blas_retune(argv);
+    ac_decode_tune_allocator();  // host/pipeline.h: decode buffers reused, not faulted in per file
     if (argc < 2) {
         usage_main(stderr);
         return 2;

@@ -41,6 +41,10 @@ void ac_decode_pool_take(ac_decode_pool *p, int i, ac_decoded *out);
 void ac_decode_pool_stop(ac_decode_pool *p);
 // The most samples held decoded and not taken at any moment so far (for tests and benchmarks).
 int64_t ac_decode_pool_peak_samples(ac_decode_pool *p);
+// For a program whose main work is a bulk run (the CLI, bench_decode), called once at its start: keeps freed
+// decode buffers in the allocator for reuse instead of handing their pages back to the kernel (glibc only; a
+// no-op elsewhere). A process-wide setting, so the library never makes it on its own.
+void ac_decode_tune_allocator(void);
 
 // Long recordings as timed segments: windows of seg_s seconds every hop_s seconds (hop_s <= seg_s) over n samples
 // at `rate`, the last ending at the end of the file. When the audio left after a window is shorter than
