@@ -357,7 +357,8 @@ ac_status ac_audio_load_mono(const char *path, int rate, double head_s, float **
     const int64_t head = head_s > 0 ? (int64_t)ceil(head_s * sr) : INT64_MAX;
     const int64_t max_in = (int64_t)(AC_MAX_SECONDS * sr);
     mono_stream s = {.c = c};
-    ac_resampler *r = NULL;
+    ac_resampler *own = NULL;  // only when the shared table cannot give one
+    const ac_resampler *r = NULL;
     float *block = malloc(sizeof(float) * MONO_BLOCK * (size_t)c);
     // 16-bit PCM (WAV, FLAC, AIFF...) is read as the integers and scaled here: libsndfile's own conversion, one
     // sample at a time, was half of a 32 kHz WAV's decoding. k * 2^-15 is exact in float, so the values are the
@@ -369,7 +370,10 @@ ac_status ac_audio_load_mono(const char *path, int rate, double head_s, float **
         goto done;
     }
     if (sr != rate) {
-        if ((st = ac_resampler_create(sr, rate, &r))) goto done;
+        if (!(r = ac_resampler_shared(sr, rate))) {
+            if ((st = ac_resampler_create(sr, rate, &own))) goto done;
+            r = own;
+        }
         s.r = r;
         if (!(s.hist = calloc((size_t)c, sizeof(float *)))) {
             st = ac_fail(AC_ERR_NOMEM, "%s: out of memory", path);
@@ -465,7 +469,7 @@ done:
     free(s.y);
     free(block);
     free(sblock);
-    ac_resampler_free(r);
+    ac_resampler_free(own);
     sf_close(sf);
     return st;
 }

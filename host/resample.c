@@ -15,6 +15,7 @@
 #include "status.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,34 @@ ac_status ac_resampler_create(int orig_freq, int new_freq, ac_resampler **out) {
     if (r->simd && r->end_max - r->first_min + nw > 8192) r->simd = 0;
     *out = r;
     return AC_OK;
+}
+
+// A process-wide table of resamplers by rate pair (they are read-only once built): building one computes
+// new x ~20 taps with sinf/cosf, 7 % of decoding a 10 s 44.1 kHz file when every file built its own.
+#define SHARED_MAX 32
+static struct {
+    int orig, new_;
+    ac_resampler *r;
+} g_shared[SHARED_MAX];
+static int g_n_shared;
+static pthread_mutex_t g_shared_mu = PTHREAD_MUTEX_INITIALIZER;
+
+const ac_resampler *ac_resampler_shared(int orig_freq, int new_freq) {
+    const ac_resampler *found = NULL;
+    pthread_mutex_lock(&g_shared_mu);
+    for (int i = 0; i < g_n_shared && !found; i++)
+        if (g_shared[i].orig == orig_freq && g_shared[i].new_ == new_freq) found = g_shared[i].r;
+    if (!found && g_n_shared < SHARED_MAX) {
+        ac_resampler *r = NULL;
+        if (ac_resampler_create(orig_freq, new_freq, &r) == AC_OK) {
+            g_shared[g_n_shared].orig = orig_freq;
+            g_shared[g_n_shared].new_ = new_freq;
+            g_shared[g_n_shared++].r = r;
+            found = r;
+        }
+    }
+    pthread_mutex_unlock(&g_shared_mu);
+    return found;
 }
 
 int64_t ac_resampler_out_len(const ac_resampler *r, int64_t in_len) {
