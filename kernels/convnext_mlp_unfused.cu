@@ -13,11 +13,25 @@
 #include "convnext_mlp.h"
 #include "decoder_linear.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 
-// One cuBLAS handle per host thread and device, made on first use and kept for the process: creating one costs
-// milliseconds (and a device allocation), far more than a call; a thread-local one needs no lock.
+// One cuBLAS handle per host thread and device, made on first use and kept until the thread ends (a thread-
+// specific value whose destructor destroys them: a bulk run's worker threads end before the process, and each
+// handle holds device memory): creating one costs milliseconds, far more than a call; a per-thread one needs no
+// lock.
 #define MLP_MAX_DEVICES 64
-static thread_local cublasHandle_t t_handles[MLP_MAX_DEVICES];
+static pthread_key_t g_handles_key;
+static pthread_once_t g_handles_once = PTHREAD_ONCE_INIT;
+static int g_handles_key_ok;
+
+static void destroy_handles(void *p) {
+    cublasHandle_t *h = (cublasHandle_t *)p;
+    for (int i = 0; i < MLP_MAX_DEVICES; i++)
+        if (h[i]) cublasDestroy(h[i]);  // at thread exit: nothing left to report to
+    free(h);
+}
+static void make_handles_key(void) { g_handles_key_ok = pthread_key_create(&g_handles_key, destroy_handles) == 0; }
 
 static ac_status mlp_cublas(cudaStream_t stream, cublasHandle_t *out) {
     *out = NULL;
@@ -26,9 +40,20 @@ static ac_status mlp_cublas(cudaStream_t stream, cublasHandle_t *out) {
     if (dev < 0 || dev >= MLP_MAX_DEVICES)
         return ac_fail(AC_ERR_CUDA, "convnext_mlp: device %d beyond the %d this build handles (hint: set "
                        "CUDA_VISIBLE_DEVICES)", dev, MLP_MAX_DEVICES);
-    if (!t_handles[dev]) CUBLAS_CHECK(cublasCreate(&t_handles[dev]));
-    CUBLAS_CHECK(cublasSetStream(t_handles[dev], stream));
-    *out = t_handles[dev];
+    pthread_once(&g_handles_once, make_handles_key);
+    if (!g_handles_key_ok) return ac_fail(AC_ERR_INTERNAL, "convnext_mlp: pthread_key_create failed");
+    cublasHandle_t *h = (cublasHandle_t *)pthread_getspecific(g_handles_key);
+    if (!h) {
+        if (!(h = (cublasHandle_t *)calloc(MLP_MAX_DEVICES, sizeof *h)))
+            return ac_fail(AC_ERR_NOMEM, "convnext_mlp: out of host memory");
+        if (pthread_setspecific(g_handles_key, h)) {
+            free(h);
+            return ac_fail(AC_ERR_INTERNAL, "convnext_mlp: pthread_setspecific failed");
+        }
+    }
+    if (!h[dev]) CUBLAS_CHECK(cublasCreate(&h[dev]));
+    CUBLAS_CHECK(cublasSetStream(h[dev], stream));
+    *out = h[dev];
     return AC_OK;
 }
 
