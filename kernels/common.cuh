@@ -18,9 +18,12 @@ static inline int ac_debug_sync(void) {
 #endif
 }
 
+// A failed allocation is not sticky, but CUDA also keeps it as the last error: it is cleared here, or the next
+// KERNEL_CHECK after a retry at a smaller batch would report it again as that kernel's failure.
 #define CUDA_CHECK(expr)                                                                                          \
     do {                                                                                                          \
         cudaError_t err_ = (expr);                                                                                \
+        if (err_ == cudaErrorMemoryAllocation) (void)cudaGetLastError();                                          \
         if (err_ != cudaSuccess)                                                                                  \
             return ac_fail(err_ == cudaErrorMemoryAllocation ? AC_ERR_NOMEM : AC_ERR_CUDA,                        \
                            "%s:%d: %s failed: %s (%s) (hint: %s)", __FILE__, __LINE__, #expr,                    \

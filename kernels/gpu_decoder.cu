@@ -65,12 +65,24 @@ struct dec_state {
 
 void drop_graphs(dec_state *s);
 
+// The per-call device buffers, all let go (capacities 0): at the end, and after an out-of-memory, so that a retry
+// at a smaller batch starts from an empty device (as the encoder does: kernels/gpu_encoder.cu).
+void free_buffers(dec_state *s) {
+    void **d[] = {(void **)&s->x,      (void **)&s->qkv,    (void **)&s->att,    (void **)&s->o,
+                  (void **)&s->ff,     (void **)&s->logits, (void **)&s->cache,  (void **)&s->mem_kv,
+                  (void **)&s->anc[0], (void **)&s->anc[1], (void **)&s->mem_off, (void **)&s->mem_len};
+    for (size_t i = 0; i < sizeof d / sizeof d[0]; i++) {
+        cudaFree(*d[i]);  // synchronises the device
+        *d[i] = NULL;
+    }
+    s->cap_rows = s->cap_steps = s->cap_clips = 0;
+    s->cap_frames = 0;
+}
+
 void dec_free(void *p) {
     dec_state *s = (dec_state *)p;
     if (!s) return;
-    void *d[] = {s->x, s->qkv, s->att, s->o, s->ff, s->logits, s->cache, s->mem_kv, s->anc[0], s->anc[1], s->mem_off,
-                 s->mem_len};
-    for (size_t i = 0; i < sizeof d / sizeof d[0]; i++) cudaFree(d[i]);
+    free_buffers(s);
     cudaFreeHost(s->n_rows_host);
     for (int i = 0; i < s->n_ev; i++) cudaEventDestroy(s->ev[i]);
     free(s->ev);
@@ -453,11 +465,13 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
     }
     if (!st) st = ac_gpu_beam_results(beam, out);
 done:
-    if (st && beam) {  // after a failure, nothing of this search is reused
+    if (st && (beam || st == AC_ERR_NOMEM)) {  // after a failure, nothing of this search is reused
         cudaStreamSynchronize(stream);
-        drop_graphs(s);
-        ac_gpu_beam_free(beam);
+        drop_graphs(s);  // they hold the buffers
+        if (beam != s->beam) ac_gpu_beam_free(beam);
+        ac_gpu_beam_free(s->beam);
         s->beam = NULL;
+        if (st == AC_ERR_NOMEM) free_buffers(s);
     }
     free(off32);
     if (stats) {

@@ -100,6 +100,20 @@ static void prof_collect(enc *e) {
 
 static size_t al(size_t b) { return (b + 255) & ~(size_t)255; }
 
+// The per-call device buffers (not the weights). After an out-of-memory they are all let go, so that a retry at
+// a smaller batch starts from an empty device: buffers already grown for the failed batch would otherwise hold
+// the memory its smaller successor needs for the rest (seen in emulation with EMU_DEVICE_MEMORY: halving failed
+// down to one clip, which fits on a fresh device).
+static void free_device_buffers(enc *e) {
+    dbuf *dev[] = {&e->stage_d, &e->lm_ws, &e->bn0, &e->logmel, &e->xa, &e->xb, &e->hb, &e->cols, &e->mlp_ws,
+                   &e->femb, &e->mem};
+    for (dbuf *b : dev) {
+        if (b->p) cudaFree(b->p);  // synchronises the device: queued kernels may still use it
+        b->p = nullptr;
+        b->cap = 0;
+    }
+}
+
 static void enc_free(void *p) {
     enc *e = (enc *)p;
     if (!e) return;
@@ -125,10 +139,7 @@ static void enc_free(void *p) {
         free(e->blocks[s]);
     }
     if (e->stage_h.p) cudaFreeHost(e->stage_h.p);
-    dbuf *dev[] = {&e->stage_d, &e->lm_ws, &e->bn0, &e->logmel, &e->xa, &e->xb, &e->hb, &e->cols, &e->mlp_ws,
-                   &e->femb, &e->mem};
-    for (dbuf *b : dev)
-        if (b->p) cudaFree(b->p);
+    free_device_buffers(e);
     if (e->staged) cudaEventDestroy(e->staged);
     delete e;
 }
@@ -635,6 +646,7 @@ extern "C" ac_status ac_gpu_encode_ex(ac_gpu_model *g, int n, ac_pcm_kind kind, 
             st = err != cudaSuccess ? ac_fail(AC_ERR_CUDA, "encoder: cudaSetDevice(%d): %s", ac_gpu_model_device(g),
                                               cudaGetErrorString(err))
                                     : encode(g, e, k, kind, x, n_samples, idx, &d, T, off, memory);
+            if (st == AC_ERR_NOMEM) free_device_buffers(e);
         }
         if (!st) {
             // failed clips get an empty range at the position where they would have been

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `audiocap caption --device cuda` end to end: in fp32 the GPU writes the CPU's rows (same tokens, captions and
 # scores within the fp32 budget), bf16 runs and writes well-formed rows, two workers on one device keep the input
-# order (--device cuda:0,0 and --workers 3), out-of-memory halving keeps the rows (simulated, two workers),
-# segment mode works on the GPU. Exits 77 (skipped) without a GPU.
+# order (--device cuda:0,0 and --workers 3), out-of-memory halving keeps the rows (simulated, two workers; and a
+# real one on the emulated runtime), segment mode works on the GPU. Exits 77 (skipped) without a GPU.
 # usage: test_cuda_cli.sh AUDIOCAP MODEL DATA_DIR
 set -u
 bin=$1
@@ -48,6 +48,18 @@ expect '[ $? -eq 0 ]' "--workers 3 on one GPU: same rows, input order"
 AC_FAULT_NOMEM_ABOVE=2 "$bin" caption -q -m "$model" --batch-size 6 --device cuda:0 --workers 2 --precision fp32 "${inputs[@]}" >"$tmp/oom.jsonl"
 python3 -c "$compare" "$tmp/cpu.jsonl" "$tmp/oom.jsonl"
 expect '[ $? -eq 0 ]' "out-of-memory halving with two GPU workers: the CPU's rows"
+# a real out-of-memory, where the device can be made small (the emulated runtime: EMU_DEVICE_MEMORY): the halving
+# must retry from an empty device, or the buffers grown for the failed batch keep the memory a smaller one needs
+# (before that fix, every limit below but 2300 KB failed the run). 2100 KB: the encoder runs out; 2700 KB: the
+# decoder does too.
+if "$bin" devices 2>/dev/null | grep -q "emu-runtime"; then
+  for kb in 2100 2700; do
+    EMU_DEVICE_MEMORY=$((kb * 1000)) "$bin" caption -m "$model" --batch-size 6 --device cuda:0 --precision fp32 \
+      "${inputs[@]}" >"$tmp/oomr.jsonl" 2>"$tmp/oomr.err"
+    python3 -c "$compare" "$tmp/cpu.jsonl" "$tmp/oomr.jsonl"
+    expect '[ $? -eq 0 ] && grep -q "out of memory at" "$tmp/oomr.err"' "a real out-of-memory ($kb KB device): halved, the CPU's rows"
+  done
+fi
 "$bin" caption -q -m "$model" --device cuda:0 --precision fp32 --segment 1 "$data/audio/example.flac" >"$tmp/seg.jsonl"
 "$bin" caption -q -m "$model" --segment 1 "$data/audio/example.flac" >"$tmp/segcpu.jsonl"
 python3 -c "$compare" "$tmp/segcpu.jsonl" "$tmp/seg.jsonl"

@@ -197,9 +197,21 @@ static bool host_side(const void *p, size_t n) {
     std::lock_guard<std::mutex> l(g_mem_mu);
     return !in_map(g_dev, p, n) && !in_map(g_dev, p, 1);
 }
+// EMU_DEVICE_MEMORY=BYTES: a smaller device, so that tests can run a real out-of-memory path (a batch whose
+// buffers do not fit), not only a simulated one.
+static size_t device_memory() {
+    static const size_t v = [] {
+        const char *e = getenv("EMU_DEVICE_MEMORY");
+        return e && *e ? (size_t)strtoull(e, NULL, 10) : (size_t)80 << 30;
+    }();
+    return v;
+}
 extern "C" cudaError_t cudaMalloc(void **p, size_t n) {
     *p = NULL;
-    if (n > ((size_t)80 << 30)) return set_err(cudaErrorMemoryAllocation);
+    {
+        std::lock_guard<std::mutex> l(g_mem_mu);
+        if (n > device_memory() || g_dev_bytes + n > device_memory()) return set_err(cudaErrorMemoryAllocation);
+    }
     void *q = NULL;
     if (posix_memalign(&q, 256, n ? n : 1)) return set_err(cudaErrorMemoryAllocation);
     memset(q, 0xff, n);  // NaN as float, double and bf16: unwritten elements show up
@@ -243,7 +255,7 @@ extern "C" cudaError_t cudaFreeHost(void *p) {
     return cudaSuccess;
 }
 extern "C" cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b) {
-    *total_b = (size_t)80 << 30;
+    *total_b = device_memory();
     *free_b = *total_b - g_dev_bytes;
     return cudaSuccess;
 }
