@@ -2,8 +2,8 @@
 // rate when the file's rate differs, channel mean) over a list of files with N threads, nothing else. bench/run_bulk.sh
 // sets it beside `audiocap caption --check` (the whole bulk pipeline minus the model) on the same files and threads.
 // usage: bench_decode THREADS FILE...           (prints one JSON line)
-//        bench_decode --make DIR N RATE          (writes DIR/wav/fNNNN.wav and DIR/flac/fNNNN.flac: N distinct 10 s
-//                                                 mono 16-bit clips of noise and tones, with libsndfile)
+//        bench_decode --make DIR N RATE [SECONDS] (writes DIR/wav/fNNNN.wav and DIR/flac/fNNNN.flac: N distinct
+//                                                 clips of SECONDS (10) mono 16-bit noise and tones, with libsndfile)
 #include "../host/pipeline.h"
 
 #include <math.h>
@@ -14,9 +14,10 @@
 #include <sys/stat.h>
 #include <time.h>
 
-static int make_files(const char *dir, int n, int rate) {
+static int make_files(const char *dir, int n, int rate, double seconds) {
     char path[4096];
-    const int len = 10 * rate;
+    const int len = (int)(seconds * rate);
+    if (len < 1 || n < 0) return 1;
     float *x = malloc(sizeof(float) * (size_t)len);
     if (!x) return 1;
     snprintf(path, sizeof path, "%s/wav", dir);
@@ -52,9 +53,10 @@ static int make_files(const char *dir, int n, int rate) {
 
 int main(int argc, char **argv) {
     ac_decode_tune_allocator();  // as the CLI does: the ceiling is measured under the same allocator policy
-    if (argc == 5 && !strcmp(argv[1], "--make")) return make_files(argv[2], atoi(argv[3]), atoi(argv[4]));
+    if ((argc == 5 || argc == 6) && !strcmp(argv[1], "--make"))
+        return make_files(argv[2], atoi(argv[3]), atoi(argv[4]), argc == 6 ? atof(argv[5]) : 10.0);
     if (argc < 3) {
-        fprintf(stderr, "usage: bench_decode THREADS FILE... | bench_decode --make DIR N RATE\n");
+        fprintf(stderr, "usage: bench_decode THREADS FILE... | bench_decode --make DIR N RATE [SECONDS]\n");
         return 2;
     }
     int threads = atoi(argv[1]), n = argc - 2, bad = 0;
