@@ -168,10 +168,15 @@ int64_t ac_resampler_out_len(const ac_resampler *r, int64_t in_len) {
     return target < conv_len ? target : conv_len;
 }
 
+// The first input sample read by output (block b, phase j): padded index b * orig + first[j] is sample
+// p - width. Its taps are [start, start + count[j]).
+static inline int64_t tap_start(const ac_resampler *r, int64_t b, int j) {
+    return b * r->orig + r->first[j] - r->width;
+}
+
 void ac_resampler_window(const ac_resampler *r, int64_t o, int64_t *lo, int64_t *hi) {
-    const int64_t b = o / r->new_;
     const int j = (int)(o % r->new_);
-    *lo = b * r->orig + r->first[j] - r->width;  // padded index p maps to input sample p - width
+    *lo = tap_start(r, o / r->new_, j);
     *hi = *lo + r->count[j];
 }
 
@@ -184,7 +189,7 @@ int64_t ac_resampler_ready(const ac_resampler *r, int64_t o, int64_t avail) {
     }
     int64_t b = o / r->new_;
     int j = (int)(o % r->new_);
-    while (b * r->orig + r->first[j] - r->width + r->count[j] <= avail) {
+    while (tap_start(r, b, j) + r->count[j] <= avail) {
         o++;
         if (++j == r->new_) j = 0, b++;
     }
@@ -192,7 +197,7 @@ int64_t ac_resampler_ready(const ac_resampler *r, int64_t o, int64_t avail) {
 }
 
 int64_t ac_resampler_first_needed(const ac_resampler *r, int64_t o) {
-    return (o / r->new_) * r->orig - r->width;  // first[j] >= 0 for every phase
+    return (o / r->new_) * r->orig - r->width;  // tap_start's lowest: first[j] >= 0 for every phase
 }
 
 // One output (block b, phase j): the taps' products rounded to float and added in tap order from 0.0f, the
@@ -200,7 +205,7 @@ int64_t ac_resampler_first_needed(const ac_resampler *r, int64_t o) {
 // path multiplies and adds separately), so all paths agree bit for bit.
 static inline float one_output(const ac_resampler *r, const float *x, int64_t x0, int64_t in_len, int64_t b, int j) {
     const float *k = r->taps + (size_t)j * r->max_count;
-    const int64_t start = b * r->orig + r->first[j] - r->width;
+    const int64_t start = tap_start(r, b, j);
     const int cnt = r->count[j];
     float acc = 0.0f;
     if (start >= 0 && start + cnt <= in_len) {
@@ -347,11 +352,15 @@ ac_status ac_audio_to_model_rate(const ac_audio *a, int target_rate, float **out
     *out_len = 0;
     if (!a || !a->data || a->n_frames <= 0 || a->channels <= 0)
         return ac_fail(AC_ERR_INVALID_ARG, "ac_audio_to_model_rate: empty audio");
-    ac_resampler *r = NULL;
+    const ac_resampler *r = NULL;
+    ac_resampler *own = NULL;  // only when the shared table is full
     int64_t n = a->n_frames;
     if (a->sample_rate != target_rate) {
-        ac_status st = ac_resampler_create(a->sample_rate, target_rate, &r);
-        if (st) return st;
+        if (!(r = ac_resampler_shared(a->sample_rate, target_rate))) {
+            ac_status st = ac_resampler_create(a->sample_rate, target_rate, &own);
+            if (st) return st;
+            r = own;
+        }
         n = ac_resampler_out_len(r, a->n_frames);
     }
     // mono input is copied over y whole; channels are summed into it
@@ -360,7 +369,7 @@ ac_status ac_audio_to_model_rate(const ac_audio *a, int target_rate, float **out
     if (!y || (r && a->channels > 1 && !tmp)) {
         free(y);
         free(tmp);
-        ac_resampler_free(r);
+        ac_resampler_free(own);
         return ac_fail(AC_ERR_NOMEM, "resample: cannot allocate %lld samples", (long long)n);
     }
     // torch: x.mean(dim=0) over (C, N) = sum in channel order, then divide by C (float32).
@@ -382,7 +391,7 @@ ac_status ac_audio_to_model_rate(const ac_audio *a, int target_rate, float **out
         for (int64_t i = 0; i < n; i++) y[i] /= fc;
     }
     free(tmp);
-    ac_resampler_free(r);
+    ac_resampler_free(own);
     *out = y;
     *out_len = n;
     return AC_OK;
