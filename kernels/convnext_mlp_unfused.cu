@@ -28,7 +28,10 @@ static int g_handles_key_ok;
 static void destroy_handles(void *p) {
     cublasHandle_t *h = (cublasHandle_t *)p;
     for (int i = 0; i < MLP_MAX_DEVICES; i++)
-        if (h[i]) cublasDestroy(h[i]);  // at thread exit: nothing left to report to
+        if (h[i]) {  // at thread exit: nothing left to report to; a handle is destroyed with its device current
+            if (cudaSetDevice(i) == cudaSuccess) cublasDestroy(h[i]);
+            else (void)cudaGetLastError();
+        }
     free(h);
 }
 static void make_handles_key(void) { g_handles_key_ok = pthread_key_create(&g_handles_key, destroy_handles) == 0; }

@@ -17,6 +17,8 @@ extern "C" ac_status ac_gpu_caption_clips_ex(ac_gpu_model *g, int n, const float
     if (n < 0 || (n > 0 && (!x || !n_samples || !out)))
         return ac_fail(AC_ERR_INVALID_ARG, "gpu caption: %d clips, x %p, out %p", n, (const void *)x, (void *)out);
     if (n == 0) return AC_OK;
+    ac_status st = ac_gpu_model_use(g);  // before the events below are made: they belong to the current device
+    if (st) return st;
     const ac_model_config *c = ac_gpu_model_config(g);
     int64_t n_forbid = 0;
     const uint8_t *forbid = ac_gpu_host_forbid_mask(g, &n_forbid);
@@ -25,7 +27,7 @@ extern "C" ac_status ac_gpu_caption_clips_ex(ac_gpu_model *g, int n, const float
                        c->vocab_size);
     ac_beam_params bp;
     int bos = 0;
-    ac_status st = ac_gpu_resolve_params(c, p, forbid, &bp, &bos);
+    st = ac_gpu_resolve_params(c, p, forbid, &bp, &bos);
     if (st) return st;
     for (int i = 0; i < n; i++) memset(&out[i], 0, sizeof out[i]);
 

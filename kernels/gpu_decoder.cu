@@ -352,6 +352,8 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
     const double t0 = now_ms();
     if (stats) memset(stats, 0, sizeof *stats);
     if (n <= 0) return AC_OK;
+    ac_status use = ac_gpu_model_use(g);  // its buffers, events and graphs belong to the current device
+    if (use) return use;
     const ac_model_config *c = ac_gpu_model_config(g);
     if (!memory || !mem_off || !n_frames || !mem_len || !bos_ids || !p || !out || p->vocab_size != c->vocab_size ||
         p->max_pred_size < 1 || p->max_pred_size > c->decoder.max_positions)

@@ -336,6 +336,8 @@ extern "C" const char *ac_gpu_encoder_mlp_paths(ac_gpu_model *g) {
 }
 
 static ac_status get_enc(ac_gpu_model *g, enc **out) {
+    ac_status st = ac_gpu_model_use(g);  // the buffers, events and plans made below belong to the current device
+    if (st) return st;
     enc *e = (enc *)ac_gpu_state(g, ENC_SLOT);
     if (!e) {
         e = new (std::nothrow) enc();
@@ -344,9 +346,7 @@ static ac_status get_enc(ac_gpu_model *g, enc **out) {
         e->cfg = ac_gpu_model_config(g);
         const char *prof = getenv("AC_GPU_PROFILE");
         e->prof_on = prof && prof[0] == '1';
-        CUDA_CHECK(cudaSetDevice(ac_gpu_model_device(g)));
-        ac_status st = enc_init(g, e);
-        if (st) {
+        if ((st = enc_init(g, e))) {
             enc_free(e);
             return st;
         }
@@ -642,10 +642,7 @@ extern "C" ac_status ac_gpu_encode_ex(ac_gpu_model *g, int n, ac_pcm_kind kind, 
         }
         d.n = k;
         if (k > 0) {
-            cudaError_t err = cudaSetDevice(ac_gpu_model_device(g));
-            st = err != cudaSuccess ? ac_fail(AC_ERR_CUDA, "encoder: cudaSetDevice(%d): %s", ac_gpu_model_device(g),
-                                              cudaGetErrorString(err))
-                                    : encode(g, e, k, kind, x, n_samples, idx, &d, T, off, memory);
+            st = encode(g, e, k, kind, x, n_samples, idx, &d, T, off, memory);  // get_enc made the device current
             if (st == AC_ERR_NOMEM) free_device_buffers(e);
         }
         if (!st) {

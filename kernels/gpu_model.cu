@@ -50,8 +50,19 @@ static uint16_t f32_to_bf16_rne(float f) {
 
 static int is_float(ac_dtype d) { return d == AC_DTYPE_F32 || d == AC_DTYPE_F16 || d == AC_DTYPE_BF16; }
 
+extern "C" ac_status ac_gpu_model_use(const ac_gpu_model *g) {
+    const cudaError_t e = cudaSetDevice(g->device);
+    if (e != cudaSuccess)
+        return ac_fail(AC_ERR_CUDA, "%s: cudaSetDevice(%d): %s (hint: check nvidia-smi and CUDA_VISIBLE_DEVICES)",
+                       ac_model_file_name(g->mf), g->device, cudaGetErrorString(e));
+    return AC_OK;
+}
+
 extern "C" void ac_gpu_model_free(ac_gpu_model *g) {
     if (!g) return;
+    // the handles, stream and buffers belong to the model's device: destroy them with it current (nothing left to
+    // report a failure to; the frees below are best effort)
+    if (g->stream && cudaSetDevice(g->device) != cudaSuccess) (void)cudaGetLastError();
     for (int k = 0; k < AC_GPU_SLOTS; k++)
         if (g->state[k] && g->state_free[k]) g->state_free[k](g->state[k]);
     if (g->d32) cudaFree(g->d32);

@@ -32,6 +32,11 @@ const ac_model_config *ac_gpu_model_config(const ac_gpu_model *g);
 const ac_model_file *ac_gpu_model_file(const ac_gpu_model *g);  // host view of the file (kept open)
 ac_precision ac_gpu_model_precision(const ac_gpu_model *g);
 int ac_gpu_model_device(const ac_gpu_model *g);
+// Makes the model's device current for the calling thread (cudaSetDevice). Every entry point that touches the
+// device calls it first: a worker thread starts on device 0, and what CUDA makes (events, handles, buffers)
+// belongs to the device current at the time, so on a second GPU an event made before the switch could not be
+// recorded on the model's stream. The thread's current device stays the model's afterwards.
+ac_status ac_gpu_model_use(const ac_gpu_model *g);
 const char *ac_gpu_model_device_name(const ac_gpu_model *g);  // "NVIDIA H100 80GB HBM3"
 size_t ac_gpu_model_weight_bytes(const ac_gpu_model *g);       // device bytes held by the uploaded tensors
 

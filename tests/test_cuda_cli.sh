@@ -2,7 +2,8 @@
 # `audiocap caption --device cuda` end to end: in fp32 the GPU writes the CPU's rows (same tokens, captions and
 # scores within the fp32 budget), bf16 runs and writes well-formed rows, two workers on one device keep the input
 # order (--device cuda:0,0 and --workers 3), out-of-memory halving keeps the rows (simulated, two workers; and a
-# real one on the emulated runtime), segment mode works on the GPU. Exits 77 (skipped) without a GPU.
+# real one on the emulated runtime), several GPUs (two or more on the machine, or two emulated) give the same rows,
+# segment mode works on the GPU. Exits 77 (skipped) without a GPU.
 # usage: test_cuda_cli.sh AUDIOCAP MODEL DATA_DIR
 set -u
 bin=$1
@@ -59,6 +60,30 @@ if "$bin" devices 2>/dev/null | grep -q "emu-runtime"; then
     python3 -c "$compare" "$tmp/cpu.jsonl" "$tmp/oomr.jsonl"
     expect '[ $? -eq 0 ] && grep -q "out of memory at" "$tmp/oomr.err"' "a real out-of-memory ($kb KB device): halved, the CPU's rows"
   done
+fi
+# several GPUs: on a machine with two or more, or on the emulated runtime made to show two (EMU_DEVICES=2, where
+# using one device's stream, event, handle or memory while another is current is an error, as on a GPU).
+# `--device cuda` takes every visible GPU, one worker each; the rows are still the CPU's, in input order.
+multi=()
+if "$bin" devices 2>/dev/null | grep -q "^cuda:1 "; then multi=(env)
+elif "$bin" devices 2>/dev/null | grep -q "emu-runtime"; then multi=(env EMU_DEVICES=2); fi
+if [ ${#multi[@]} -gt 0 ]; then
+  n_dev=$("${multi[@]}" "$bin" devices 2>/dev/null | grep -c "^cuda:[0-9]")
+  "${multi[@]}" "$bin" caption -q -m "$model" --batch-size 1 --device cuda --precision fp32 "${inputs[@]}" >"$tmp/all.jsonl"
+  python3 -c "$compare" "$tmp/cpu.jsonl" "$tmp/all.jsonl"
+  expect '[ $? -eq 0 ]' "--device cuda over $n_dev GPUs: the CPU's rows, input order"
+  "${multi[@]}" "$bin" caption -q -m "$model" --batch-size 1 --device cuda:1,0 --workers 2 --precision fp32 "${inputs[@]}" >"$tmp/md4.jsonl"
+  python3 -c "$compare" "$tmp/cpu.jsonl" "$tmp/md4.jsonl"
+  expect '[ $? -eq 0 ]' "--device cuda:1,0 --workers 2 (four workers on two GPUs): the CPU's rows"
+  "${multi[@]}" "$bin" caption -q -m "$model" --device "cuda:$n_dev" "${inputs[@]}" >/dev/null 2>"$tmp/nodev.err"
+  rc=$?
+  expect '[ $rc -ne 0 ] && grep -q "cuda:$n_dev not available" "$tmp/nodev.err"' "a device beyond the visible ones: a clear error, non-zero exit"
+  if [ "${multi[1]:-}" = EMU_DEVICES=2 ]; then  # both small: whichever worker takes the batch runs out and halves
+    EMU_DEVICES=2 EMU_DEVICE_MEMORY=2100000 "$bin" caption -m "$model" --batch-size 6 --device cuda:0,1 \
+      --precision fp32 "${inputs[@]}" >"$tmp/mdoom.jsonl" 2>"$tmp/mdoom.err"
+    python3 -c "$compare" "$tmp/cpu.jsonl" "$tmp/mdoom.jsonl"
+    expect '[ $? -eq 0 ] && grep -q "out of memory at" "$tmp/mdoom.err"' "out of memory with two GPUs: halved, the CPU's rows"
+  fi
 fi
 "$bin" caption -q -m "$model" --device cuda:0 --precision fp32 --segment 1 "$data/audio/example.flac" >"$tmp/seg.jsonl"
 "$bin" caption -q -m "$model" --segment 1 "$data/audio/example.flac" >"$tmp/segcpu.jsonl"

@@ -34,7 +34,7 @@
 #endif
 
 // ---- errors -----------------------------------------------------------------------------------------------
-static cudaError_t g_last = cudaSuccess;
+static thread_local cudaError_t g_last = cudaSuccess;  // per host thread, as in CUDA
 static cudaError_t set_err(cudaError_t e) {
     if (e != cudaSuccess && g_last == cudaSuccess) g_last = e;
     return e;
@@ -62,6 +62,9 @@ extern "C" const char *cudaGetErrorString(cudaError_t e) {
     case cudaErrorInvalidValue: return "invalid argument (emu-runtime)";
     case cudaErrorMemoryAllocation: return "out of memory (emu-runtime)";
     case cudaErrorInvalidConfiguration: return "invalid configuration argument (emu-runtime)";
+    case cudaErrorInvalidDevice: return "invalid device ordinal (emu-runtime)";
+    case cudaErrorInvalidResourceHandle: return "invalid resource handle (emu-runtime)";
+    case cudaErrorIllegalAddress: return "an illegal memory access was encountered (emu-runtime)";
     default: return "error (emu-runtime)";
     }
 }
@@ -75,22 +78,46 @@ extern "C" const char *cudaGetErrorName(cudaError_t e) {
     }
 }
 
-// ---- device: a plausible H100 -----------------------------------------------------------------------------
+// ---- devices: plausible H100s ------------------------------------------------------------------------------
+// EMU_DEVICES=N (1-8, default 1) devices. Each host thread has a current device (0 until cudaSetDevice), as in
+// CUDA. What is made while a device is current belongs to it: allocations, streams, events, cuBLAS handles,
+// cuFFT plans. Misuse across devices that CUDA rejects or that faults on a GPU is reported: a launch into another
+// device's stream (cudaErrorInvalidResourceHandle), a kernel given another device's memory (no peer access is
+// ever enabled: an illegal address on a GPU), an event recorded on another device's stream, a cuBLAS handle or
+// cuFFT plan used (or destroyed) while another device is current, or given another device's operands. Copies
+// between devices and host<->any device are allowed (unified addressing), as are waits and syncs on other
+// devices' events and streams.
 static const size_t EMU_SMEM_OPTIN = 227 * 1024, EMU_SMEM_DEFAULT = 48 * 1024;
+static const int EMU_MAX_DEVICES = 8;
+static size_t device_memory(int d);
+static int n_devices() {
+    static const int v = [] {
+        const char *e = getenv("EMU_DEVICES");
+        const int n = e && *e ? atoi(e) : 1;
+        return n < 1 ? 1 : n > EMU_MAX_DEVICES ? EMU_MAX_DEVICES : n;
+    }();
+    return v;
+}
+static thread_local int t_dev;  // this host thread's current device
 extern "C" cudaError_t cudaGetDeviceCount(int *n) {
-    *n = 1;
+    *n = n_devices();
     return cudaSuccess;
 }
-extern "C" cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : misuse(cudaErrorInvalidDevice, "cudaSetDevice(%d): one device", d); }
+extern "C" cudaError_t cudaSetDevice(int d) {
+    if (d < 0 || d >= n_devices())
+        return misuse(cudaErrorInvalidDevice, "cudaSetDevice(%d): %d device(s) (EMU_DEVICES)", d, n_devices());
+    t_dev = d;
+    return cudaSuccess;
+}
 extern "C" cudaError_t cudaGetDevice(int *d) {
-    *d = 0;
+    *d = t_dev;
     return cudaSuccess;
 }
 extern "C" cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) {
-    if (d != 0) return misuse(cudaErrorInvalidDevice, "cudaGetDeviceProperties(%d): one device", d);
+    if (d < 0 || d >= n_devices()) return misuse(cudaErrorInvalidDevice, "cudaGetDeviceProperties(%d): %d device(s)", d, n_devices());
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "emu-runtime CPU stand-in (H100-like)");
-    p->totalGlobalMem = (size_t)80 << 30;
+    p->totalGlobalMem = device_memory(d);
     p->sharedMemPerBlock = EMU_SMEM_DEFAULT;
     p->sharedMemPerBlockOptin = EMU_SMEM_OPTIN;
     p->sharedMemPerMultiprocessor = 228 * 1024;
@@ -109,7 +136,7 @@ extern "C" cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) {
     return cudaSuccess;
 }
 extern "C" cudaError_t cudaDeviceGetAttribute(int *v, enum cudaDeviceAttr a, int d) {
-    if (d != 0) return misuse(cudaErrorInvalidDevice, "cudaDeviceGetAttribute on device %d", d);
+    if (d < 0 || d >= n_devices()) return misuse(cudaErrorInvalidDevice, "cudaDeviceGetAttribute on device %d", d);
     switch (a) {
     case cudaDevAttrMaxSharedMemoryPerBlockOptin: *v = (int)EMU_SMEM_OPTIN; return cudaSuccess;
     case cudaDevAttrMultiProcessorCount: *v = 132; return cudaSuccess;
@@ -135,12 +162,14 @@ extern "C" cudaError_t cudaRuntimeGetVersion(int *v) {
 // data here and fails the test, where on a GPU it would fail only sometimes. EMU_STREAMS=sync: run at once.
 struct emu_stream {
     unsigned flags;
+    int dev;  // current when it was created
     std::deque<std::function<void()>> q;
     uint64_t enq = 0, done = 0;  // operations queued, operations run
 };
 struct emu_event {
     std::chrono::steady_clock::time_point t;
     bool timing;
+    int dev;                  // current when it was created
     emu_stream *s = nullptr;  // the stream of its last record, and the queue position that record completes at
     uint64_t seq = 0;
 };
@@ -180,7 +209,8 @@ static void drain_all(bool blocking_only) {
 // ---- memory -----------------------------------------------------------------------------------------------
 static std::mutex g_mem_mu;
 static std::map<uintptr_t, size_t> g_dev, g_pinned;  // base -> size
-static size_t g_dev_bytes;
+static std::map<uintptr_t, int> g_owner;              // device allocation base -> its device
+static size_t g_dev_bytes[EMU_MAX_DEVICES];
 static bool in_map(const std::map<uintptr_t, size_t> &m, const void *p, size_t n) {
     if (!p) return false;
     uintptr_t a = (uintptr_t)p;
@@ -193,31 +223,47 @@ extern "C" int emu_is_device_range(const void *p, size_t n) {
     std::lock_guard<std::mutex> l(g_mem_mu);
     return in_map(g_dev, p, n);
 }
+// The device owning the allocation that holds p, or -1 (host memory, or not an allocation).
+static int owner_of(const void *p) {
+    std::lock_guard<std::mutex> l(g_mem_mu);
+    if (!p || !in_map(g_dev, p, 1)) return -1;
+    auto it = g_dev.upper_bound((uintptr_t)p);
+    --it;
+    return g_owner[it->first];
+}
 static bool host_side(const void *p, size_t n) {
     std::lock_guard<std::mutex> l(g_mem_mu);
     return !in_map(g_dev, p, n) && !in_map(g_dev, p, 1);
 }
-// EMU_DEVICE_MEMORY=BYTES: a smaller device, so that tests can run a real out-of-memory path (a batch whose
-// buffers do not fit), not only a simulated one.
-static size_t device_memory() {
-    static const size_t v = [] {
+// EMU_DEVICE_MEMORY=BYTES[,BYTES...]: smaller devices (one figure per device, the last for the rest), so that
+// tests can run a real out-of-memory path (a batch whose buffers do not fit), not only a simulated one.
+static size_t device_memory(int d) {
+    static const std::vector<size_t> v = [] {
+        std::vector<size_t> r;
         const char *e = getenv("EMU_DEVICE_MEMORY");
-        return e && *e ? (size_t)strtoull(e, NULL, 10) : (size_t)80 << 30;
+        for (char *end; e && *e; e = *end == ',' ? end + 1 : end) {
+            r.push_back((size_t)strtoull(e, &end, 10));
+            if (end == e) break;
+        }
+        if (r.empty()) r.push_back((size_t)80 << 30);
+        return r;
     }();
-    return v;
+    return v[(size_t)d < v.size() ? (size_t)d : v.size() - 1];
 }
 extern "C" cudaError_t cudaMalloc(void **p, size_t n) {
     *p = NULL;
+    const int d = t_dev;
     {
         std::lock_guard<std::mutex> l(g_mem_mu);
-        if (n > device_memory() || g_dev_bytes + n > device_memory()) return set_err(cudaErrorMemoryAllocation);
+        if (n > device_memory(d) || g_dev_bytes[d] + n > device_memory(d)) return set_err(cudaErrorMemoryAllocation);
     }
     void *q = NULL;
     if (posix_memalign(&q, 256, n ? n : 1)) return set_err(cudaErrorMemoryAllocation);
     memset(q, 0xff, n);  // NaN as float, double and bf16: unwritten elements show up
     std::lock_guard<std::mutex> l(g_mem_mu);
     g_dev[(uintptr_t)q] = n ? n : 1;
-    g_dev_bytes += n;
+    g_owner[(uintptr_t)q] = d;
+    g_dev_bytes[d] += n;
     *p = q;
     return cudaSuccess;
 }
@@ -228,7 +274,9 @@ extern "C" cudaError_t cudaFree(void *p) {
         std::lock_guard<std::mutex> l(g_mem_mu);
         auto it = g_dev.find((uintptr_t)p);
         if (it == g_dev.end()) return misuse(cudaErrorInvalidValue, "cudaFree(%p): not a cudaMalloc allocation", p);
-        g_dev_bytes -= it->second;
+        const int d = g_owner[it->first];  // any device's memory may be freed from any current device (UVA)
+        g_dev_bytes[d] -= it->second;
+        g_owner.erase(it->first);
         g_dev.erase(it);
     }
     free(p);
@@ -255,8 +303,9 @@ extern "C" cudaError_t cudaFreeHost(void *p) {
     return cudaSuccess;
 }
 extern "C" cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b) {
-    *total_b = device_memory();
-    *free_b = *total_b - g_dev_bytes;
+    std::lock_guard<std::mutex> l(g_mem_mu);
+    *total_b = device_memory(t_dev);
+    *free_b = *total_b - g_dev_bytes[t_dev];
     return cudaSuccess;
 }
 static cudaError_t check_copy(void *dst, const void *src, size_t n, enum cudaMemcpyKind k, const char *who) {
@@ -355,7 +404,7 @@ extern "C" cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s)
 // ---- streams, events, graphs ------------------------------------------------------------------------------
 extern "C" cudaError_t cudaStreamCreate(cudaStream_t *s) { return cudaStreamCreateWithFlags(s, 0); }
 extern "C" cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags) {
-    *s = new emu_stream{flags};
+    *s = new emu_stream{flags, t_dev};
     std::lock_guard<std::recursive_mutex> l(g_q_mu);
     g_streams.push_back(*s);
     return cudaSuccess;
@@ -386,7 +435,7 @@ extern "C" cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsign
 }
 extern "C" cudaError_t cudaEventCreate(cudaEvent_t *e) { return cudaEventCreateWithFlags(e, 0); }
 extern "C" cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags) {
-    *e = new emu_event{std::chrono::steady_clock::now(), !(flags & cudaEventDisableTiming)};
+    *e = new emu_event{std::chrono::steady_clock::now(), !(flags & cudaEventDisableTiming), t_dev};
     return cudaSuccess;
 }
 static void event_wait(cudaEvent_t e) {
@@ -400,6 +449,9 @@ extern "C" cudaError_t cudaEventDestroy(cudaEvent_t e) {
 }
 extern "C" cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
     if (!e) return misuse(cudaErrorInvalidValue, "cudaEventRecord(NULL)");
+    if ((s ? s->dev : t_dev) != e->dev)
+        return misuse(cudaErrorInvalidResourceHandle, "cudaEventRecord: an event of device %d on a stream of device %d",
+                      e->dev, s ? s->dev : t_dev);
     if (recording(s)) return cudaSuccess;  // an event node: nothing to do when the graph runs in order
     if (lazy_streams() && s) {
         std::lock_guard<std::recursive_mutex> l(g_q_mu);
@@ -426,6 +478,8 @@ extern "C" cudaError_t cudaEventQuery(cudaEvent_t e) {
 extern "C" cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b) {
     if (!a || !b || !a->timing || !b->timing)
         return misuse(cudaErrorInvalidValue, "cudaEventElapsedTime: an event without timing");
+    if (a->dev != b->dev)
+        return misuse(cudaErrorInvalidResourceHandle, "cudaEventElapsedTime: events of devices %d and %d", a->dev, b->dev);
     event_wait(a);
     event_wait(b);
     *ms = std::chrono::duration<float, std::milli>(b->t - a->t).count();
@@ -666,8 +720,21 @@ static void run_launch(const char *name, dim3 grid, dim3 block, size_t smem, con
     free(L.smem_buf);
 }
 
-void emu_launch(const void *fn, const char *name, dim3 grid, dim3 block, size_t smem, cudaStream_t s,
-                std::function<void()> body) {
+void emu_launch(const void *fn, const char *name, dim3 grid, dim3 block, size_t smem, cudaStream_t s, emu_bound b) {
+    if (s && s->dev != t_dev) {
+        misuse(cudaErrorInvalidResourceHandle, "launch of %s on a stream of device %d while device %d is current "
+               "(hint: cudaSetDevice first)", name, s->dev, t_dev);
+        return;
+    }
+    for (const void *p : b.ptrs) {
+        const int o = owner_of(p);
+        if (o >= 0 && o != t_dev) {
+            misuse(cudaErrorIllegalAddress, "launch of %s on device %d with a pointer %p into device %d's memory (no "
+                   "peer access)", name, t_dev, p, o);
+            return;
+        }
+    }
+    std::function<void()> body = std::move(b.body);
     const unsigned long long nthreads = (unsigned long long)block.x * block.y * block.z;
     if (nthreads == 0 || nthreads > 1024 || block.z > 64 || grid.x == 0 || grid.y == 0 || grid.z == 0 ||
         grid.y > 65535 || grid.z > 65535) {
@@ -715,15 +782,20 @@ void __pipeline_wait_prior(size_t prior) {
 struct emu_blas {
     int math;
     cudaStream_t stream;  // cublasSetStream: where its products are queued
+    int dev;              // current at cublasCreate: the handle works only while it is current
 };
 struct emu_blaslt {
     int unused;
 };
 extern "C" cublasStatus_t cublasCreate(cublasHandle_t *h) {
-    *h = new emu_blas{0, nullptr};
+    *h = new emu_blas{0, nullptr, t_dev};
     return CUBLAS_STATUS_SUCCESS;
 }
 extern "C" cublasStatus_t cublasDestroy(cublasHandle_t h) {
+    if (h && h->dev != t_dev) {
+        misuse(cudaErrorInvalidDevice, "cublasDestroy: a handle of device %d while device %d is current", h->dev, t_dev);
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    }
     delete h;
     return CUBLAS_STATUS_SUCCESS;
 }
@@ -762,6 +834,17 @@ static cublasStatus_t gemm(const char *who, cublasHandle_t h, cublasOperation_t 
         misuse(cudaErrorInvalidValue, "%s: m %d n %d k %d lda %d ldb %d ldc %d", who, m, n, k, lda, ldb, ldc);
         return CUBLAS_STATUS_INVALID_VALUE;
     }
+    if (h->dev != t_dev || (h->stream && h->stream->dev != h->dev)) {
+        misuse(cudaErrorInvalidDevice, "%s: a handle of device %d (stream of device %d) while device %d is current",
+               who, h->dev, h->stream ? h->stream->dev : h->dev, t_dev);
+        return CUBLAS_STATUS_EXECUTION_FAILED;
+    }
+    for (const void *p : {(const void *)A, (const void *)B, (const void *)C})
+        if (owner_of(p) >= 0 && owner_of(p) != h->dev) {
+            misuse(cudaErrorIllegalAddress, "%s: an operand in device %d's memory, the handle's device is %d", who,
+                   owner_of(p), h->dev);
+            return CUBLAS_STATUS_EXECUTION_FAILED;
+        }
     if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
     auto extent = [](int rows, int cols, int ldx, size_t sz) { return ((size_t)(cols - 1) * ldx + rows) * sz; };
     if ((k > 0 && (!emu_is_device_range(A, extent(ar, ac, lda, sizeof(TA))) ||
@@ -817,7 +900,9 @@ namespace {
 struct FftPlan {
     int n, idist, odist, batch;
     cudaStream_t stream;
+    int dev;  // current at planning
 };
+std::mutex g_plans_mu;  // plans are made and used by several worker threads
 std::map<int, FftPlan> g_plans;
 int g_next_plan = 1;
 }  // namespace
@@ -827,17 +912,29 @@ extern "C" cufftResult cufftPlanMany(cufftHandle *plan, int rank, int *n, int *i
     if (rank != 1 || type != CUFFT_D2Z || istride != 1 || ostride != 1 || batch < 1 || n[0] < 1 || idist < n[0] ||
         odist < n[0] / 2 + 1)
         return CUFFT_INVALID_VALUE;
+    std::lock_guard<std::mutex> l(g_plans_mu);
     *plan = g_next_plan++;
-    g_plans[*plan] = {n[0], idist, odist, batch, nullptr};
+    g_plans[*plan] = {n[0], idist, odist, batch, nullptr, t_dev};
     return CUFFT_SUCCESS;
 }
 extern "C" cufftResult cufftSetStream(cufftHandle p, cudaStream_t s) {
+    std::lock_guard<std::mutex> l(g_plans_mu);
     auto it = g_plans.find(p);
     if (it == g_plans.end()) return CUFFT_INVALID_PLAN;
     it->second.stream = s;
     return CUFFT_SUCCESS;
 }
-extern "C" cufftResult cufftDestroy(cufftHandle p) { return g_plans.erase(p) ? CUFFT_SUCCESS : CUFFT_INVALID_PLAN; }
+extern "C" cufftResult cufftDestroy(cufftHandle p) {
+    std::lock_guard<std::mutex> l(g_plans_mu);
+    auto it = g_plans.find(p);
+    if (it == g_plans.end()) return CUFFT_INVALID_PLAN;
+    if (it->second.dev != t_dev) {
+        misuse(cudaErrorInvalidDevice, "cufftDestroy: a plan of device %d while device %d is current", it->second.dev, t_dev);
+        return CUFFT_INVALID_PLAN;
+    }
+    g_plans.erase(it);
+    return CUFFT_SUCCESS;
+}
 static void fft_rec(std::complex<double> *x, int n) {  // in place, radix 2 (n a power of two)
     for (int i = 1, j = 0; i < n; i++) {
         int bit = n >> 1;
@@ -857,9 +954,19 @@ static void fft_rec(std::complex<double> *x, int n) {  // in place, radix 2 (n a
     }
 }
 extern "C" cufftResult cufftExecD2Z(cufftHandle plan, cufftDoubleReal *in, cufftDoubleComplex *out) {
-    auto it = g_plans.find(plan);
-    if (it == g_plans.end()) return CUFFT_INVALID_PLAN;
-    const FftPlan p = it->second;
+    FftPlan p;
+    {
+        std::lock_guard<std::mutex> l(g_plans_mu);
+        auto it = g_plans.find(plan);
+        if (it == g_plans.end()) return CUFFT_INVALID_PLAN;
+        p = it->second;
+    }
+    if (p.dev != t_dev || (p.stream && p.stream->dev != p.dev) || (owner_of(in) >= 0 && owner_of(in) != p.dev) ||
+        (owner_of(out) >= 0 && owner_of(out) != p.dev)) {
+        misuse(cudaErrorInvalidDevice, "cufftExecD2Z: a plan of device %d while device %d is current, or a stream or "
+               "buffer of another device", p.dev, t_dev);
+        return CUFFT_EXEC_FAILED;
+    }
     const int nb = p.n / 2 + 1;
     if (!emu_is_device_range(in, ((size_t)(p.batch - 1) * p.idist + p.n) * sizeof(double)) ||
         !emu_is_device_range(out, ((size_t)(p.batch - 1) * p.odist + nb) * sizeof(cufftDoubleComplex))) {

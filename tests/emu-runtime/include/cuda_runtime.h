@@ -3,7 +3,8 @@
 // stream work is deferred as late as CUDA allows (README.md); a kernel launch (rewritten by transform.py into
 // EMU_LAUNCH) runs one host thread per CUDA thread, blocks one after another. C part: types and the runtime API (the test
 // programs are C). C++ part (kernels): threadIdx/blockIdx, __syncthreads, warp shuffles, WMMA, cp.async.
-// The device seen is a plausible H100: sm_90, 132 SMs, 80 GB, 227 KB opt-in shared memory per block.
+// The device seen is a plausible H100: sm_90, 132 SMs, 80 GB, 227 KB opt-in shared memory per block;
+// EMU_DEVICES=N shows N of them (README.md: what each device owns, and the misuse across devices caught).
 #ifndef EMU_CUDA_RUNTIME_H
 #define EMU_CUDA_RUNTIME_H
 
@@ -20,6 +21,8 @@ typedef enum cudaError {
     cudaErrorInvalidConfiguration = 9,
     cudaErrorNoKernelImageForDevice = 209,
     cudaErrorStreamCaptureUnsupported = 900,
+    cudaErrorInvalidResourceHandle = 400,
+    cudaErrorIllegalAddress = 700,
     cudaErrorLaunchFailure = 719
 } cudaError_t;
 

@@ -15,6 +15,7 @@
 #include <tuple>
 #include <utility>
 #include <type_traits>
+#include <vector>
 
 #include "../../emu/cuda_emu.h"
 
@@ -93,14 +94,24 @@ void *emu_dyn_smem(void);
 // Kernels that declare their dynamic shared memory through AC_DYNAMIC_SMEM (kernels/*_kernel.cuh, written for
 // tests/emu) get the per-launch buffer directly.
 #define AC_DYNAMIC_SMEM(T, name) T *name = (T *)emu_dyn_smem()
-void emu_launch(const void *fn, const char *name, dim3 grid, dim3 block, size_t smem, cudaStream_t s,
-                std::function<void()> body);
+// A launch's body and its pointer arguments (as the kernel receives them: checked to lie on the launching device).
+struct emu_bound {
+    std::function<void()> body;
+    std::vector<const void *> ptrs;
+};
+void emu_launch(const void *fn, const char *name, dim3 grid, dim3 block, size_t smem, cudaStream_t s, emu_bound b);
 cudaError_t emu_func_set_attribute(const void *fn, cudaFuncAttribute a, int v);
 template <typename F> inline const void *emu_fn_key(F *f) { return (const void *)f; }
 template <typename T> inline T emu_param(T v) { return v; }
-template <typename... P, typename... A> inline std::function<void()> emu_bind(void (*k)(P...), A &&...a) {
+template <typename T> inline void emu_note_ptr(std::vector<const void *> &v, const T &x) {
+    if constexpr (std::is_pointer_v<T>) v.push_back((const void *)x);
+}
+template <typename... P, typename... A> inline emu_bound emu_bind(void (*k)(P...), A &&...a) {
     static_assert(sizeof...(P) == sizeof...(A), "kernel launched with the wrong number of arguments");
-    return [k, t = std::tuple<P...>(emu_param<P>(std::forward<A>(a))...)]() { std::apply(k, t); };
+    std::tuple<P...> t(emu_param<P>(std::forward<A>(a))...);
+    std::vector<const void *> ptrs;
+    std::apply([&](const P &...x) { (emu_note_ptr(ptrs, x), ...); }, t);
+    return {[k, t]() { std::apply(k, t); }, std::move(ptrs)};
 }
 #define EMU_LAUNCH(fn, grid, block, smem, stream, ...)                                                            \
     emu_launch(emu_fn_key(fn), #fn, dim3(grid), dim3(block), (size_t)(smem), (cudaStream_t)(stream),             \
