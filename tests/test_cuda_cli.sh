@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `audiocap caption --device cuda` end to end: in fp32 the GPU writes the CPU's rows (same tokens, captions and
 # scores within the fp32 budget), bf16 runs and writes well-formed rows, two workers on one device keep the input
-# order (--device cuda:0,0 and --workers 3), out-of-memory halving keeps the rows (simulated, two workers; and a
-# real one on the emulated runtime), several GPUs (two or more on the machine, or two emulated) give the same rows,
-# segment mode works on the GPU. Exits 77 (skipped) without a GPU.
+# order (--device cuda:0,0 and --workers 3), the decoder as CUDA graphs keeps them, out-of-memory halving keeps
+# the rows (simulated, two workers; and a real one on the emulated runtime), several GPUs (two or more on the
+# machine, or two emulated) give the same rows, segment mode works on the GPU. Exits 77 (skipped) without a GPU.
 # usage: test_cuda_cli.sh AUDIOCAP MODEL DATA_DIR
 set -u
 bin=$1
@@ -45,6 +45,10 @@ expect '[ $? -eq 0 ]' "two workers on one GPU: same rows, input order"
 "$bin" caption -q -m "$model" --batch-size 1 --device cuda:0 --workers 3 --precision fp32 "${inputs[@]}" >"$tmp/three.jsonl"
 python3 -c "$compare" "$tmp/cpu.jsonl" "$tmp/three.jsonl"
 expect '[ $? -eq 0 ]' "--workers 3 on one GPU: same rows, input order"
+# the decoder's steps as CUDA graphs (captured per shape, then replayed), two workers capturing on one device
+AC_GPU_GRAPH=1 "$bin" caption -q -m "$model" --batch-size 2 --device cuda:0 --workers 2 --precision fp32 "${inputs[@]}" >"$tmp/graph.jsonl"
+python3 -c "$compare" "$tmp/cpu.jsonl" "$tmp/graph.jsonl"
+expect '[ $? -eq 0 ]' "AC_GPU_GRAPH=1, two workers: the CPU's rows"
 # out of memory at a batch size (simulated above 2 clips) halves the batch and retries, on two GPU workers
 AC_FAULT_NOMEM_ABOVE=2 "$bin" caption -q -m "$model" --batch-size 6 --device cuda:0 --workers 2 --precision fp32 "${inputs[@]}" >"$tmp/oom.jsonl"
 python3 -c "$compare" "$tmp/cpu.jsonl" "$tmp/oom.jsonl"
