@@ -33,11 +33,12 @@ struct dim3 {
 };
 extern emu_dim3 blockDim, gridDim;
 
-struct float2 { float x, y; };
-struct float4 { float x, y, z, w; };
-struct int2 { int x, y; };
-struct int4 { int x, y, z, w; };
-struct double2 { double x, y; };
+// aligned as CUDA's: UBSan (the emulation builds) then reports a misaligned vector access, which faults on a GPU
+struct alignas(8) float2 { float x, y; };
+struct alignas(16) float4 { float x, y, z, w; };
+struct alignas(8) int2 { int x, y; };
+struct alignas(16) int4 { int x, y, z, w; };
+struct alignas(16) double2 { double x, y; };
 inline float2 make_float2(float a, float b) { return {a, b}; }
 inline float4 make_float4(float a, float b, float c, float d) { return {a, b, c, d}; }
 inline int2 make_int2(int a, int b) { return {a, b}; }
@@ -49,7 +50,7 @@ template <typename A, typename B> inline typename std::common_type<A, B>::type m
 template <typename T> inline T __ldg(const T *p) { return *p; }
 
 // bf16 beyond cuda_emu.h
-struct __nv_bfloat162 {
+struct alignas(4) __nv_bfloat162 {
     __nv_bfloat16 x, y;
 };
 inline __nv_bfloat16 __float2bfloat16(float f) { return __float2bfloat16_rn(f); }
