@@ -603,7 +603,18 @@ void fiber_main() {
     fprintf(stderr, "\n");
     abort();
 }
-void run_block(Launch &L) {
+// Threads run in index order in every other block and in reverse order in the rest, alternating across launches
+// too (EMU_THREAD_ORDER=forward: always in order). Both are orders a GPU may produce, so a correct kernel passes
+// either way; a missing barrier between a write and another thread's read (or a read and another thread's
+// overwrite) gives the wrong value in one of them.
+bool reverse_threads(unsigned long long block) {
+    static const bool alternate = [] {
+        const char *e = getenv("EMU_THREAD_ORDER");
+        return !(e && !strcmp(e, "forward"));
+    }();
+    return alternate && (block & 1);
+}
+void run_block(Launch &L, bool reverse) {
     const unsigned n = L.nthreads;
     for (unsigned t = 0; t < n; t++) {
         Fiber &f = L.fibers[t];
@@ -621,7 +632,8 @@ void run_block(Launch &L) {
     unsigned alive = n;
     while (alive) {
         bool ran = false;
-        for (unsigned t = 0; t < n; t++) {
+        for (unsigned k = 0; k < n; k++) {
+            const unsigned t = reverse ? n - 1 - k : k;
             Fiber &f = L.fibers[t];
             if (f.state != RUNNABLE) continue;
             ran = true;
@@ -710,11 +722,13 @@ static void run_launch(const char *name, dim3 grid, dim3 block, size_t smem, con
     Launch *outer = g_launch;
     g_launch = &L;
     const unsigned long long nblocks = (unsigned long long)grid.x * grid.y * grid.z;
+    static thread_local unsigned long long launches;  // so that one-block launches alternate too
+    const unsigned long long first = launches++;
     for (unsigned long long b = 0; b < nblocks; b++) {
         blockIdx = {(unsigned)(b % grid.x), (unsigned)((b / grid.x) % grid.y),
                     (unsigned)(b / ((unsigned long long)grid.x * grid.y))};
         if (smem) memset(L.smem_buf, 0xff, smem);  // NaN: shared memory holds garbage at block start
-        run_block(L);
+        run_block(L, reverse_threads(first + b));
     }
     g_launch = outer;
     free(L.smem_buf);
