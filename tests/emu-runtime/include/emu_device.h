@@ -1,8 +1,9 @@
 // C++ side of the CPU stand-in CUDA runtime: what a kernel body sees. WMMA, bf16 and cp.async declarations come
 // from tests/emu/cuda_emu.h (the per-kernel emulator's semantics: lane 0 of a warp computes whole 16x16 tiles,
 // cp.async lands as late as the waits allow and reads NaN before). Shared memory: `__shared__` variables become
-// function statics (blocks run one at a time), the `extern __shared__` array a per-launch buffer that is
-// NaN-poisoned before every block (transform.py rewrites its declaration and each <<<...>>> launch).
+// thread-local function statics (a host thread runs one block at a time), the `extern __shared__` array a
+// per-launch buffer that is NaN-poisoned before every block (transform.py rewrites its declaration and each
+// <<<...>>> launch).
 #ifndef EMU_DEVICE_H
 #define EMU_DEVICE_H
 
@@ -20,7 +21,10 @@
 #include "../../emu/cuda_emu.h"
 
 #undef __shared__
-#define __shared__ static
+// per host thread: the CLI's workers launch kernels from several threads at once, and each thread runs one block
+// at a time, so a thread's copy is its running block's shared memory (plain statics would be shared by two
+// workers' blocks running at the same time: a race of the emulation, not of the kernel)
+#define __shared__ static thread_local
 #undef __align__
 #define __align__(n) __attribute__((aligned(n)))
 #define __host__
