@@ -5,12 +5,15 @@
 //   tf32: cublasSgemm in CUBLAS_TF32_TENSOR_OP_MATH (what "float32" convolutions in PyTorch get by default)
 //   fp32: cublasSgemm in CUBLAS_PEDANTIC_MATH (true float32 FMA, no tensor cores)
 //   copy: cudaMemcpyAsync device to device of 1 GiB, bytes read + bytes written
+//   pcie: cudaMemcpyAsync host to device and device to host of 256 MiB, from and to pinned (cudaMallocHost) and
+//         pageable (malloc) host memory: the bound on feeding PCM to the encoder (it stages into pinned memory)
 // Column-major (cuBLAS's convention); the shapes are square, so layouts change nothing here.
 // Inputs are uniform random in [-1, 1) (never zeros: zeros run faster than real data), the output is poisoned
 // with NaN before the timed runs, and 16 output elements are checked against a double dot product on the host.
 // Timing: CUDA events around `iters` calls after `warmup` calls; TFLOP/s = 2 M N K / time.
 // Output: one JSON line per measurement on stdout, {"bench":"gpu_gemm_peak","precision":..,"m":..,"n":..,"k":..,
-// "ms":..,"tflops":..,"device":..} and {"bench":"gpu_copy_peak","gbytes_per_s":..,...}; human text on stderr.
+// "ms":..,"tflops":..,"device":..}, {"bench":"gpu_copy_peak","gbytes_per_s":..,...} and {"bench":"gpu_pcie_peak",
+// "direction":"h2d"|"d2h","host":"pinned"|"pageable","gbytes_per_s":..,...}; human text on stderr.
 // Exits 77 when there is no GPU, 1 on any CUDA/cuBLAS error or a failed check.
 // usage: bench_gpu_gemm_peak [--n 8192] [--iters 20] [--warmup 3]
 #include "bf16.h"
@@ -254,6 +257,44 @@ static int copy_peak(const cfg *c) {
     return 0;
 }
 
+static int pcie_peak(const cfg *c) {
+    const size_t bytes = (size_t)256 << 20;
+    void *dev, *pinned, *pageable = malloc(bytes);
+    if (!pageable) return fprintf(stderr, "out of host memory\n"), 1;
+    memset(pageable, 0x5a, bytes);  // touched: the pages exist before the timing
+    CK(cudaMalloc(&dev, bytes));
+    CK(cudaMallocHost(&pinned, bytes));
+    memset(pinned, 0x5a, bytes);
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    const int iters = c->iters < 10 ? c->iters : 10;
+    for (int k = 0; k < 4; k++) {
+        const int h2d = k < 2;
+        void *host = k % 2 ? pageable : pinned;
+        void *dst = h2d ? dev : host;
+        const void *src = h2d ? host : dev;
+        const enum cudaMemcpyKind kind = h2d ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost;
+        for (int w = 0; w < (c->warmup ? 1 : 0); w++) CK(cudaMemcpyAsync(dst, src, bytes, kind, 0));
+        CK(cudaEventRecord(e0, 0));
+        for (int it = 0; it < iters; it++) CK(cudaMemcpyAsync(dst, src, bytes, kind, 0));
+        CK(cudaEventRecord(e1, 0));
+        const double ms = time_events(e0, e1, iters), gbs = (double)bytes / (ms * 1e-3) / 1e9;
+        printf("{\"bench\":\"gpu_pcie_peak\",\"direction\":\"%s\",\"host\":\"%s\",\"bytes\":%zu,\"ms\":%.4f,"
+               "\"gbytes_per_s\":%.2f,\"iters\":%d,\"device\":\"%s\"}\n", h2d ? "h2d" : "d2h",
+               k % 2 ? "pageable" : "pinned", bytes, ms, gbs, iters, c->device);
+        fflush(stdout);
+        fprintf(stderr, "  pcie  256 MiB %s, %s host memory: %.3f ms, %.1f GB/s\n", h2d ? "host to device" : "device to host",
+                k % 2 ? "pageable" : "pinned", ms, gbs);
+    }
+    CK(cudaEventDestroy(e0));
+    CK(cudaEventDestroy(e1));
+    CK(cudaFreeHost(pinned));
+    CK(cudaFree(dev));
+    free(pageable);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     cfg c = {.n = 8192, .iters = 20, .warmup = 3};
     for (int i = 1; i < argc; i++) {
@@ -289,6 +330,7 @@ int main(int argc, char **argv) {
     rc |= gemm_f32(&c, ha, hb, hc, 1);
     rc |= gemm_f32(&c, ha, hb, hc, 0);
     rc |= copy_peak(&c);
+    rc |= pcie_peak(&c);
     free(ha);
     free(hb);
     free(hc);

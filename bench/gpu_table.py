@@ -65,10 +65,14 @@ def main():
 
     peaks = [r for r in rows if r["bench"] == "gpu_gemm_peak"]
     copy = [r for r in rows if r["bench"] == "gpu_copy_peak"]
-    if peaks or copy:
+    pcie = [r for r in rows if r["bench"] == "gpu_pcie_peak"]
+    if peaks or copy or pcie:
         parts = [f"{r['precision']} GEMM {r.get('m')}^3 {fmt(float(r['tflops']))} TFLOP/s" for r in peaks]
         parts += [f"D2D copy {fmt(float(r['gbytes_per_s']), 0)} GB/s" for r in copy]
         out += ["", "ceilings: " + "; ".join(parts)]
+        if pcie:
+            out.append("PCIe: " + "; ".join(f"{r['direction'].upper()} {r['host']} {fmt(float(r['gbytes_per_s']))} GB/s"
+                                            for r in pcie))
 
     best = {}
     for r in rows:
@@ -111,8 +115,8 @@ def main():
         for r in ncu[:16]:
             out.append(f"  {r['program']:8} {r['share_pct']:5.1f}% {r['us_per_call']:8.1f} us x{r['calls']:<4} "
                        f"SM {r['sm_pct']:5.1f} mem {r['mem_pct']:5.1f} warps {r['warps_pct']:5.1f}  {r['kernel']}")
-    other = [r for r in rows if r["bench"] not in {"gpu_tests", "gpu_gemm_peak", "gpu_copy_peak", "gpu_convnext_mlp",
-                                                   "ncu_kernel"}
+    other = [r for r in rows if r["bench"] not in {"gpu_tests", "gpu_gemm_peak", "gpu_copy_peak", "gpu_pcie_peak",
+                                                   "gpu_convnext_mlp", "ncu_kernel"}
              and "clips_per_s" not in r]
     for r in other[:24]:  # bulk (gather, decode, check, caption), profiles, agreement: ~14 lines in a full run
         if "error" in r:
