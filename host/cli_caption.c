@@ -219,6 +219,8 @@ typedef struct {
     const run *r;
     const ac_model *m;  // CPU workers
     ac_gpu_model *g;    // GPU workers: the model on this worker's device
+    int device;         // GPU workers: that device's number
+    int failed;         // its device has failed (said once)
 } engine;
 
 static ac_status caption_engine(const engine *eng, int n, const float *const *x, const int64_t *ns, ac_caption *caps) {
@@ -251,7 +253,7 @@ static void job_free(job *j) {
 // Captions a job's clips, halving the batch size (for the rest of the run: r->batch, shared by the workers)
 // whenever memory runs out (a GPU at a batch too large for its memory); out of memory for one clip is systemic.
 static ac_status run_job(void *ctx, void *arg) {
-    const engine *eng = ctx;
+    engine *eng = ctx;
     run *r = (run *)eng->r;
     job *j = arg;
     static _Thread_local int threads_set;
@@ -274,6 +276,9 @@ static ac_status run_job(void *ctx, void *arg) {
         }
         if (st) {
             snprintf(j->error, sizeof j->error, "%s", ac_last_error());
+            // a device failure: the job pool stops this worker and hands the job to another one, if one is left
+            if (st == AC_ERR_CUDA && eng->g && !eng->failed++)
+                fprintf(stderr, "audiocap caption: cuda:%d failed: %s\n", eng->device, j->error);
             return st;
         }
         done += k;
@@ -1025,7 +1030,7 @@ run:;
     engine engines[AC_MAX_DEVICES];
     void *ctxs[AC_MAX_DEVICES];
     for (int w = 0; w < n_workers; w++) {
-        engines[w] = (engine){&r, m, gms[w]};
+        engines[w] = (engine){&r, m, gms[w], devices[w], 0};
         ctxs[w] = &engines[w];
     }
     const int max_inflight = 2 * n_workers;
@@ -1075,6 +1080,7 @@ run:;
     }
     while (!rc && r.n_pend > 0) rc = submit(&r, jobs, r.batch, max_inflight);
     if (jobs) rc = drain(&r, jobs, 2, rc);
+    const int lost = jobs ? ac_job_pool_lost(jobs) : 0;
     ac_job_pool_stop(jobs);
     ac_decode_pool_stop(pool);
     discard(r.pend, r.n_pend);  // after a failure: what was never handed out
@@ -1086,14 +1092,17 @@ run:;
     snprintf(summary, sizeof summary,
              "{\"files\":%d,\"ok\":%d,\"failed\":%d,\"skipped\":%d,\"clips\":%d,\"clips_failed\":%d,"
              "\"audio_h\":%.4f,\"wall_s\":%.2f,\"clips_per_s\":%.3f,\"device\":\"%s\",\"workers\":%d,"
-             "\"threads_per_worker\":%d,\"shard\":\"%d/%d\",\"complete\":%s}\n",
+             "\"threads_per_worker\":%d,\"workers_lost\":%d,\"shard\":\"%d/%d\",\"complete\":%s}\n",
              r.files_done, r.files_ok, r.files_err, r.n_skipped, r.clips_ok, r.clips_err, r.audio_s / 3600, wall,
              wall > 0 ? r.clips_ok / wall : 0.0, r.device_kind, n_workers, r.threads > 0 ? r.threads : cli_cpu_count(),
-             shard_i, shard_n, rc ? "false" : "true");
+             lost, shard_i, shard_n, rc ? "false" : "true");
     if (!r.quiet)
         fprintf(stderr, "audiocap caption: %d ok, %d failed, %d skipped (already done), %d clips, %.1f s of audio in "
                 "%.2f s (%.2f clips/s)\n", r.files_ok, r.files_err, r.n_skipped, r.clips_ok, r.audio_s, wall,
                 wall > 0 ? r.clips_ok / wall : 0.0);
+    if (lost)  // said even with --quiet: the rows are complete, but a device needs looking at
+        fprintf(stderr, "audiocap caption: warning: %d of %d workers stopped on a device failure (see above); the "
+                "others captioned their batches\n", lost, n_workers);
     if (r.out != STDOUT_FILENO && close(r.out) != 0) {
         fprintf(stderr, "audiocap caption: cannot close %s: %s\n", out_path, strerror(errno));
         rc = 1;

@@ -171,7 +171,8 @@ int ac_plan_segments(int64_t n, int rate, double seg_s, double hop_s, double min
 
 // ---- job pool ---------------------------------------------------------------------------------------------------
 // A ring of max_inflight slots indexed by submission number: workers claim the next unclaimed job, the consumer
-// takes the oldest back once done.
+// takes the oldest back once done. A job whose worker lost its device (fn returned AC_ERR_CUDA) goes on the retry
+// list, which workers serve before new jobs; the worker stops, unless it is the last one alive.
 typedef struct {
     void *job;
     ac_status st;
@@ -184,6 +185,9 @@ struct ac_job_pool {
     ac_job_fn fn;
     long submitted, claimed, taken;
     int stop;
+    int alive, lost;     // workers still taking jobs; workers stopped by a device failure
+    long *retry;         // submission numbers of jobs to run again (at most one per lost worker)
+    int n_retry;
     job_slot *ring;
     pthread_t *threads;
     pthread_mutex_t mu;
@@ -202,12 +206,19 @@ static void *job_worker(void *arg) {
     free(a);
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->stop && p->claimed == p->submitted) pthread_cond_wait(&p->work, &p->mu);
-        if (p->claimed == p->submitted) break;  // stopping and nothing left
-        job_slot *s = &p->ring[p->claimed++ % p->cap];
+        while (!p->stop && !p->n_retry && p->claimed == p->submitted) pthread_cond_wait(&p->work, &p->mu);
+        if (!p->n_retry && p->claimed == p->submitted) break;  // stopping and nothing left
+        job_slot *s = &p->ring[(p->n_retry ? p->retry[--p->n_retry] : p->claimed++) % p->cap];
         pthread_mutex_unlock(&p->mu);
         ac_status st = p->fn(ctx, s->job);
         pthread_mutex_lock(&p->mu);
+        if (st == AC_ERR_CUDA && p->alive > 1) {  // this worker's device failed: another one takes the job
+            p->alive--;
+            p->lost++;
+            p->retry[p->n_retry++] = s - p->ring;
+            pthread_cond_signal(&p->work);
+            break;
+        }
         s->st = st;
         s->done = 1;
         pthread_cond_broadcast(&p->done);
@@ -227,14 +238,16 @@ ac_status ac_job_pool_start(int n_workers, void *const *worker_ctx, ac_job_fn fn
     p->fn = fn;
     p->ring = calloc((size_t)max_inflight, sizeof(job_slot));
     p->threads = calloc((size_t)n_workers, sizeof(pthread_t));
+    p->retry = calloc((size_t)n_workers, sizeof(long));
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work, NULL);
     pthread_cond_init(&p->done, NULL);
     pthread_cond_init(&p->room, NULL);
-    if (!p->ring || !p->threads) {
+    if (!p->ring || !p->threads || !p->retry) {
         ac_job_pool_stop(p);
         return ac_fail(AC_ERR_NOMEM, "job pool: out of memory");
     }
+    p->alive = n_workers;  // set before any worker runs (a failed start stops the pool)
     for (int w = 0; w < n_workers; w++) {
         job_worker_arg *a = malloc(sizeof *a);
         int e = a ? 0 : ENOMEM;
@@ -260,6 +273,13 @@ void ac_job_pool_submit(ac_job_pool *p, void *job) {
     *s = (job_slot){job, AC_OK, 0};
     pthread_cond_signal(&p->work);
     pthread_mutex_unlock(&p->mu);
+}
+
+int ac_job_pool_lost(const ac_job_pool *p) {
+    pthread_mutex_lock((pthread_mutex_t *)&p->mu);
+    int n = p->lost;
+    pthread_mutex_unlock((pthread_mutex_t *)&p->mu);
+    return n;
 }
 
 int ac_job_pool_inflight(const ac_job_pool *p) {
@@ -303,6 +323,7 @@ void ac_job_pool_stop(ac_job_pool *p) {
     pthread_cond_destroy(&p->room);
     free(p->ring);
     free(p->threads);
+    free(p->retry);
     free(p);
 }
 

@@ -56,6 +56,10 @@ int ac_plan_segments(int64_t n, int rate, double seg_s, double hop_s, double min
 // The model side of a bulk run: one worker thread per device (or engine instance), each calling fn(ctx[w], job)
 // on jobs taken in submission order; finished jobs come back strictly in submission order, so rows are written
 // in input order however many workers run. At most max_inflight jobs are submitted and not yet taken back.
+// fn returning AC_ERR_CUDA says the worker's device failed: that worker stops and another one runs the job again
+// from the start (fn must allow that: a job's results are overwritten, never accumulated); only when no other
+// worker is left does the job finish with AC_ERR_CUDA. A GPU that dies in a long run costs its share of the
+// throughput, not the run.
 typedef ac_status (*ac_job_fn)(void *worker_ctx, void *job);
 typedef struct ac_job_pool ac_job_pool;
 
@@ -63,6 +67,7 @@ ac_status ac_job_pool_start(int n_workers, void *const *worker_ctx, ac_job_fn fn
 // Blocks while max_inflight jobs are in flight (the caller should take finished ones back first: see below).
 void ac_job_pool_submit(ac_job_pool *p, void *job);
 int ac_job_pool_inflight(const ac_job_pool *p);
+int ac_job_pool_lost(const ac_job_pool *p);  // workers stopped by a device failure so far
 // The oldest job, once it is finished (blocking; NULL when none is in flight); *st is what fn returned.
 // ac_job_pool_try_next returns NULL at once when the oldest job is not finished yet.
 void *ac_job_pool_next(ac_job_pool *p, ac_status *st);

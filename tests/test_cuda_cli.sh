@@ -3,7 +3,8 @@
 # scores within the fp32 budget), bf16 runs and writes well-formed rows, two workers on one device keep the input
 # order (--device cuda:0,0 and --workers 3), the decoder as CUDA graphs keeps them, out-of-memory halving keeps
 # the rows (simulated, two workers; and a real one on the emulated runtime), several GPUs (two or more on the
-# machine, or two emulated) give the same rows, segment mode works on the GPU. Exits 77 (skipped) without a GPU.
+# machine, or two emulated) give the same rows, a GPU failing mid-run (emulated) leaves its batches to the others
+# or, alone, stops a run that --resume completes, segment mode works on the GPU. Exits 77 (skipped) without a GPU.
 # usage: test_cuda_cli.sh AUDIOCAP MODEL DATA_DIR
 set -u
 bin=$1
@@ -82,7 +83,31 @@ if [ ${#multi[@]} -gt 0 ]; then
   "${multi[@]}" "$bin" caption -q -m "$model" --device "cuda:$n_dev" "${inputs[@]}" >/dev/null 2>"$tmp/nodev.err"
   rc=$?
   expect '[ $rc -ne 0 ] && grep -q "cuda:$n_dev not available" "$tmp/nodev.err"' "a device beyond the visible ones: a clear error, non-zero exit"
-  if [ "${multi[1]:-}" = EMU_DEVICES=2 ]; then  # both small: whichever worker takes the batch runs out and halves
+  if [ "${multi[1]:-}" = EMU_DEVICES=2 ]; then
+    # a GPU that dies mid-run (EMU_DEVICE_FAIL: device 1's 900th launch, a sticky error from then on): its worker
+    # stops, the other GPU captions its batches, every row is the CPU's, and the run succeeds with a warning
+    twice=("${inputs[@]:0:4}" "${inputs[@]:0:4}")
+    "$bin" caption -q -m "$model" --batch-size 4 "${twice[@]}" >"$tmp/cpu2.jsonl"
+    EMU_DEVICES=2 EMU_DEVICE_FAIL=1:900 "$bin" caption -q -m "$model" --batch-size 1 --device cuda:0,1 --precision fp32 \
+      "${twice[@]}" >"$tmp/died.jsonl" 2>"$tmp/died.err"
+    rc=$?
+    python3 -c "$compare" "$tmp/cpu2.jsonl" "$tmp/died.jsonl"
+    expect '[ $? -eq 0 ] && [ $rc -eq 0 ] && grep -q "cuda:1 failed" "$tmp/died.err" && grep -q "1 of 2 workers stopped" "$tmp/died.err"' \
+      "a GPU failing mid-run: its worker stops, the other GPU takes its batches, the CPU's rows, exit 0"
+    # the only GPU dies: the run stops (exit 1) with whole rows written; --resume on a healthy device completes it
+    EMU_DEVICE_FAIL=0:900 "$bin" caption -q -m "$model" --batch-size 1 --device cuda:0 --precision fp32 \
+      -o "$tmp/dead.jsonl" "${inputs[@]}" 2>"$tmp/dead.err"
+    rc=$?
+    python3 -c "
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1])]; b = [json.loads(l) for l in open(sys.argv[2])]
+sys.exit(0 if 0 < len(b) < len(a) and all(x['id'] == y['id'] and x.get('tokens') == y.get('tokens') for x, y in zip(a, b)) else 1)" \
+      "$tmp/cpu.jsonl" "$tmp/dead.jsonl"
+    expect '[ $? -eq 0 ] && [ $rc -eq 1 ] && grep -q "cuda:0 failed" "$tmp/dead.err"' "the only GPU failing: exit 1, the rows so far whole and the CPU's"
+    "$bin" caption -q -m "$model" --batch-size 1 --device cuda:0 --precision fp32 --resume -o "$tmp/dead.jsonl" "${inputs[@]}"
+    python3 -c "$compare" "$tmp/cpu.jsonl" "$tmp/dead.jsonl"
+    expect '[ $? -eq 0 ]' "--resume after the GPU failure: every row, once, the CPU's"
+    # both small: whichever worker takes the batch runs out and halves
     EMU_DEVICES=2 EMU_DEVICE_MEMORY=2100000 "$bin" caption -m "$model" --batch-size 6 --device cuda:0,1 \
       --precision fp32 "${inputs[@]}" >"$tmp/mdoom.jsonl" 2>"$tmp/mdoom.err"
     python3 -c "$compare" "$tmp/cpu.jsonl" "$tmp/mdoom.jsonl"

@@ -91,8 +91,72 @@ static int check_pack(int n, int64_t mean, int at, int64_t back, float bad) {
     return ok;
 }
 
+// ---- the job pool: order, and a worker whose device fails --------------------------------------------------
+typedef struct {
+    int id, fail;  // fail: this worker's device fails at its first job (returns AC_ERR_CUDA from then on)
+    int runs;
+} pool_worker;
+typedef struct {
+    int seq, runs, by;
+    ac_status want;  // what the job itself returns (a bad batch: the status comes back, no worker is lost)
+} pool_job;
+static ac_status pool_fn(void *ctx, void *arg) {
+    pool_worker *w = ctx;
+    pool_job *j = arg;
+    __atomic_add_fetch(&w->runs, 1, __ATOMIC_RELAXED);
+    usleep(200 + 100 * (j->seq % 3));  // jobs finish out of order across workers
+    if (w->fail) return AC_ERR_CUDA;
+    j->runs++;
+    j->by = w->id;
+    return j->want;
+}
+// n_workers workers, the first `failing` of which fail; n jobs (job `bad` returns AC_ERR_IO). Returns 1 when
+// every job came back in order, run once by a healthy worker with its own status, and `failing` workers were lost
+// (when a healthy one remains; else every job comes back AC_ERR_CUDA and all but the last worker were lost).
+static int check_job_pool(int n_workers, int failing, int n, int bad) {
+    pool_worker ws[8];
+    void *ctx[8];
+    pool_job *jobs = calloc((size_t)n, sizeof *jobs);
+    for (int w = 0; w < n_workers; w++) {
+        ws[w] = (pool_worker){w, w < failing, 0};
+        ctx[w] = &ws[w];
+    }
+    ac_job_pool *p;
+    if (!jobs || ac_job_pool_start(n_workers, ctx, pool_fn, 4, &p) != AC_OK) return free(jobs), 0;
+    int ok = 1, next = 0;
+    const int all_fail = failing == n_workers;
+    for (int i = 0; i < n; i++) {
+        jobs[i] = (pool_job){i, 0, -1, i == bad ? AC_ERR_IO : AC_OK};
+        while (ac_job_pool_inflight(p) >= 4) {  // take finished ones back first, as the CLI does
+            ac_status st;
+            pool_job *j = ac_job_pool_next(p, &st);
+            ok &= j == &jobs[next++];
+            ok &= all_fail ? st == AC_ERR_CUDA : st == j->want && j->runs == 1 && !ws[j->by].fail;
+        }
+        ac_job_pool_submit(p, &jobs[i]);
+    }
+    for (pool_job *j; (j = ac_job_pool_next(p, &(ac_status){0}));) ok &= j == &jobs[next++];
+    ok &= next == n;
+    const int lost = ac_job_pool_lost(p);
+    ok &= lost == (all_fail ? n_workers - 1 : failing);
+    ac_job_pool_stop(p);
+    if (!all_fail)  // a failing worker stops at its first job (when all fail, the last one left runs every job)
+        for (int w = 0; w < failing; w++) ok &= ws[w].runs <= 1;
+    if (!ok)
+        fprintf(stderr, "job pool: %d workers (%d failing), %d jobs: lost %d, taken back %d\n", n_workers, failing,
+                n, lost, next);
+    free(jobs);
+    return ok;
+}
+
 int main(void) {
     int checks = 0;
+    // the job pool: submission order whatever the workers; a worker whose device fails hands its job on
+    CHECK(check_job_pool(3, 0, 40, 7), "%s", "three healthy workers: order and statuses");
+    CHECK(check_job_pool(3, 1, 40, 7), "%s", "one of three fails: lost, its job run by another, order kept");
+    CHECK(check_job_pool(4, 3, 40, -1), "%s", "three of four fail: the last one runs everything");
+    CHECK(check_job_pool(2, 2, 10, -1), "%s", "every worker fails: the jobs come back AC_ERR_CUDA");
+    checks += 4;
     // int16 packing of float PCM (the GPU encoder's staging): lossless or refused, serial and parallel
     CHECK(check_pack(6, 5000, 0, -1, 0), "%s", "");
     CHECK(check_pack(0, 10, 0, -1, 0), "%s", "");

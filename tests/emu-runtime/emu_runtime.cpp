@@ -50,12 +50,14 @@ static cudaError_t misuse(cudaError_t e, const char *fmt, ...) {
     if (getenv("EMU_ABORT_ON_MISUSE")) abort();
     return set_err(e);
 }
+static bool device_dead();  // EMU_DEVICE_FAIL: the current device has failed (a sticky error, as a GPU's)
 extern "C" cudaError_t cudaGetLastError(void) {
+    if (device_dead()) return cudaErrorLaunchFailure;
     cudaError_t e = g_last;
     g_last = cudaSuccess;
     return e;
 }
-extern "C" cudaError_t cudaPeekAtLastError(void) { return g_last; }
+extern "C" cudaError_t cudaPeekAtLastError(void) { return device_dead() ? cudaErrorLaunchFailure : g_last; }
 extern "C" const char *cudaGetErrorString(cudaError_t e) {
     switch (e) {
     case cudaSuccess: return "no error";
@@ -65,6 +67,7 @@ extern "C" const char *cudaGetErrorString(cudaError_t e) {
     case cudaErrorInvalidDevice: return "invalid device ordinal (emu-runtime)";
     case cudaErrorInvalidResourceHandle: return "invalid resource handle (emu-runtime)";
     case cudaErrorIllegalAddress: return "an illegal memory access was encountered (emu-runtime)";
+    case cudaErrorLaunchFailure: return "unspecified launch failure (emu-runtime)";
     default: return "error (emu-runtime)";
     }
 }
@@ -74,6 +77,10 @@ extern "C" const char *cudaGetErrorName(cudaError_t e) {
     case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
     case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
     case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
+    case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
+    case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
     default: return "cudaErrorUnknown";
     }
 }
@@ -99,6 +106,34 @@ static int n_devices() {
     return v;
 }
 static thread_local int t_dev;  // this host thread's current device
+
+// EMU_DEVICE_FAIL=D:N: device D fails at its N-th kernel launch (counted over the process, from 1), as a GPU that
+// hits an Xid error: from then on every call made with D current returns cudaErrorLaunchFailure, and
+// cudaGetLastError keeps returning it (a sticky error: the context is lost). Frees and destroys still work.
+static int g_fail_dev = -1;
+static long g_fail_at;
+static std::atomic<long> g_launches[EMU_MAX_DEVICES];
+static std::atomic<bool> g_dead[EMU_MAX_DEVICES];
+static bool device_dead() {
+    static const bool parsed = [] {
+        const char *e = getenv("EMU_DEVICE_FAIL");
+        if (e && *e && sscanf(e, "%d:%ld", &g_fail_dev, &g_fail_at) != 2) g_fail_dev = -1;
+        return true;
+    }();
+    (void)parsed;
+    return g_fail_dev >= 0 && g_dead[t_dev].load();
+}
+// a kernel launch on the current device: counts it, and kills the device at the chosen launch
+static bool launch_kills_device() {
+    if (device_dead()) return true;
+    if (t_dev != g_fail_dev) return false;
+    if (++g_launches[t_dev] >= g_fail_at) {
+        g_dead[t_dev] = true;
+        fprintf(stderr, "emu-runtime: device %d fails at launch %ld (EMU_DEVICE_FAIL)\n", t_dev, g_launches[t_dev].load());
+        return true;
+    }
+    return false;
+}
 extern "C" cudaError_t cudaGetDeviceCount(int *n) {
     *n = n_devices();
     return cudaSuccess;
@@ -252,6 +287,7 @@ static size_t device_memory(int d) {
 }
 extern "C" cudaError_t cudaMalloc(void **p, size_t n) {
     *p = NULL;
+    if (device_dead()) return set_err(cudaErrorLaunchFailure);
     const int d = t_dev;
     {
         std::lock_guard<std::mutex> l(g_mem_mu);
@@ -362,6 +398,7 @@ static bool pinned(const void *p, size_t n) {
 }
 
 extern "C" cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, enum cudaMemcpyKind k) {
+    if (device_dead()) return set_err(cudaErrorLaunchFailure);
     if (t_capture) return misuse(cudaErrorStreamCaptureUnsupported, "cudaMemcpy during stream capture");
     cudaError_t e = check_copy(dst, src, n, k, "cudaMemcpy");
     if (e == cudaSuccess && n) {
@@ -374,6 +411,7 @@ extern "C" cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, enum cud
 // once); to pageable host memory the call returns once the copy is done (so the stream's earlier work is run
 // first); pinned memory and device-to-device copies are queued, their bytes read when they run.
 extern "C" cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, enum cudaMemcpyKind k, cudaStream_t s) {
+    if (device_dead()) return set_err(cudaErrorLaunchFailure);
     cudaError_t e = check_copy(dst, src, n, k, "cudaMemcpyAsync");
     if (e != cudaSuccess || !n) return e;
     const bool from_host = !emu_is_device_range(src, n), to_host = !emu_is_device_range(dst, n);
@@ -390,12 +428,14 @@ extern "C" cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, enu
     return cudaSuccess;
 }
 extern "C" cudaError_t cudaMemset(void *p, int v, size_t n) {
+    if (device_dead()) return set_err(cudaErrorLaunchFailure);
     if (n && !emu_is_device_range(p, n)) return misuse(cudaErrorInvalidValue, "cudaMemset(%p, %zu bytes): not device memory", p, n);
     if (lazy_streams()) drain_all(true);
     memset(p, v, n);
     return cudaSuccess;
 }
 extern "C" cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s) {
+    if (device_dead()) return set_err(cudaErrorLaunchFailure);
     if (n && !emu_is_device_range(p, n)) return misuse(cudaErrorInvalidValue, "cudaMemsetAsync(%p, %zu bytes): not device memory", p, n);
     enqueue(s, [=] { memset(p, v, n); });
     return cudaSuccess;
@@ -416,12 +456,14 @@ extern "C" cudaError_t cudaStreamDestroy(cudaStream_t s) {
 }
 extern "C" cudaError_t cudaStreamSynchronize(cudaStream_t s) {
     if (recording(s)) return misuse(cudaErrorStreamCaptureUnsupported, "cudaStreamSynchronize during capture");
+    if (device_dead()) return set_err(cudaErrorLaunchFailure);
     if (s) drain(s);
     else drain_all(true);
     return g_last;
 }
 extern "C" cudaError_t cudaDeviceSynchronize(void) {
     if (t_capture) return misuse(cudaErrorStreamCaptureUnsupported, "cudaDeviceSynchronize during capture");
+    if (device_dead()) return set_err(cudaErrorLaunchFailure);
     drain_all(false);
     return g_last;
 }
@@ -449,6 +491,7 @@ extern "C" cudaError_t cudaEventDestroy(cudaEvent_t e) {
 }
 extern "C" cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
     if (!e) return misuse(cudaErrorInvalidValue, "cudaEventRecord(NULL)");
+    if (device_dead()) return set_err(cudaErrorLaunchFailure);
     if ((s ? s->dev : t_dev) != e->dev)
         return misuse(cudaErrorInvalidResourceHandle, "cudaEventRecord: an event of device %d on a stream of device %d",
                       e->dev, s ? s->dev : t_dev);
@@ -467,6 +510,7 @@ extern "C" cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
 }
 extern "C" cudaError_t cudaEventSynchronize(cudaEvent_t e) {
     if (!e) return misuse(cudaErrorInvalidValue, "cudaEventSynchronize(NULL)");
+    if (device_dead()) return set_err(cudaErrorLaunchFailure);
     event_wait(e);
     return g_last;
 }
@@ -735,6 +779,10 @@ static void run_launch(const char *name, dim3 grid, dim3 block, size_t smem, con
 }
 
 void emu_launch(const void *fn, const char *name, dim3 grid, dim3 block, size_t smem, cudaStream_t s, emu_bound b) {
+    if (launch_kills_device()) {
+        set_err(cudaErrorLaunchFailure);
+        return;
+    }
     if (s && s->dev != t_dev) {
         misuse(cudaErrorInvalidResourceHandle, "launch of %s on a stream of device %d while device %d is current "
                "(hint: cudaSetDevice first)", name, s->dev, t_dev);
@@ -848,6 +896,7 @@ static cublasStatus_t gemm(const char *who, cublasHandle_t h, cublasOperation_t 
         misuse(cudaErrorInvalidValue, "%s: m %d n %d k %d lda %d ldb %d ldc %d", who, m, n, k, lda, ldb, ldc);
         return CUBLAS_STATUS_INVALID_VALUE;
     }
+    if (device_dead()) return CUBLAS_STATUS_EXECUTION_FAILED;
     if (h->dev != t_dev || (h->stream && h->stream->dev != h->dev)) {
         misuse(cudaErrorInvalidDevice, "%s: a handle of device %d (stream of device %d) while device %d is current",
                who, h->dev, h->stream ? h->stream->dev : h->dev, t_dev);
@@ -975,6 +1024,7 @@ extern "C" cufftResult cufftExecD2Z(cufftHandle plan, cufftDoubleReal *in, cufft
         if (it == g_plans.end()) return CUFFT_INVALID_PLAN;
         p = it->second;
     }
+    if (device_dead()) return CUFFT_EXEC_FAILED;
     if (p.dev != t_dev || (p.stream && p.stream->dev != p.dev) || (owner_of(in) >= 0 && owner_of(in) != p.dev) ||
         (owner_of(out) >= 0 && owner_of(out) != p.dev)) {
         misuse(cudaErrorInvalidDevice, "cufftExecD2Z: a plan of device %d while device %d is current, or a stream or "
