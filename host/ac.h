@@ -84,6 +84,9 @@ void ac_resampler_free(ac_resampler *r);
 // The same resampler, built once per rate pair and shared (thread-safe; never freed by the caller). NULL when
 // it cannot be built or the table (32 pairs) is full: then create one with ac_resampler_create.
 const ac_resampler *ac_resampler_shared(int orig_freq, int new_freq);
+// The shared resampler for the pair, or, when the table cannot give one, a new one also stored in *own, which
+// the caller frees with ac_resampler_free (*own is NULL otherwise).
+ac_status ac_resampler_acquire(int orig_freq, int new_freq, const ac_resampler **r, ac_resampler **own);
 // Output length exactly as torchaudio computes it (including its float32 rounding of new*len/orig).
 int64_t ac_resampler_out_len(const ac_resampler *r, int64_t in_len);
 // x: (in_len,) -> y: (ac_resampler_out_len(in_len),). y must not alias x.

@@ -370,10 +370,7 @@ ac_status ac_audio_load_mono(const char *path, int rate, double head_s, float **
         goto done;
     }
     if (sr != rate) {
-        if (!(r = ac_resampler_shared(sr, rate))) {
-            if ((st = ac_resampler_create(sr, rate, &own))) goto done;
-            r = own;
-        }
+        if ((st = ac_resampler_acquire(sr, rate, &r, &own))) goto done;
         s.r = r;
         if (!(s.hist = calloc((size_t)c, sizeof(float *)))) {
             st = ac_fail(AC_ERR_NOMEM, "%s: out of memory", path);

@@ -159,6 +159,14 @@ const ac_resampler *ac_resampler_shared(int orig_freq, int new_freq) {
     return found;
 }
 
+ac_status ac_resampler_acquire(int orig_freq, int new_freq, const ac_resampler **r, ac_resampler **own) {
+    *own = NULL;
+    if ((*r = ac_resampler_shared(orig_freq, new_freq))) return AC_OK;
+    ac_status st = ac_resampler_create(orig_freq, new_freq, own);
+    *r = *own;
+    return st;
+}
+
 int64_t ac_resampler_out_len(const ac_resampler *r, int64_t in_len) {
     // torchaudio: target_length = ceil(torch.as_tensor(new * length / orig)) -- a Python float turned into a
     // float32 tensor (the default dtype) before ceil; then the conv output is sliced to it.
@@ -356,11 +364,8 @@ ac_status ac_audio_to_model_rate(const ac_audio *a, int target_rate, float **out
     ac_resampler *own = NULL;  // only when the shared table is full
     int64_t n = a->n_frames;
     if (a->sample_rate != target_rate) {
-        if (!(r = ac_resampler_shared(a->sample_rate, target_rate))) {
-            ac_status st = ac_resampler_create(a->sample_rate, target_rate, &own);
-            if (st) return st;
-            r = own;
-        }
+        ac_status st = ac_resampler_acquire(a->sample_rate, target_rate, &r, &own);
+        if (st) return st;
         n = ac_resampler_out_len(r, a->n_frames);
     }
     // mono input is copied over y whole; channels are summed into it

@@ -266,6 +266,11 @@ static int owner_of(const void *p) {
     --it;
     return g_owner[it->first];
 }
+// p lies in the memory of a device other than dev (host memory and non-allocations are nobody's)
+static bool foreign(const void *p, int dev) {
+    const int o = owner_of(p);
+    return o >= 0 && o != dev;
+}
 static bool host_side(const void *p, size_t n) {
     std::lock_guard<std::mutex> l(g_mem_mu);
     return !in_map(g_dev, p, n) && !in_map(g_dev, p, 1);
@@ -788,14 +793,12 @@ void emu_launch(const void *fn, const char *name, dim3 grid, dim3 block, size_t 
                "(hint: cudaSetDevice first)", name, s->dev, t_dev);
         return;
     }
-    for (const void *p : b.ptrs) {
-        const int o = owner_of(p);
-        if (o >= 0 && o != t_dev) {
+    for (const void *p : b.ptrs)
+        if (foreign(p, t_dev)) {
             misuse(cudaErrorIllegalAddress, "launch of %s on device %d with a pointer %p into device %d's memory (no "
-                   "peer access)", name, t_dev, p, o);
+                   "peer access)", name, t_dev, p, owner_of(p));
             return;
         }
-    }
     std::function<void()> body = std::move(b.body);
     const unsigned long long nthreads = (unsigned long long)block.x * block.y * block.z;
     if (nthreads == 0 || nthreads > 1024 || block.z > 64 || grid.x == 0 || grid.y == 0 || grid.z == 0 ||
@@ -903,7 +906,7 @@ static cublasStatus_t gemm(const char *who, cublasHandle_t h, cublasOperation_t 
         return CUBLAS_STATUS_EXECUTION_FAILED;
     }
     for (const void *p : {(const void *)A, (const void *)B, (const void *)C})
-        if (owner_of(p) >= 0 && owner_of(p) != h->dev) {
+        if (foreign(p, h->dev)) {
             misuse(cudaErrorIllegalAddress, "%s: an operand in device %d's memory, the handle's device is %d", who,
                    owner_of(p), h->dev);
             return CUBLAS_STATUS_EXECUTION_FAILED;
@@ -1025,8 +1028,7 @@ extern "C" cufftResult cufftExecD2Z(cufftHandle plan, cufftDoubleReal *in, cufft
         p = it->second;
     }
     if (device_dead()) return CUFFT_EXEC_FAILED;
-    if (p.dev != t_dev || (p.stream && p.stream->dev != p.dev) || (owner_of(in) >= 0 && owner_of(in) != p.dev) ||
-        (owner_of(out) >= 0 && owner_of(out) != p.dev)) {
+    if (p.dev != t_dev || (p.stream && p.stream->dev != p.dev) || foreign(in, p.dev) || foreign(out, p.dev)) {
         misuse(cudaErrorInvalidDevice, "cufftExecD2Z: a plan of device %d while device %d is current, or a stream or "
                "buffer of another device", p.dev, t_dev);
         return CUFFT_EXEC_FAILED;
