@@ -33,6 +33,9 @@
 #define MIN_TAIL_SECONDS 1.0   // --segment: a last sliver shorter than this joins the window before it
 #define CHECK_RATE 32000       // --check without a model resamples to CoNeTTE's rate
 #define AC_MAX_DEVICES 16
+#define CPU_BATCH 8     // clips per batch on the CPU: enough rows per GEMM, and a batch ends soon
+#define GPU_BATCH 256   // on a GPU: the best batch of bench_gpu_caption on the H200 (bench/RESULTS.md)
+#define GPU_WORKERS 2   // per GPU: one stages PCM and reads results back while the other's kernels run
 
 enum { F_JSONL, F_CSV, F_WAVCAPS, F_SRT, F_VTT };
 static const char *const FORMAT_NAMES[] = {"jsonl", "csv", "wavcaps", "srt", "vtt"};
@@ -74,15 +77,18 @@ static void usage_caption(FILE *f) {
             "  --resume             skip inputs whose id already has its rows in the output (jsonl); append  [off]\n"
             "  --shard I/N          caption inputs I, I+N, I+2N, ... of the whole ordered set (0 <= I < N);\n"
             "                       defaults to SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT when both are set  [all]\n"
-            "  --batch-size N       clips captioned together (halved and retried when memory runs out)  [8]\n"
+            "  --batch-size N       clips captioned together (halved and retried when memory runs out)\n"
+            "                                                                                 [cpu: 8, cuda: 256]\n"
             "  --threads N          CPU threads in all, shared out among the CPU workers        [all cores]\n"
             "  --workers N          CPU workers, each captioning its own batches with --threads/N threads;\n"
             "                       0: one single-threaded worker per thread when there are enough batches to\n"
             "                       go round (fastest for many files), fewer, multi-threaded ones otherwise.\n"
-            "                       With cuda: workers per GPU (own stream and buffers; 0 = 1)  [0]\n"
+            "                       With cuda: workers per GPU, each with its own stream and buffers, so that\n"
+            "                       one stages audio while another computes (0: 2, or 1 for a single batch) [0]\n"
             "  --decode-threads N   threads decoding and resampling ahead of the model (0: decode in the main\n"
-            "                       thread, best beside a multi-threaded CPU model)           [cpu: 0, cuda: 4]\n"
-            "  --device LIST        where the model runs: cpu, cuda (every GPU) or cuda:0,1,...; one worker\n"
+            "                       thread, best beside a multi-threaded CPU model)\n"
+            "                                  [cpu: 0; cuda: every core but one per GPU worker; --check: every core]\n"
+            "  --device LIST        where the model runs: cpu, cuda (every GPU) or cuda:0,1,...; --workers\n"
             "                       per listed GPU (cpu listed k times: --workers k), batches shared out,\n"
             "                       rows still in input order                                 [cpu]\n"
             "  --precision P        fp32 (CPU; the GPU's validation mode) or bf16 (GPU tensor cores)  [cpu: fp32, cuda: bf16]\n"
@@ -719,9 +725,9 @@ int cli_caption(int argc, char **argv) {
     const char *model_path = NULL, *task = NULL, *out_arg = NULL, *list = NULL, *shard = NULL;
     const char *manifest = NULL, *audio_dir = NULL, *per_file_arg = NULL, *device_arg = "cpu";
     int precision = -1;
-    int resume = 0, beam = 0, min_len = -1, max_len = 0, c, threads = 0, decode_threads = -1, workers = 0;
+    int resume = 0, beam = 0, min_len = -1, max_len = 0, c, threads = 0, decode_threads = -1, workers = 0, batch = 0;
     double hop = 0;
-    run r = {.format = F_JSONL, .batch = 8, .progress_s = 10, .out = STDOUT_FILENO};
+    run r = {.format = F_JSONL, .progress_s = 10, .out = STDOUT_FILENO};
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:o:qh", opts, NULL)) != -1) {
         switch (c) {
@@ -743,7 +749,7 @@ int cli_caption(int argc, char **argv) {
             break;
         }
         case 'o': out_arg = optarg; break;
-        case 'B': if (!parse_int("--batch-size", optarg, 1, 4096, &r.batch)) return 2; break;
+        case 'B': if (!parse_int("--batch-size", optarg, 1, 4096, &batch)) return 2; break;
         case 't': if (!parse_int("--threads", optarg, 1, 4096, &threads)) return 2; break;
         case 'D': if (!parse_int("--decode-threads", optarg, 0, 256, &decode_threads)) return 2; break;
         case 'W': if (!parse_int("--workers", optarg, 0, AC_MAX_DEVICES, &workers)) return 2; break;
@@ -822,10 +828,7 @@ int cli_caption(int argc, char **argv) {
         }
     }
     if (precision < 0) precision = any_gpu ? AC_PREC_BF16 : AC_PREC_FP32;
-    // Decoding ahead in threads feeds a GPU; beside a CPU model that runs OpenMP teams on every core, a decode
-    // thread stalls their barriers (measured: 2-core machine, 2 threads, 0.40 instead of ~1.5 clips/s), so
-    // CPU runs decode in the main thread unless told otherwise (--check has no model: decode in parallel).
-    if (decode_threads < 0) decode_threads = any_gpu || r.check ? 4 : 0;
+    r.batch = batch ? batch : any_gpu ? GPU_BATCH : CPU_BATCH;
     if (any_cpu && precision != AC_PREC_FP32) {
         fprintf(stderr, "audiocap caption: the CPU engine computes in fp32 only (--precision bf16 is for cuda devices)\n");
         return 2;
@@ -931,9 +934,15 @@ int cli_caption(int argc, char **argv) {
         n_workers = workers;
         for (int w = 0; w < n_workers; w++) devices[w] = -1;
         threads = total / n_workers > 0 ? total / n_workers : 1;
-    } else if (workers > 1) {
+    } else {
         // GPU: --workers per listed device, each with its own stream, model copy and buffers, so that one worker's
-        // host-side work (staging PCM, reading results back) overlaps another's kernels on the same GPU
+        // host-side work (staging PCM, reading results back) and upload overlap another's kernels on the same GPU,
+        // as do one batch's encoder and another's decoder. By default GPU_WORKERS, or 1 when the run has no more
+        // batches than devices (a second model copy would only cost its upload and memory).
+        if (workers == 0) {
+            const int64_t batches = (in.n - n_done + r.batch - 1) / r.batch;
+            workers = (r.segmented || batches > n_workers) && n_workers * GPU_WORKERS <= AC_MAX_DEVICES ? GPU_WORKERS : 1;
+        }
         if (n_workers * workers > AC_MAX_DEVICES) {
             fprintf(stderr, "audiocap caption: %d devices x --workers %d exceeds %d workers\n", n_workers, workers,
                     AC_MAX_DEVICES);
@@ -943,6 +952,16 @@ int cli_caption(int argc, char **argv) {
         for (int k = 1; k < workers; k++)  // interleaved (0, 1, 0, 1): the first batches go to different GPUs
             for (int d = 0; d < n_workers; d++) devices[k * n_workers + d] = devices[d];
         n_workers *= workers;
+    }
+    // Decoding ahead in threads feeds a GPU: every core but those of the GPU workers' threads (10 s 44.1 kHz
+    // stereo files, the usual archive, decode and resample at ~110 files/s per core, FLAC at ~250: bench/RESULTS.md;
+    // four threads, the old default, fed ~450 of the 800 clips/s an H200 captions). Beside a CPU model that runs OpenMP teams on every core, a decode thread stalls
+    // their barriers (measured: 2-core machine, 2 threads, 0.40 instead of ~1.5 clips/s), so CPU runs decode in
+    // the main thread unless told otherwise. --check has no model: every core decodes.
+    if (decode_threads < 0) {
+        const int cores = cli_cpu_count();
+        decode_threads = r.check ? cores : any_gpu ? (cores - n_workers > 2 ? cores - n_workers : 2) : 0;
+        if (decode_threads > 256) decode_threads = 256;
     }
     cli_set_threads(threads);
     r.threads = threads;
@@ -1092,17 +1111,21 @@ run:;
     snprintf(summary, sizeof summary,
              "{\"files\":%d,\"ok\":%d,\"failed\":%d,\"skipped\":%d,\"clips\":%d,\"clips_failed\":%d,"
              "\"audio_h\":%.4f,\"wall_s\":%.2f,\"clips_per_s\":%.3f,\"device\":\"%s\",\"workers\":%d,"
-             "\"threads_per_worker\":%d,\"workers_lost\":%d,\"shard\":\"%d/%d\",\"complete\":%s}\n",
+             "\"threads_per_worker\":%d,\"workers_lost\":%d,\"batch_size\":%d,\"decode_threads\":%d,"
+             "\"shard\":\"%d/%d\",\"complete\":%s}\n",
              r.files_done, r.files_ok, r.files_err, r.n_skipped, r.clips_ok, r.clips_err, r.audio_s / 3600, wall,
              wall > 0 ? r.clips_ok / wall : 0.0, r.device_kind, n_workers, r.threads > 0 ? r.threads : cli_cpu_count(),
-             lost, shard_i, shard_n, rc ? "false" : "true");
+             lost, __atomic_load_n(&r.batch, __ATOMIC_RELAXED), decode_threads, shard_i, shard_n, rc ? "false" : "true");
     if (!r.quiet)
         fprintf(stderr, "audiocap caption: %d ok, %d failed, %d skipped (already done), %d clips, %.1f s of audio in "
                 "%.2f s (%.2f clips/s)\n", r.files_ok, r.files_err, r.n_skipped, r.clips_ok, r.audio_s, wall,
                 wall > 0 ? r.clips_ok / wall : 0.0);
-    if (lost)  // said even with --quiet: the rows are complete, but a device needs looking at
+    if (lost && !rc)  // said even with --quiet: the rows are complete, but a device needs looking at
         fprintf(stderr, "audiocap caption: warning: %d of %d workers stopped on a device failure (see above); the "
                 "others captioned their batches\n", lost, n_workers);
+    else if (lost)  // the last worker failed too: the run stopped
+        fprintf(stderr, "audiocap caption: %d of %d workers had stopped on a device failure before the last one "
+                "failed; the rows written are whole: --resume continues the run\n", lost, n_workers);
     if (r.out != STDOUT_FILENO && close(r.out) != 0) {
         fprintf(stderr, "audiocap caption: cannot close %s: %s\n", out_path, strerror(errno));
         rc = 1;

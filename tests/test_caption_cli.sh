@@ -61,7 +61,7 @@ done
 "$bin" caption -m "$model" --beam 0 x.wav >/dev/null 2>&1; expect '[ $? -eq 2 ]' "--beam 0 is a usage error"
 "$bin" caption -m "$model" --task nope x.wav >/dev/null 2>&1; expect '[ $? -eq 2 ]' "unknown task is a usage error"
 "$bin" caption -m "$tmp/broken.wav" x.wav >/dev/null 2>&1; expect '[ $? -eq 1 ]' "unreadable model exits 1"
-"$bin" caption --help >"$tmp/h"; expect 'grep -q -- "--batch-size N" "$tmp/h" && grep -q "\[8\]" "$tmp/h"' "--help lists options with defaults"
+"$bin" caption --help >"$tmp/h"; expect 'grep -q -- "--batch-size N" "$tmp/h" && grep -q "\[cpu: 8, cuda: 256\]" "$tmp/h"' "--help lists options with defaults"
 
 echo "test_caption_cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

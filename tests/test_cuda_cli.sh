@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `audiocap caption --device cuda` end to end: in fp32 the GPU writes the CPU's rows (same tokens, captions and
 # scores within the fp32 budget), bf16 runs and writes well-formed rows, two workers on one device keep the input
-# order (--device cuda:0,0 and --workers 3), the decoder as CUDA graphs keeps them, out-of-memory halving keeps
+# order (--device cuda:0,0 and --workers 3), the GPU defaults (workers, batch, decode threads), the decoder as CUDA graphs keeps them, out-of-memory halving keeps
 # the rows (simulated, two workers; and a real one on the emulated runtime), several GPUs (two or more on the
 # machine, or two emulated) give the same rows, a GPU failing mid-run (emulated) leaves its batches to the others
 # or, alone, stops a run that --resume completes, segment mode works on the GPU. Exits 77 (skipped) without a GPU.
@@ -52,6 +52,16 @@ expect '[ $? -eq 0 ]' "--workers 3 on one GPU: same rows, input order"
 AC_GPU_GRAPH=1 "$bin" caption -q -m "$model" --batch-size 2 --device cuda:0 --workers 2 --precision fp32 "${inputs[@]}" >"$tmp/graph.jsonl"
 python3 -c "$compare" "$tmp/cpu.jsonl" "$tmp/graph.jsonl"
 expect '[ $? -eq 0 ]' "AC_GPU_GRAPH=1, two workers: the CPU's rows"
+# the GPU defaults: two workers per GPU when there is more than one batch (one when the run is a single batch),
+# a batch of 256, decode threads on every core but the workers'; the .done summary says which applied
+"$bin" caption -q -m "$model" --batch-size 1 --device cuda:0 --precision fp32 -o "$tmp/dw/" "${inputs[@]}"
+python3 -c "$compare" "$tmp/cpu.jsonl" "$tmp/dw/part-00000-of-00001.jsonl"
+expect '[ $? -eq 0 ] && grep -q "\"workers\":2," "$tmp/dw/part-00000-of-00001.jsonl.done"' "--device cuda:0 over several batches: two workers by default, the CPU's rows"
+"$bin" caption -q -m "$model" --device cuda:0 --precision fp32 -o "$tmp/d1/" "${inputs[@]}"
+python3 -c "$compare" "$tmp/cpu.jsonl" "$tmp/d1/part-00000-of-00001.jsonl"
+cores=$(nproc)
+expect '[ $? -eq 0 ] && grep -q "\"workers\":1,.*\"batch_size\":256,\"decode_threads\":$((cores > 3 ? cores - 1 : 2))," "$tmp/d1/part-00000-of-00001.jsonl.done"' \
+  "--device cuda:0, one batch: one worker, batch 256, decode threads = cores - 1 (at least 2), the CPU's rows"
 # out of memory at a batch size (simulated above 2 clips) halves the batch and retries, on two GPU workers
 AC_FAULT_NOMEM_ABOVE=2 "$bin" caption -q -m "$model" --batch-size 6 --device cuda:0 --workers 2 --precision fp32 "${inputs[@]}" >"$tmp/oom.jsonl"
 python3 -c "$compare" "$tmp/cpu.jsonl" "$tmp/oom.jsonl"
@@ -90,25 +100,30 @@ if [ ${#multi[@]} -gt 0 ]; then
     # stops, the other GPU captions its batches, every row is the CPU's, and the run succeeds with a warning
     twice=("${inputs[@]:0:4}" "${inputs[@]:0:4}")
     "$bin" caption -q -m "$model" --batch-size 4 "${twice[@]}" >"$tmp/cpu2.jsonl"
-    EMU_DEVICES=2 EMU_DEVICE_FAIL=1:900 "$bin" caption -q -m "$model" --batch-size 1 --device cuda:0,1 --precision fp32 \
+    EMU_DEVICES=2 EMU_DEVICE_FAIL=1:900 "$bin" caption -q -m "$model" --batch-size 1 --device cuda:0,1 --workers 1 --precision fp32 \
       "${twice[@]}" >"$tmp/died.jsonl" 2>"$tmp/died.err"
     rc=$?
     python3 -c "$compare" "$tmp/cpu2.jsonl" "$tmp/died.jsonl"
     expect '[ $? -eq 0 ] && [ $rc -eq 0 ] && grep -q "cuda:1 failed" "$tmp/died.err" && grep -q "1 of 2 workers stopped" "$tmp/died.err"' \
       "a GPU failing mid-run: its worker stops, the other GPU takes its batches, the CPU's rows, exit 0"
     # the only GPU dies: the run stops (exit 1) with whole rows written; --resume on a healthy device completes it
-    EMU_DEVICE_FAIL=0:900 "$bin" caption -q -m "$model" --batch-size 1 --device cuda:0 --precision fp32 \
-      -o "$tmp/dead.jsonl" "${inputs[@]}" 2>"$tmp/dead.err"
-    rc=$?
-    python3 -c "
+    # (one worker: its 900th launch falls after the first rows; two, the default: how far they got before their
+    # device's 1,500th launch depends on how their threads interleaved, so no row at all is a correct outcome too)
+    prefix='
 import json, sys
 a = [json.loads(l) for l in open(sys.argv[1])]; b = [json.loads(l) for l in open(sys.argv[2])]
-sys.exit(0 if 0 < len(b) < len(a) and all(x['id'] == y['id'] and x.get('tokens') == y.get('tokens') for x, y in zip(a, b)) else 1)" \
-      "$tmp/cpu.jsonl" "$tmp/dead.jsonl"
-    expect '[ $? -eq 0 ] && [ $rc -eq 1 ] && grep -q "cuda:0 failed" "$tmp/dead.err"' "the only GPU failing: exit 1, the rows so far whole and the CPU's"
-    "$bin" caption -q -m "$model" --batch-size 1 --device cuda:0 --precision fp32 --resume -o "$tmp/dead.jsonl" "${inputs[@]}"
-    python3 -c "$compare" "$tmp/cpu.jsonl" "$tmp/dead.jsonl"
-    expect '[ $? -eq 0 ]' "--resume after the GPU failure: every row, once, the CPU's"
+sys.exit(0 if int(sys.argv[3]) <= len(b) < len(a) and all(x["id"] == y["id"] and x.get("tokens") == y.get("tokens") for x, y in zip(a, b)) else 1)'
+    for w in 1 2; do
+      EMU_DEVICE_FAIL=0:$((w == 1 ? 900 : 1500)) "$bin" caption -q -m "$model" --batch-size 1 --device cuda:0 --workers $w \
+        --precision fp32 -o "$tmp/dead$w.jsonl" "${inputs[@]}" 2>"$tmp/dead.err"
+      rc=$?
+      python3 -c "$prefix" "$tmp/cpu.jsonl" "$tmp/dead$w.jsonl" $((w == 1 ? 1 : 0))
+      expect '[ $? -eq 0 ] && [ $rc -eq 1 ] && grep -q "cuda:0 failed" "$tmp/dead.err" && ! grep -q "the others captioned" "$tmp/dead.err"' \
+        "the only GPU failing ($w worker(s)): exit 1, the rows so far whole and the CPU's"
+      "$bin" caption -q -m "$model" --batch-size 1 --device cuda:0 --precision fp32 --resume -o "$tmp/dead$w.jsonl" "${inputs[@]}"
+      python3 -c "$compare" "$tmp/cpu.jsonl" "$tmp/dead$w.jsonl"
+      expect '[ $? -eq 0 ]' "--resume after the GPU failure ($w worker(s)): every row, once, the CPU's"
+    done
     # both small: whichever worker takes the batch runs out and halves
     EMU_DEVICES=2 EMU_DEVICE_MEMORY=2100000 "$bin" caption -m "$model" --batch-size 6 --device cuda:0,1 \
       --precision fp32 "${inputs[@]}" >"$tmp/mdoom.jsonl" 2>"$tmp/mdoom.err"
