@@ -1,8 +1,11 @@
 // Front end on the device (see logmel.h), in double up to the log as ref_logmel.c: reflect-padded frames ->
 // spectrum (DGEMM against the stored DFT matrices, or windowed cuFFT D2Z) -> power -> mel DGEMM -> 10 log10 ->
-// float, then bn0 in float as ac_bn0_ref.
-// Layouts: frames (R, n_fft) double; spectrum (R, 2 nb) planar re | im per row (GEMM) or (R, nb) complex (FFT),
-// nb = n_fft/2 + 1; power (R, nb) double; mel (R, n_mels) double; log-mel / bn0 (R, n_mels) float.
+// float, then bn0 in float as ac_bn0_ref. The batch's R frames go through in chunks of rows (every step is per
+// frame), so the double-precision scratch is ~270 MB whatever the batch: for 256 10 s clips it was 4.2 GB, more
+// than the whole encoder's activations, and it doubled with a second worker on the GPU.
+// Layouts, per chunk of Rc rows: frames (Rc, n_fft) double; spectrum (Rc, 2 nb) planar re | im per row (GEMM) or
+// (Rc, nb) complex (FFT), nb = n_fft/2 + 1; power (Rc, nb) double; mel (Rc, n_mels) double; log-mel / bn0 (R,
+// n_mels) float.
 // Mirrors host/ref/ref_logmel.c (which mirrors conette convnext.py:144-180, 290-292).
 #include "common.cuh"
 #include "enc_common.cuh"
@@ -13,11 +16,14 @@
 #include <math.h>
 #include <stdio.h>
 
-#define FFT_CHUNK 2048  // frames per cuFFT call: one plan serves every batch; its work area stays ~20 MB
+#define FFT_CHUNK 2048         // frames per cuFFT call: one plan serves every batch; its work area stays ~20 MB
+#define LM_CHUNK (8 * FFT_CHUNK)  // frames per chunk of the whole front end: 16384 x 16.4 KB of double scratch
 
 struct ac_logmel_plan {
     ac_stft_method method;
     int n_fft, nb, hop, n_mels;
+    int chunk;      // rows per chunk (a multiple of fft_batch for the FFT)
+    int fft_batch;  // frames per cuFFT call: FFT_CHUNK, or a smaller chunk
     float amin, ref_db;
     double *dft;     // device (2 nb, n_fft): conv_real rows then conv_imag rows (GEMM)
     double *window;  // device (n_fft) (FFT)
@@ -104,7 +110,7 @@ static ac_status plan_init(ac_logmel_plan *p, const ac_logmel_params *a) {
     } else {
         if ((st = upload_f64(a->window, (size_t)a->n_fft, &p->window))) return st;
         int n = a->n_fft, nb = p->nb;
-        CUFFT_CHECK(cufftPlanMany(&p->fft, 1, &n, &n, 1, n, &nb, 1, nb, CUFFT_D2Z, FFT_CHUNK));
+        CUFFT_CHECK(cufftPlanMany(&p->fft, 1, &n, &n, 1, n, &nb, 1, nb, CUFFT_D2Z, p->fft_batch));
         p->fft_ok = 1;
         CUFFT_CHECK(cufftSetStream(p->fft, p->stream));
     }
@@ -119,11 +125,12 @@ static ac_status plan_init(ac_logmel_plan *p, const ac_logmel_params *a) {
 extern "C" ac_status ac_logmel_plan_create(const ac_logmel_params *a, ac_logmel_plan **out) {
     *out = NULL;
     const int gemm = a->method == AC_STFT_DFT_GEMM;
-    if (a->n_fft < 2 || a->hop < 1 || a->n_mels < 1 || a->n_mels > 2 * (a->n_fft / 2 + 1) ||
+    if (a->n_fft < 2 || a->hop < 1 || a->n_mels < 1 || a->n_mels > 2 * (a->n_fft / 2 + 1) || a->chunk_rows < 0 ||
         (a->method != AC_STFT_DFT_GEMM && a->method != AC_STFT_FFT) || (gemm && (!a->conv_real || !a->conv_imag)) ||
         (!gemm && !a->window) || !a->alpha || !a->beta || !a->melW || !a->cublas)
-        return ac_fail(AC_ERR_INVALID_ARG, "log-mel plan: n_fft %d, hop %d, n_mels %d (<= n_fft + 2), method %d or a "
-                       "NULL table", a->n_fft, a->hop, a->n_mels, (int)a->method);
+        return ac_fail(AC_ERR_INVALID_ARG, "log-mel plan: n_fft %d, hop %d, n_mels %d (<= n_fft + 2), method %d, "
+                       "chunk_rows %d (>= 0) or a NULL table", a->n_fft, a->hop, a->n_mels, (int)a->method,
+                       a->chunk_rows);
     ac_logmel_plan *p = (ac_logmel_plan *)calloc(1, sizeof *p);
     if (!p) return ac_fail(AC_ERR_NOMEM, "log-mel plan: out of memory");
     p->method = a->method;
@@ -131,6 +138,9 @@ extern "C" ac_status ac_logmel_plan_create(const ac_logmel_params *a, ac_logmel_
     p->nb = a->n_fft / 2 + 1;
     p->hop = a->hop;
     p->n_mels = a->n_mels;
+    p->chunk = a->chunk_rows > 0 ? a->chunk_rows : LM_CHUNK;
+    p->fft_batch = p->chunk < FFT_CHUNK ? p->chunk : FFT_CHUNK;
+    if (p->method == AC_STFT_FFT) p->chunk = CEIL_DIV(p->chunk, p->fft_batch) * p->fft_batch;
     p->amin = a->amin;
     p->ref_db = (float)(10.0 * log10(fmax((double)a->amin, 1.0)));  // ref_logmel.c: ref = 1.0
     p->blas = (cublasHandle_t)a->cublas;
@@ -144,14 +154,14 @@ extern "C" ac_status ac_logmel_plan_create(const ac_logmel_params *a, ac_logmel_
     return AC_OK;
 }
 
-// FFT: whole chunks (the last one padded with zero frames); GEMM: exactly R rows
-static int64_t rows_padded(const ac_logmel_plan *p, int64_t R) {
-    return p->method == AC_STFT_FFT ? CEIL_DIV(R, (int64_t)FFT_CHUNK) * FFT_CHUNK : R;
+// rows of scratch for `rows` frames: FFT, whole cuFFT batches (the last one padded with zero frames); GEMM, exactly
+static int64_t rows_padded(const ac_logmel_plan *p, int64_t rows) {
+    return p->method == AC_STFT_FFT ? CEIL_DIV(rows, (int64_t)p->fft_batch) * p->fft_batch : rows;
 }
 static size_t al(size_t b) { return (b + 255) & ~(size_t)255; }
 
 extern "C" size_t ac_logmel_workspace(const ac_logmel_plan *p, int64_t R) {
-    const int64_t Rp = rows_padded(p, R);
+    const int64_t Rp = rows_padded(p, R < p->chunk ? R : p->chunk);
     return al(sizeof(double) * (size_t)Rp * p->n_fft) + al(sizeof(double) * 2 * (size_t)Rp * p->nb);
 }
 
@@ -162,18 +172,19 @@ template <> __device__ __forceinline__ double pcm_at<int16_t>(const int16_t *x, 
     return (double)((float)__ldg(x + i) * (1.0f / 32768.0f));
 }
 
-// One block per frame row; rows >= R (FFT chunk padding) are zeroed. window NULL: raw samples (the DFT matrices
-// carry the window).
+// One block per frame row of the chunk that starts at batch row r0; rows >= `rows` (FFT batch padding) are
+// zeroed. window NULL: raw samples (the DFT matrices carry the window).
 template <typename T>
 static __global__ void frames_kernel(const T *__restrict__ pcm, const int64_t *__restrict__ pcm_off,
-                                     const int *__restrict__ foff, int n, int64_t R, int n_fft, int hop,
+                                     const int *__restrict__ foff, int n, int64_t r0, int64_t rows, int n_fft, int hop,
                                      const double *__restrict__ window, double *__restrict__ frames) {
-    const int64_t r = blockIdx.x;
-    double *dst = frames + r * n_fft;
-    if (r >= R) {
+    const int64_t rl = blockIdx.x;
+    double *dst = frames + rl * n_fft;
+    if (rl >= rows) {
         for (int i = threadIdx.x; i < n_fft; i += blockDim.x) dst[i] = 0.0;
         return;
     }
+    const int64_t r = r0 + rl;
     const int c = ac_clip_of(foff, n, (int)r);
     const int64_t t = r - foff[c], base = pcm_off[c], len = pcm_off[c + 1] - base;
     const int64_t s0 = t * hop - n_fft / 2;
@@ -231,38 +242,42 @@ extern "C" ac_status ac_logmel_run(ac_logmel_plan *p, ac_pcm_kind kind, const vo
     if (!workspace || workspace_bytes < ac_logmel_workspace(p, R))
         return ac_fail(AC_ERR_INTERNAL, "log-mel: workspace %zu bytes < %zu needed", workspace_bytes,
                        ac_logmel_workspace(p, R));
-    const int64_t Rp = rows_padded(p, R);
     const int nb = p->nb;
+    const int64_t Rw = rows_padded(p, R < p->chunk ? R : p->chunk);  // the workspace's rows
     double *frames = (double *)workspace;
-    double *spec = (double *)((char *)workspace + al(sizeof(double) * (size_t)Rp * p->n_fft));
-    double *power = frames;  // frames are dead once transformed (R nb <= Rp n_fft)
-    double *mel = spec;      // the spectrum is dead once squared (R n_mels <= Rp 2 nb, checked at plan creation)
+    double *spec = (double *)((char *)workspace + al(sizeof(double) * (size_t)Rw * p->n_fft));
+    double *power = frames;  // frames are dead once transformed (rows nb <= Rw n_fft)
+    double *mel = spec;      // the spectrum is dead once squared (rows n_mels <= Rw 2 nb, checked at plan creation)
     const double *win = p->method == AC_STFT_FFT ? p->window : NULL;
-    if (kind == AC_PCM_F32)
-        frames_kernel<float><<<(unsigned)Rp, 128, 0, p->stream>>>((const float *)pcm, pcm_off, foff, n, R, p->n_fft,
-                                                                  p->hop, win, frames);
-    else
-        frames_kernel<int16_t><<<(unsigned)Rp, 128, 0, p->stream>>>((const int16_t *)pcm, pcm_off, foff, n, R,
-                                                                    p->n_fft, p->hop, win, frames);
-    KERNEL_CHECK();
     const double one = 1.0, zero = 0.0;
     CUBLAS_CHECK(cublasSetStream(p->blas, p->stream));
-    if (p->method == AC_STFT_FFT) {
-        for (int64_t r0 = 0; r0 < Rp; r0 += FFT_CHUNK)
-            CUFFT_CHECK(cufftExecD2Z(p->fft, frames + r0 * p->n_fft, (cufftDoubleComplex *)(spec + 2 * r0 * nb)));
-    } else {
-        // spec (R, 2 nb) = frames (R, n_fft) . dft (2 nb, n_fft)^T; column-major: spec^T = dft^T(T) . frames^T
-        CUBLAS_CHECK(cublasDgemm(p->blas, CUBLAS_OP_T, CUBLAS_OP_N, 2 * nb, (int)R, p->n_fft, &one, p->dft, p->n_fft,
-                                 frames, p->n_fft, &zero, spec, 2 * nb));
+    for (int64_t r0 = 0; r0 < R; r0 += p->chunk) {
+        const int64_t rows = R - r0 < p->chunk ? R - r0 : p->chunk, Rp = rows_padded(p, rows);
+        if (kind == AC_PCM_F32)
+            frames_kernel<float><<<(unsigned)Rp, 128, 0, p->stream>>>((const float *)pcm, pcm_off, foff, n, r0, rows,
+                                                                      p->n_fft, p->hop, win, frames);
+        else
+            frames_kernel<int16_t><<<(unsigned)Rp, 128, 0, p->stream>>>((const int16_t *)pcm, pcm_off, foff, n, r0,
+                                                                        rows, p->n_fft, p->hop, win, frames);
+        KERNEL_CHECK();
+        if (p->method == AC_STFT_FFT) {
+            for (int64_t f0 = 0; f0 < Rp; f0 += p->fft_batch)
+                CUFFT_CHECK(cufftExecD2Z(p->fft, frames + f0 * p->n_fft, (cufftDoubleComplex *)(spec + 2 * f0 * nb)));
+        } else {
+            // spec (rows, 2 nb) = frames (rows, n_fft) . dft (2 nb, n_fft)^T; column-major: spec^T = dft^T(T) . frames^T
+            CUBLAS_CHECK(cublasDgemm(p->blas, CUBLAS_OP_T, CUBLAS_OP_N, 2 * nb, (int)rows, p->n_fft, &one, p->dft,
+                                     p->n_fft, frames, p->n_fft, &zero, spec, 2 * nb));
+        }
+        power_kernel<<<grid_for(rows * nb), 256, 0, p->stream>>>(spec, p->method == AC_STFT_DFT_GEMM, rows, nb, power);
+        KERNEL_CHECK();
+        // mel (rows, n_mels) = power (rows, nb) @ melW (nb, n_mels), row-major: column-major mel^T = melW^T . power^T
+        CUBLAS_CHECK(cublasDgemm(p->blas, CUBLAS_OP_N, CUBLAS_OP_N, p->n_mels, (int)rows, nb, &one, p->melW, p->n_mels,
+                                 power, nb, &zero, mel, p->n_mels));
+        const int64_t nm = rows * p->n_mels;
+        log_bn0_kernel<<<grid_for(nm), 256, 0, p->stream>>>(mel, nm, p->n_mels, p->amin, p->ref_db, p->alpha, p->beta,
+                                                            logmel_out ? logmel_out + r0 * p->n_mels : NULL,
+                                                            bn0_out + r0 * p->n_mels);
+        KERNEL_CHECK();
     }
-    power_kernel<<<grid_for(R * nb), 256, 0, p->stream>>>(spec, p->method == AC_STFT_DFT_GEMM, R, nb, power);
-    KERNEL_CHECK();
-    // mel (R, n_mels) = power (R, nb) @ melW (nb, n_mels), row-major: column-major mel^T = melW^T . power^T
-    CUBLAS_CHECK(cublasDgemm(p->blas, CUBLAS_OP_N, CUBLAS_OP_N, p->n_mels, (int)R, nb, &one, p->melW, p->n_mels, power,
-                             nb, &zero, mel, p->n_mels));
-    const int64_t nm = R * p->n_mels;
-    log_bn0_kernel<<<grid_for(nm), 256, 0, p->stream>>>(mel, nm, p->n_mels, p->amin, p->ref_db, p->alpha, p->beta,
-                                                        logmel_out, bn0_out);
-    KERNEL_CHECK();
     return AC_OK;
 }

@@ -59,11 +59,12 @@ typedef struct {
     const float *melW;             // host (n_fft/2 + 1, n_mels) as stored (logmel_extractor.melW); kept as double
     void *cublas;                  // cublasHandle_t; the plan issues its GEMM on `stream`
     cudaStream_t stream;
+    int chunk_rows;  // frames per chunk of the scratch (0: 16384, ~270 MB; the tests cut clips with small ones)
 } ac_logmel_params;
 
 ac_status ac_logmel_plan_create(const ac_logmel_params *p, ac_logmel_plan **out);
 void ac_logmel_plan_free(ac_logmel_plan *p);
-// Device scratch bytes ac_logmel_run needs for R frames.
+// Device scratch bytes ac_logmel_run needs for R frames (at most a chunk's worth, whatever R).
 size_t ac_logmel_workspace(const ac_logmel_plan *p, int64_t R);
 
 // bn0_out (R, n_mels) = bn0(log-mel) of every clip; logmel_out (R, n_mels), when not NULL, the log-mel before

@@ -196,8 +196,12 @@ static void host_frontend(void) {
 // ---- GPU kernels ---------------------------------------------------------------------------------------------------
 static cublasHandle_t blas;
 
-// clip kinds: loud noise, quiet noise, tones below 3 kHz (the bins above hold only window leakage: deep bins)
-static void gpu_logmel(const ac_frontend *fe0, int random_bn, ac_stft_method method, const char *label) {
+// clip kinds: loud noise, quiet noise, tones below 3 kHz (the bins above hold only window leakage: deep bins).
+// chunk: the plan's rows per chunk (0: its default, one chunk here; 7: chunks that cut clips at odd frames, and
+// cuFFT batches of 7).
+static void gpu_logmel(const ac_frontend *fe0, int random_bn, ac_stft_method method, int chunk, const char *label0) {
+    char label[64];
+    snprintf(label, sizeof label, "%s%s", label0, chunk ? " chunk-7" : "");
     ac_frontend fe = *fe0;
     const int nm = fe.n_mels, nfft = fe.n_fft;
     float *bw = NULL, *bb = NULL, *bm = NULL, *bv = NULL;
@@ -209,9 +213,16 @@ static void gpu_logmel(const ac_frontend *fe0, int random_bn, ac_stft_method met
     float *win = malloc(sizeof(float) * nfft), *al = malloc(sizeof(float) * nm), *be = malloc(sizeof(float) * nm);
     CHECK_OK(ac_stft_window_from_dft(fe.conv_real, fe.conv_imag, nfft, win));
     ac_bn0_fold(fe.bn0_weight, fe.bn0_bias, fe.bn0_running_mean, fe.bn0_running_var, fe.bn_eps, nm, al, be);
-    ac_logmel_params p = {nfft, fe.hop, nm, fe.amin, method, fe.conv_real, fe.conv_imag, win, al, be, fe.melW, blas, 0};
+    ac_logmel_params p = {nfft, fe.hop, nm, fe.amin, method, fe.conv_real, fe.conv_imag, win, al, be, fe.melW, blas, 0,
+                          chunk};
     ac_logmel_plan *plan = NULL;
     CHECK_OK(ac_logmel_plan_create(&p, &plan));
+    checks++;
+    // the scratch is a chunk's, whatever the batch: 256 10 s clips (256,256 frames) need no more than 16,384
+    CHECK(ac_logmel_workspace(plan, 256256) == ac_logmel_workspace(plan, chunk ? chunk : 16384) &&
+              ac_logmel_workspace(plan, 256256) < ((size_t)300 << 20),
+          "%s: log-mel workspace for 256,256 frames: %zu bytes, for one chunk %zu", label,
+          ac_logmel_workspace(plan, 256256), ac_logmel_workspace(plan, chunk ? chunk : 16384));
     checks++;
     const int64_t mn = ac_frontend_min_samples(&fe);
     const int64_t lens[] = {mn, 3 * fe.hop + 1, mn + 17, 7 * fe.hop, fe.sample_rate / 2 + 3, mn + 1};
@@ -467,10 +478,11 @@ int main(int argc, char **argv) {
     CHECK_OK(ac_model_load(tiny, &m));
     ac_frontend fe;
     CHECK_OK(ac_frontend_init_default(&fe));
-    for (int method = 0; method < 2; method++) {
-        if (m) gpu_logmel(ac_model_frontend(m), 0, (ac_stft_method)method, "tiny");
-        gpu_logmel(&fe, 1, (ac_stft_method)method, "conette");
-    }
+    for (int method = 0; method < 2; method++)
+        for (int chunk = 0; chunk <= 7; chunk += 7) {
+            if (m) gpu_logmel(ac_model_frontend(m), 0, (ac_stft_method)method, chunk, "tiny");
+            gpu_logmel(&fe, 1, (ac_stft_method)method, chunk, "conette");
+        }
     ac_frontend_free(&fe);
     ac_model_free(m);
 
