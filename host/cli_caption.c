@@ -954,10 +954,11 @@ int cli_caption(int argc, char **argv) {
         n_workers *= workers;
     }
     // Decoding ahead in threads feeds a GPU: every core but those of the GPU workers' threads (10 s 44.1 kHz
-    // stereo files, the usual archive, decode and resample at ~110 files/s per core, FLAC at ~250: bench/RESULTS.md;
-    // four threads, the old default, fed ~450 of the 800 clips/s an H200 captions). Beside a CPU model that runs OpenMP teams on every core, a decode thread stalls
-    // their barriers (measured: 2-core machine, 2 threads, 0.40 instead of ~1.5 clips/s), so CPU runs decode in
-    // the main thread unless told otherwise. --check has no model: every core decodes.
+    // stereo files, the usual archive, decode and resample at ~110 files/s per core, FLAC at ~250:
+    // bench/RESULTS.md; four threads, the old default, fed ~450 of the 800 clips/s an H200 captions). Beside a
+    // CPU model that runs OpenMP teams on every core, a decode thread stalls their barriers (measured: 2-core
+    // machine, 2 threads, 0.40 instead of ~1.5 clips/s), so CPU runs decode in the main thread unless told
+    // otherwise. --check has no model: every core decodes.
     if (decode_threads < 0) {
         const int cores = cli_cpu_count();
         decode_threads = r.check ? cores : any_gpu ? (cores - n_workers > 2 ? cores - n_workers : 2) : 0;

@@ -158,11 +158,13 @@ extern "C" ac_status ac_logmel_plan_create(const ac_logmel_params *a, ac_logmel_
 static int64_t rows_padded(const ac_logmel_plan *p, int64_t rows) {
     return p->method == AC_STFT_FFT ? CEIL_DIV(rows, (int64_t)p->fft_batch) * p->fft_batch : rows;
 }
+// rows of the workspace for a batch of R frames: one chunk's, or fewer for a small batch
+static int64_t scratch_rows(const ac_logmel_plan *p, int64_t R) { return rows_padded(p, R < p->chunk ? R : p->chunk); }
 static size_t al(size_t b) { return (b + 255) & ~(size_t)255; }
 
 extern "C" size_t ac_logmel_workspace(const ac_logmel_plan *p, int64_t R) {
-    const int64_t Rp = rows_padded(p, R < p->chunk ? R : p->chunk);
-    return al(sizeof(double) * (size_t)Rp * p->n_fft) + al(sizeof(double) * 2 * (size_t)Rp * p->nb);
+    const int64_t Rw = scratch_rows(p, R);
+    return al(sizeof(double) * (size_t)Rw * p->n_fft) + al(sizeof(double) * 2 * (size_t)Rw * p->nb);
 }
 
 // the sample as the float32 the CPU path sees (int16: x / 32768, exact), widened to double
@@ -243,7 +245,7 @@ extern "C" ac_status ac_logmel_run(ac_logmel_plan *p, ac_pcm_kind kind, const vo
         return ac_fail(AC_ERR_INTERNAL, "log-mel: workspace %zu bytes < %zu needed", workspace_bytes,
                        ac_logmel_workspace(p, R));
     const int nb = p->nb;
-    const int64_t Rw = rows_padded(p, R < p->chunk ? R : p->chunk);  // the workspace's rows
+    const int64_t Rw = scratch_rows(p, R);
     double *frames = (double *)workspace;
     double *spec = (double *)((char *)workspace + al(sizeof(double) * (size_t)Rw * p->n_fft));
     double *power = frames;  // frames are dead once transformed (rows nb <= Rw n_fft)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # `audiocap caption --device cuda` end to end: in fp32 the GPU writes the CPU's rows (same tokens, captions and
 # scores within the fp32 budget), bf16 runs and writes well-formed rows, two workers on one device keep the input
-# order (--device cuda:0,0 and --workers 3), the GPU defaults (workers, batch, decode threads), the decoder as CUDA graphs keeps them, out-of-memory halving keeps
-# the rows (simulated, two workers; and a real one on the emulated runtime), several GPUs (two or more on the
-# machine, or two emulated) give the same rows, a GPU failing mid-run (emulated) leaves its batches to the others
-# or, alone, stops a run that --resume completes, segment mode works on the GPU. Exits 77 (skipped) without a GPU.
+# order (--device cuda:0,0 and --workers 3), the GPU defaults (workers, batch, decode threads) apply, the decoder
+# as CUDA graphs keeps the rows, out-of-memory halving keeps them (simulated, two workers; and a real one on the
+# emulated runtime), several GPUs (two or more on the machine, or two emulated) give the same rows, a GPU failing
+# mid-run (emulated) leaves its batches to the others or, alone, stops a run that --resume completes, segment mode
+# works on the GPU. Exits 77 (skipped) without a GPU.
 # usage: test_cuda_cli.sh AUDIOCAP MODEL DATA_DIR
 set -u
 bin=$1
