@@ -24,9 +24,10 @@
 #define E "preprocessor.encoder."
 #define ENC_SLOT 0
 
-// parts per ConvNeXt stage (0-3, as the dumps name them): the same kernel costs differently at each width
+// parts per ConvNeXt stage (0-3, as the dumps name them): the same kernel costs differently at each width. "H2D
+// wait": how long the model's stream waited for the upload on copy_s (plus the test poisoning), not the copy's time.
 enum { P_STAGE, P_FRONT, P_STEM, P_DW, P_MLP = P_DW + 4, P_DOWN = P_MLP + 4, P_HEAD = P_DOWN + 4, P_N };
-static const char *const P_NAMES[P_N] = {"H2D copy",     "front end",    "stem",         "dwconv+LN s0",
+static const char *const P_NAMES[P_N] = {"H2D wait",     "front end",    "stem",         "dwconv+LN s0",
                                          "dwconv+LN s1", "dwconv+LN s2", "dwconv+LN s3", "MLP s0",
                                          "MLP s1",       "MLP s2",       "MLP s3",       "(unused)",
                                          "downsample s1", "downsample s2", "downsample s3", "head"};
@@ -58,10 +59,17 @@ struct enc {
     const float *proj_w, *proj_b;
     int64_t min_samples;
     // per-call buffers, grown as needed
-    dbuf stage_h;  // pinned host staging: pcm_off | foff | pcm
-    dbuf stage_d;  // its device twin
-    cudaEvent_t staged;
-    int staged_pending;
+    // Staging: the host gathers a batch into stage_h (pinned: pcm_off | foff | pcm) and copy_s uploads it into one of
+    // two device slots while the model's stream still runs the previous batch's kernels, which read the other slot.
+    // On the model's stream the upload cost the whole copy per batch (328 MB of float PCM at 256 10 s clips: ~10 ms
+    // at 35 GB/s, a third of a batch's time at the 8,000 clips/s target); overlapped it costs nothing while it is
+    // shorter than the kernels. Events: `staged` (copy_s, after the upload: the host may refill stage_h, the model's
+    // stream may start) and consumed[k] (model's stream, after the call's last kernel: slot k may be overwritten).
+    cudaStream_t copy_s;
+    dbuf stage_h;
+    dbuf stage_d[2];
+    cudaEvent_t staged, consumed[2];
+    int staged_pending, consumed_pending[2], next_slot;
     ac_pcm_kind staged_kind;  // what the last call sent: ac_gpu_encoder_staged_kind
     dbuf lm_ws, bn0, logmel, xa, xb, hb, cols, mlp_ws, femb, mem;
     // AC_GPU_PROFILE=1: device time per part, from events between the parts of each call (summed after the call's
@@ -70,6 +78,9 @@ struct enc {
     cudaEvent_t prof_ev[PROF_MAX_EV];
     int prof_part[PROF_MAX_EV], prof_n, prof_calls;
     double prof_ms[P_N];
+    cudaEvent_t prof_up[2];  // around the upload on copy_s: its own time and rate
+    int prof_up_on;
+    double prof_up_ms, prof_up_bytes, prof_up_call_bytes;
 };
 }  // namespace
 
@@ -93,9 +104,29 @@ static void prof_collect(enc *e) {
             float ms = 0;
             if (cudaEventElapsedTime(&ms, e->prof_ev[k - 1], e->prof_ev[k]) == cudaSuccess) e->prof_ms[e->prof_part[k]] += ms;
         }
+        float ms = 0;  // the model's stream waited for the upload, so it has ended
+        if (e->prof_up_on && cudaEventElapsedTime(&ms, e->prof_up[0], e->prof_up[1]) == cudaSuccess) {
+            e->prof_up_ms += ms;
+            e->prof_up_bytes += e->prof_up_call_bytes;
+        }
         e->prof_calls++;
     }
     e->prof_n = 0;
+    e->prof_up_on = 0;
+}
+
+static void prof_upload(enc *e, int end, size_t bytes) {  // marks the upload's start (end 0) or end (1) on copy_s
+    if (!e->prof_on || (!end && e->prof_n >= PROF_MAX_EV)) return;
+    if (!e->prof_up[end] && cudaEventCreate(&e->prof_up[end]) != cudaSuccess) {
+        e->prof_on = 0;
+        return;
+    }
+    if (cudaEventRecord(e->prof_up[end], e->copy_s) != cudaSuccess) {
+        e->prof_on = 0;
+        return;
+    }
+    e->prof_up_on = end;
+    e->prof_up_call_bytes = (double)bytes;
 }
 
 static size_t al(size_t b) { return (b + 255) & ~(size_t)255; }
@@ -104,14 +135,24 @@ static size_t al(size_t b) { return (b + 255) & ~(size_t)255; }
 // a smaller batch starts from an empty device: buffers already grown for the failed batch would otherwise hold
 // the memory its smaller successor needs for the rest (seen in emulation with EMU_DEVICE_MEMORY: halving failed
 // down to one clip, which fits on a fresh device).
+#define ENC_DEVICE_BUFS(e)                                                                                        \
+    {&(e)->stage_d[0], &(e)->stage_d[1], &(e)->lm_ws, &(e)->bn0, &(e)->logmel, &(e)->xa, &(e)->xb, &(e)->hb,     \
+     &(e)->cols, &(e)->mlp_ws, &(e)->femb, &(e)->mem}
 static void free_device_buffers(enc *e) {
-    dbuf *dev[] = {&e->stage_d, &e->lm_ws, &e->bn0, &e->logmel, &e->xa, &e->xb, &e->hb, &e->cols, &e->mlp_ws,
-                   &e->femb, &e->mem};
+    if (e->copy_s) (void)cudaStreamSynchronize(e->copy_s);  // an upload may still write a slot
+    dbuf *dev[] = ENC_DEVICE_BUFS(e);
     for (dbuf *b : dev) {
         if (b->p) cudaFree(b->p);  // synchronises the device: queued kernels may still use it
         b->p = nullptr;
         b->cap = 0;
     }
+}
+
+static size_t device_buffer_bytes(const enc *e) {
+    const dbuf *dev[] = ENC_DEVICE_BUFS(e);
+    size_t n = 0;
+    for (const dbuf *b : dev) n += b->cap;
+    return n;
 }
 
 static void enc_free(void *p) {
@@ -125,9 +166,14 @@ static void enc_free(void *p) {
             if (i != P_DOWN)  // no downsample before stage 0
                 fprintf(stderr, "gpu profile: %-13s %10.3f ms  %5.1f %%\n", P_NAMES[i], e->prof_ms[i],
                         tot > 0 ? 100 * e->prof_ms[i] / tot : 0);
+        if (e->prof_up_ms > 0)  // not in the total: it overlaps the previous call's kernels
+            fprintf(stderr, "gpu profile: upload %10.3f ms on the copy stream, %.1f GB/s\n", e->prof_up_ms,
+                    e->prof_up_bytes / (e->prof_up_ms * 1e6));
     }
     for (int i = 0; i < PROF_MAX_EV; i++)
         if (e->prof_ev[i]) cudaEventDestroy(e->prof_ev[i]);
+    for (int k = 0; k < 2; k++)
+        if (e->prof_up[k]) cudaEventDestroy(e->prof_up[k]);
     ac_logmel_plan_free(e->lm);
     if (e->stem_wt) cudaFree(e->stem_wt);
     for (int s = 0; s < 4; s++) {
@@ -141,6 +187,9 @@ static void enc_free(void *p) {
     if (e->stage_h.p) cudaFreeHost(e->stage_h.p);
     free_device_buffers(e);
     if (e->staged) cudaEventDestroy(e->staged);
+    for (int k = 0; k < 2; k++)
+        if (e->consumed[k]) cudaEventDestroy(e->consumed[k]);
+    if (e->copy_s) cudaStreamDestroy(e->copy_s);
     delete e;
 }
 
@@ -266,7 +315,9 @@ static ac_status enc_init(ac_gpu_model *g, enc *e) {
         return ac_fail(AC_ERR_FORMAT, "encoder: unsupported variant (stem stride != kernel, in_chans != 1 or win_length "
                        "!= n_fft) (hint: only the published CNext-trans layout is implemented)");
     e->min_samples = ac_enc_min_samples(c);
+    CUDA_CHECK(cudaStreamCreateWithFlags(&e->copy_s, cudaStreamNonBlocking));
     CUDA_CHECK(cudaEventCreateWithFlags(&e->staged, cudaEventDisableTiming));
+    for (int k = 0; k < 2; k++) CUDA_CHECK(cudaEventCreateWithFlags(&e->consumed[k], cudaEventDisableTiming));
     ac_status st = frontend_init(g, e);
     if (st) return st;
     const float *stem_w = ac_gpu_f32(g, E "downsample_layers.0.0.weight");
@@ -440,38 +491,15 @@ static ac_status dump_stage(dumper *d, const char *name, const void *src, const 
 }
 
 // ---- the encoder ------------------------------------------------------------------------------------------------
-static ac_status encode(ac_gpu_model *g, enc *e, int n, ac_pcm_kind kind, const void *const *x,
-                        const int64_t *n_samples, const int *idx, dumper *dmp, int *T /*(n, 5)*/, int *off /*(5, n+1)*/,
-                        const float **memory) {
-    const ac_model_config *c = e->cfg;
-    cudaStream_t s = ac_gpu_stream(g);
-    const int *dims = c->encoder.dims;
-    const float eps = (float)c->encoder.ln_eps;
-    int F[AC_ENC_STAGES];
-    {
-        int T0[AC_ENC_STAGES];
-        ac_enc_stage_dims(c, n_samples[idx[0]], T0, F);
-    }
-    if (ac_enc_offsets(n, T, off))
-        return ac_fail(AC_ERR_INVALID_ARG, "encoder: the batch has more than 2^31 frames (hint: fewer clips per batch)");
-    const int *O[AC_ENC_STAGES];
-    for (int si = 0; si < AC_ENC_STAGES; si++) O[si] = off + si * (n + 1);
-    const int64_t R = O[0][n];
+static ac_status encode_device(ac_gpu_model *g, enc *e, int n, ac_pcm_kind pcm_kind, const void *d_pcm, char *dv,
+                               size_t o_foff, const int *const *O, const int *F, int64_t R, dumper *dmp,
+                               const float **memory);
 
-    // staging: pcm_off (int64, n + 1) | foff (int, 5 (n + 1)) | pcm; one H2D copy
-    const size_t esz = kind == AC_PCM_S16 ? 2 : 4;  // F32_PACK: room for float, in case it does not pack
-    int64_t n_pcm = 0;
-    for (int k = 0; k < n; k++) n_pcm += n_samples[idx[k]];
-    const size_t o_foff = al(sizeof(int64_t) * (n + 1)), o_pcm = o_foff + al(sizeof(int) * AC_ENC_STAGES * (n + 1));
-    size_t staged = o_pcm + esz * (size_t)n_pcm;
-    if (e->staged_pending) CUDA_CHECK(cudaEventSynchronize(e->staged));  // the previous call's copy has left
-    e->staged_pending = 0;
-    ac_status st = grow_host(&e->stage_h, staged);
-    if (!st) st = grow(&e->stage_d, staged, s);
-    if (st) return st;
-    char *h = (char *)e->stage_h.p;
-    int64_t *pcm_off = (int64_t *)h;
-    pcm_off[0] = 0;
+// The host PCM of clips idx[0..n) into the pinned staging area at pcm (offsets into pcm_off[1..n]): as int16 when
+// kind is AC_PCM_F32_PACK and every sample is exactly one (*pcm_kind, *staged updated), else as given.
+static ac_status gather(int n, ac_pcm_kind kind, const void *const *x, const int64_t *n_samples, const int *idx,
+                        char *pcm, int64_t *pcm_off, ac_pcm_kind *pcm_kind, size_t *staged, size_t o_pcm) {
+    const size_t esz = kind == AC_PCM_S16 ? 2 : 4;
     const void **src = (const void **)malloc(sizeof(void *) * n);
     size_t *bytes = (size_t *)malloc(sizeof(size_t) * n);
     int64_t *count = (int64_t *)malloc(sizeof(int64_t) * n);
@@ -488,28 +516,93 @@ static ac_status encode(ac_gpu_model *g, enc *e, int n, ac_pcm_kind kind, const 
         bytes[k] = esz * (size_t)count[k];
     }
     // several threads for a large batch: see gather.h
-    ac_pcm_kind pcm_kind = kind == AC_PCM_S16 ? AC_PCM_S16 : AC_PCM_F32;
-    if (kind == AC_PCM_F32_PACK &&
-        ac_gather_s16_exact((int16_t *)(h + o_pcm), n, (const float *const *)src, count)) {
-        pcm_kind = AC_PCM_S16;
-        staged = o_pcm + sizeof(int16_t) * (size_t)n_pcm;
+    if (kind == AC_PCM_F32_PACK && ac_gather_s16_exact((int16_t *)pcm, n, (const float *const *)src, count)) {
+        *pcm_kind = AC_PCM_S16;
+        *staged = o_pcm + sizeof(int16_t) * (size_t)pcm_off[n];
     } else {
-        ac_gather_copy(h + o_pcm, n, src, bytes);
+        ac_gather_copy(pcm, n, src, bytes);
     }
-    e->staged_kind = pcm_kind;
     free(src);
     free(bytes);
     free(count);
+    return AC_OK;
+}
+
+// Stages the batch and uploads it (see enc's staging), then runs the kernels. d_pcm NULL: the PCM is x's (host),
+// gathered and uploaded with the offsets; else it is already on the device, packed in the order of idx (which
+// then lists every clip: resident batches keep their too-short clips as clips of zero frames), and only the
+// offsets cross PCIe.
+static ac_status encode(ac_gpu_model *g, enc *e, int n, ac_pcm_kind kind, const void *const *x, const void *d_pcm,
+                        const int64_t *n_samples, const int *idx, dumper *dmp, int *T /*(n, 5)*/, int *off /*(5, n+1)*/,
+                        const float **memory) {
+    const ac_model_config *c = e->cfg;
+    cudaStream_t s = ac_gpu_stream(g);
+    int F[AC_ENC_STAGES];
+    {
+        int T0[AC_ENC_STAGES];
+        ac_enc_stage_dims(c, n_samples[idx[0]], T0, F);
+    }
+    if (ac_enc_offsets(n, T, off))
+        return ac_fail(AC_ERR_INVALID_ARG, "encoder: the batch has more than 2^31 frames (hint: fewer clips per batch)");
+    const int *O[AC_ENC_STAGES];
+    for (int si = 0; si < AC_ENC_STAGES; si++) O[si] = off + si * (n + 1);
+    const int64_t R = O[0][n];
+
+    // staging: pcm_off (int64, n + 1) | foff (int, 5 (n + 1)) | pcm; one H2D copy
+    const size_t esz = kind == AC_PCM_S16 ? 2 : 4;  // F32_PACK: room for float, in case it does not pack
+    int64_t n_pcm = 0;
+    if (!d_pcm)
+        for (int k = 0; k < n; k++) n_pcm += n_samples[idx[k]];
+    const size_t o_foff = al(sizeof(int64_t) * (n + 1)), o_pcm = o_foff + al(sizeof(int) * AC_ENC_STAGES * (n + 1));
+    size_t staged = o_pcm + esz * (size_t)n_pcm;
+    if (e->staged_pending) CUDA_CHECK(cudaEventSynchronize(e->staged));  // the previous call's upload has left
+    e->staged_pending = 0;
+    const int slot = e->next_slot;
+    e->next_slot ^= 1;
+    ac_status st = grow_host(&e->stage_h, staged);
+    if (!st) st = grow(&e->stage_d[slot], staged, s);  // drains the model's stream: its kernels may read the slot
+    if (st) return st;
+    char *h = (char *)e->stage_h.p;
+    int64_t *pcm_off = (int64_t *)h;
+    pcm_off[0] = 0;
+    ac_pcm_kind pcm_kind = kind == AC_PCM_S16 ? AC_PCM_S16 : AC_PCM_F32;
+    if (d_pcm)
+        for (int k = 0; k < n; k++) pcm_off[k + 1] = pcm_off[k] + n_samples[idx[k]];
+    else if ((st = gather(n, kind, x, n_samples, idx, h + o_pcm, pcm_off, &pcm_kind, &staged, o_pcm)))
+        return st;
+    e->staged_kind = pcm_kind;
     memcpy(h + o_foff, off, sizeof(int) * AC_ENC_STAGES * (n + 1));
-    char *dv = (char *)e->stage_d.p;
+    char *dv = (char *)e->stage_d[slot].p;
     prof_mark(e, P_STAGE, s);
-    CUDA_CHECK(cudaMemcpyAsync(dv, h, staged, cudaMemcpyHostToDevice, s));
-    CUDA_CHECK(cudaEventRecord(e->staged, s));
+    if (e->consumed_pending[slot]) CUDA_CHECK(cudaStreamWaitEvent(e->copy_s, e->consumed[slot], 0));
+    prof_upload(e, 0, staged);
+    CUDA_CHECK(cudaMemcpyAsync(dv, h, staged, cudaMemcpyHostToDevice, e->copy_s));
+    prof_upload(e, 1, staged);
+    CUDA_CHECK(cudaEventRecord(e->staged, e->copy_s));
     e->staged_pending = 1;
+    CUDA_CHECK(cudaStreamWaitEvent(s, e->staged, 0));
+    // every kernel below reads the slot (the PCM, and the frame offsets of each stage); whatever happens to them,
+    // the next upload into it waits for them
+    st = encode_device(g, e, n, pcm_kind, d_pcm ? d_pcm : dv + o_pcm, dv, o_foff, O, F, R, dmp, memory);
+    cudaError_t rec = cudaEventRecord(e->consumed[slot], s);
+    if (rec == cudaSuccess) e->consumed_pending[slot] = 1;
+    else if (!st) CUDA_CHECK(rec);
+    return st;
+}
+
+// The kernels of one call, on the model's stream: PCM at d_pcm, pcm_off at dv, the stages' frame offsets at
+// dv + o_foff (the uploaded staging area).
+static ac_status encode_device(ac_gpu_model *g, enc *e, int n, ac_pcm_kind pcm_kind, const void *d_pcm, char *dv,
+                               size_t o_foff, const int *const *O, const int *F, int64_t R, dumper *dmp,
+                               const float **memory) {
+    const ac_model_config *c = e->cfg;
+    cudaStream_t s = ac_gpu_stream(g);
+    const int *dims = c->encoder.dims;
+    const float eps = (float)c->encoder.ln_eps;
+    ac_status st;
     const int64_t *d_pcm_off = (const int64_t *)dv;
     const int *d_off[AC_ENC_STAGES];
     for (int si = 0; si < AC_ENC_STAGES; si++) d_off[si] = (const int *)(dv + o_foff) + si * (n + 1);
-    const void *d_pcm = dv + o_pcm;
 
     // buffers
     const size_t elt = e->prec == AC_PREC_BF16 ? sizeof(__nv_bfloat16) : sizeof(float);
@@ -601,15 +694,10 @@ static ac_status encode(ac_gpu_model *g, enc *e, int n, ac_pcm_kind kind, const 
     return AC_OK;
 }
 
-extern "C" ac_status ac_gpu_encode_ex(ac_gpu_model *g, int n, ac_pcm_kind kind, const void *const *x,
-                                     const int64_t *n_samples, ac_gpu_dump_fn dump, void *dump_ctx,
-                                     const float **memory, int64_t *mem_off, int *n_frames, int *mem_len,
-                                     ac_status *clip_status) {
-    *memory = NULL;
-    if (!g || n < 0 || (n > 0 && (!x || !n_samples || !mem_off || !n_frames || !mem_len || !clip_status)) ||
-        (kind != AC_PCM_F32 && kind != AC_PCM_S16 && kind != AC_PCM_F32_PACK))
-        return ac_fail(AC_ERR_INVALID_ARG, "encoder: %d clips, PCM kind %d or a NULL argument", n, (int)kind);
-    if (n == 0) return AC_OK;
+// ac_gpu_encode_ex (x: host clips, d_pcm NULL) and ac_gpu_encode_resident (d_pcm: the device PCM, x NULL)
+static ac_status encode_call(ac_gpu_model *g, int n, ac_pcm_kind kind, const void *const *x, const void *d_pcm,
+                             const int64_t *n_samples, ac_gpu_dump_fn dump, void *dump_ctx, const float **memory,
+                             int64_t *mem_off, int *n_frames, int *mem_len, ac_status *clip_status) {
     enc *e = NULL;
     ac_status st = get_enc(g, &e);
     if (st) return st;
@@ -622,37 +710,54 @@ extern "C" ac_status ac_gpu_encode_ex(ac_gpu_model *g, int n, ac_pcm_kind kind, 
         goto done;
     }
     {
-        int k = 0;
+        int k = 0, live = 0;
         for (int i = 0; i < n; i++) {
             n_frames[i] = mem_len[i] = 0;
             clip_status[i] = AC_OK;
-            if (!x[i] || n_samples[i] < e->min_samples) {
-                clip_status[i] = x[i] ? ac_fail(AC_ERR_AUDIO, "too short for the encoder: %lld samples at %d Hz "
-                                                "(%.3f s); the model needs at least %lld (%.3f s)",
-                                                (long long)n_samples[i], c->frontend.sample_rate,
-                                                (double)n_samples[i] / c->frontend.sample_rate,
-                                                (long long)e->min_samples,
-                                                (double)e->min_samples / c->frontend.sample_rate)
-                                      : ac_fail(AC_ERR_INVALID_ARG, "encoder: clip %d has no samples", i);
+            if ((!d_pcm && !x[i]) || n_samples[i] < e->min_samples) {
+                clip_status[i] = d_pcm || x[i] ? ac_fail(AC_ERR_AUDIO, "too short for the encoder: %lld samples at "
+                                                         "%d Hz (%.3f s); the model needs at least %lld (%.3f s)",
+                                                         (long long)n_samples[i], c->frontend.sample_rate,
+                                                         (double)n_samples[i] / c->frontend.sample_rate,
+                                                         (long long)e->min_samples,
+                                                         (double)e->min_samples / c->frontend.sample_rate)
+                                               : ac_fail(AC_ERR_INVALID_ARG, "encoder: clip %d has no samples", i);
+                if (d_pcm) {  // its samples stay in the packed PCM: a clip of no frames keeps the offsets right
+                    for (int si = 0; si < AC_ENC_STAGES; si++) T[k * AC_ENC_STAGES + si] = 0;
+                    idx[k++] = i;
+                }
                 continue;
             }
             int F[AC_ENC_STAGES];
             ac_enc_stage_dims(c, n_samples[i], T + k * AC_ENC_STAGES, F);
             idx[k++] = i;
+            live++;
         }
         d.n = k;
-        if (k > 0) {
-            st = encode(g, e, k, kind, x, n_samples, idx, &d, T, off, memory);  // get_enc made the device current
+        if (live > 0) {
+            const int had_buffers = device_buffer_bytes(e) > 0;
+            st = encode(g, e, k, kind, x, d_pcm, n_samples, idx, &d, T, off, memory);  // get_enc made the device current
+            // Buffers kept from a larger batch, or the upload slot this call did not use, may hold the memory that
+            // this batch needs: one retry from an empty encoder, so that a batch which fits one never fails for
+            // them (seen in emulation: a device that ran out in the decoder at 2 clips then failed 1 clip here,
+            // whose second upload slot no longer fitted beside the buffers sized for 2). Every allocation comes
+            // before the call's first kernel, so nothing of the failed attempt runs.
+            if (st == AC_ERR_NOMEM && had_buffers) {
+                free_device_buffers(e);
+                st = encode(g, e, k, kind, x, d_pcm, n_samples, idx, &d, T, off, memory);
+            }
             if (st == AC_ERR_NOMEM) free_device_buffers(e);
         }
         if (!st) {
             // failed clips get an empty range at the position where they would have been
             int j = 0;
             for (int i = 0; i < n; i++) {
-                mem_off[i] = j < k ? off[4 * (k + 1) + j] : (k > 0 ? off[4 * (k + 1) + k] : 0);
+                mem_off[i] = live == 0 ? 0 : j < k ? off[4 * (k + 1) + j] : off[4 * (k + 1) + k];
                 if (j < k && idx[j] == i) {
-                    n_frames[i] = T[j * AC_ENC_STAGES + 4];
-                    mem_len[i] = ac_enc_frame_len(c, n_samples[i], n_frames[i]);
+                    if (clip_status[i] == AC_OK) {
+                        n_frames[i] = T[j * AC_ENC_STAGES + 4];
+                        mem_len[i] = ac_enc_frame_len(c, n_samples[i], n_frames[i]);
+                    }
                     j++;
                 }
             }
@@ -664,6 +769,49 @@ done:
     free(off);
     free(d.host);
     return st;
+}
+
+extern "C" ac_status ac_gpu_encode_ex(ac_gpu_model *g, int n, ac_pcm_kind kind, const void *const *x,
+                                     const int64_t *n_samples, ac_gpu_dump_fn dump, void *dump_ctx,
+                                     const float **memory, int64_t *mem_off, int *n_frames, int *mem_len,
+                                     ac_status *clip_status) {
+    if (memory) *memory = NULL;
+    if (!g || n < 0 || !memory || (n > 0 && (!x || !n_samples || !mem_off || !n_frames || !mem_len || !clip_status)) ||
+        (kind != AC_PCM_F32 && kind != AC_PCM_S16 && kind != AC_PCM_F32_PACK))
+        return ac_fail(AC_ERR_INVALID_ARG, "encoder: %d clips, PCM kind %d or a NULL argument", n, (int)kind);
+    if (n == 0) return AC_OK;
+    return encode_call(g, n, kind, x, NULL, n_samples, dump, dump_ctx, memory, mem_off, n_frames, mem_len,
+                       clip_status);
+}
+
+extern "C" ac_status ac_gpu_encode_resident(ac_gpu_model *g, int n, ac_pcm_kind kind, const void *d_pcm,
+                                           const int64_t *n_samples, const float **memory, int64_t *mem_off,
+                                           int *n_frames, int *mem_len, ac_status *clip_status) {
+    if (memory) *memory = NULL;
+    if (!g || n < 0 || !memory ||
+        (n > 0 && (!d_pcm || !n_samples || !mem_off || !n_frames || !mem_len || !clip_status)) ||
+        (kind != AC_PCM_F32 && kind != AC_PCM_S16))
+        return ac_fail(AC_ERR_INVALID_ARG, "encoder (resident PCM): %d clips, PCM kind %d (float or int16) or a NULL "
+                       "argument", n, (int)kind);
+    if (n == 0) return AC_OK;
+    for (int i = 0; i < n; i++)
+        if (n_samples[i] < 0)
+            return ac_fail(AC_ERR_INVALID_ARG, "encoder (resident PCM): clip %d has %lld samples", i,
+                           (long long)n_samples[i]);
+    ac_status st = ac_gpu_model_use(g);
+    if (st) return st;
+    // the kernels would read host memory, or another device's, as garbage or a fault: refuse it here instead
+    int dev = -1;
+    cudaPointerAttributes a;
+    memset(&a, 0, sizeof a);
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaPointerGetAttributes(&a, d_pcm));
+    if ((a.type != cudaMemoryTypeDevice && a.type != cudaMemoryTypeManaged) || a.device != dev)
+        return ac_fail(AC_ERR_INVALID_ARG, "encoder (resident PCM): %p is not memory of device %d (type %d, device "
+                       "%d) (hint: cudaMalloc the packed PCM on the model's device, or pass host clips to "
+                       "ac_gpu_encode)", d_pcm, dev, (int)a.type, a.device);
+    return encode_call(g, n, kind, NULL, d_pcm, n_samples, NULL, NULL, memory, mem_off, n_frames, mem_len,
+                       clip_status);
 }
 
 extern "C" ac_status ac_gpu_encode(ac_gpu_model *g, int n, const float *const *x, const int64_t *n_samples,

@@ -7,9 +7,12 @@
 // the GEMM operands (LayerNorm outputs, GELU outputs, weights) are bf16, accumulation fp32. The front end runs in
 // double in both precisions: FP32 (validation) takes the DFT as a DGEMM on the checkpoint's matrices, exactly the
 // oracle's arithmetic; BF16 a windowed FFT (kernels/logmel.h; AC_STFT=fft|gemm overrides).
-// Device memory, grown on demand and kept between calls: ~35 MB per 10 s clip of the CoNeTTE model (front-end
-// double frames and spectrum ~16 MB, two residual buffers 5.4 MB each, h and the downsample columns), plus the
-// MLP's workspace (<= 64 MB); a batch of 512 such clips needs ~18 GB.
+// Device memory, grown on demand and kept between calls: ~20 MB per 10 s clip of the CoNeTTE model in bf16, ~25 MB
+// in fp32 (two residual buffers 5.4 MB each, h and the downsample columns 2.7 MB each in bf16, bn0 0.9 MB, two
+// upload slots of the batch's PCM 1.3 MB each as float), plus the front end's scratch (~270 MB, processed in
+// chunks) and the MLP's workspace (<= 64 MB); a batch of 512 such clips needs ~10 GB in bf16. Host: one pinned
+// staging buffer of the batch's PCM. The upload runs on a stream of the encoder's own and overlaps the previous
+// call's kernels (gpu_encoder.cu).
 // Not thread-safe: one host thread per ac_gpu_model at a time.
 //
 //   const float *mem; int64_t off[n]; int nf[n], len[n]; ac_status cs[n];
@@ -54,6 +57,15 @@ typedef void (*ac_gpu_dump_fn)(void *ctx, int clip, const char *stage, const flo
 ac_status ac_gpu_encode_ex(ac_gpu_model *g, int n, ac_pcm_kind kind, const void *const *x, const int64_t *n_samples,
                            ac_gpu_dump_fn dump, void *dump_ctx, const float **memory, int64_t *mem_off, int *n_frames,
                            int *mem_len, ac_status *clip_status);
+
+// ac_gpu_encode for PCM already on the device (memory of the model's device, e.g. decoded there or uploaded
+// once for a benchmark): the n clips packed back to back in d_pcm, clip i's n_samples[i] samples right after
+// clip i-1's, as float (AC_PCM_F32) or int16 (AC_PCM_S16, x / 32768). Only the offsets cross PCIe. Results,
+// per-clip statuses and the stream contract as ac_gpu_encode; d_pcm must stay unchanged until the work queued on
+// ac_gpu_stream(g) has read it. AC_ERR_INVALID_ARG when d_pcm is not device memory of the model's device.
+ac_status ac_gpu_encode_resident(ac_gpu_model *g, int n, ac_pcm_kind kind, const void *d_pcm, const int64_t *n_samples,
+                                 const float **memory, int64_t *mem_off, int *n_frames, int *mem_len,
+                                 ac_status *clip_status);
 
 // The PCM kind the last encode call sent to the device (AC_PCM_F32 or AC_PCM_S16; AC_PCM_F32 before any).
 ac_pcm_kind ac_gpu_encoder_staged_kind(ac_gpu_model *g);

@@ -4,7 +4,9 @@
 //   FP32: every stage within TOL_GPU_ENC_FP32_REL (log-mel / bn0: TOL_FRONTEND_STAGE_REL) of the CPU, per clip;
 //         n_frames / mem_len / per-clip status identical; the returned memory matrix = the CPU's projection;
 //         each clip encoded alone = the same clip inside the batch (TOL_GPU_BATCH_REL);
-//         int16 PCM = the same samples as float (x / 32768 is exact).
+//         int16 PCM = the same samples as float (x / 32768 is exact); the clips encoded back to back with no
+//         synchronisation between the calls = each alone, bit for bit (the uploads' copy stream and slots);
+//         the batch from PCM already on the device (ac_gpu_encode_resident) = the host path, bit for bit.
 //   BF16: frame embeddings and projection within TOL_GPU_ENC_BF16_REL.
 // The encoder's buffers are NaN-poisoned before every call (AC_ENC_POISON=1).
 // Usage: test_cuda_encoder [MODEL [AUDIO_DIR]]. Without arguments: the tiny fixture, then the full-size one when
@@ -201,7 +203,9 @@ static void run_model(const char *path, const char *audio_dir) {
             float *batch[N];
             for (int i = 0; i < N; i++) batch[i] = st[i] ? NULL : mem_rows(mem, off[i], nf[i], D);
             double wb = 0;
+            float *alone[N];
             for (int i = 0; i < N; i++) {
+                alone[i] = NULL;
                 if (st[i]) continue;
                 const float *m1;
                 int64_t o1;
@@ -212,11 +216,73 @@ static void run_model(const char *path, const char *audio_dir) {
                 cudaStreamSynchronize(ac_gpu_stream(g));
                 CHECK(s1 == AC_OK && o1 == 0 && n1 == nf[i] && l1 == ml[i], "clip %d alone: status %d frames %d", i,
                       s1, n1);
-                float *h = mem_rows(m1, 0, n1, D);
-                wb = fmax(wb, rel_err(batch[i], h, (int64_t)n1 * D));
-                free(h);
+                alone[i] = mem_rows(m1, 0, n1, D);
+                wb = fmax(wb, rel_err(batch[i], alone[i], (int64_t)n1 * D));
             }
             expect("fp32 clip alone vs in the batch", wb, TOL_GPU_BATCH_REL);
+            // The same calls back to back, each clip's rows read back on the model's stream and one synchronisation
+            // at the end. Uploads run on the encoder's copy stream into two alternating slots: an upload that
+            // overwrote a slot the previous call's kernels still read, or kernels that started before their upload,
+            // would give another clip's frames (or the NaN of fresh memory) here. The emulated runtime runs each
+            // queued copy as late as CUDA allows, so there such a race fails every time.
+            {
+                cudaStream_t gs = ac_gpu_stream(g);
+                float *pin[N];
+                int pnf[N], same = 1;
+                ac_status ps[N];
+                for (int i = 0; i < N; i++) {
+                    pin[i] = NULL;
+                    if (!st[i]) CHECK(cudaMallocHost((void **)&pin[i], sizeof(float) * (size_t)nf[i] * D) == cudaSuccess,
+                                      "pinned buffer");
+                }
+                for (int i = 0; i < N; i++) {
+                    const float *m1;
+                    int64_t o1;
+                    int l1;
+                    const float *x1[1] = {x[i]};
+                    CHECK_OK(ac_gpu_encode(g, 1, x1, &ns[i], &m1, &o1, &pnf[i], &l1, &ps[i]));
+                    same &= ps[i] == st[i] && (ps[i] || pnf[i] == nf[i]);
+                    if (!ps[i] && pin[i] && pnf[i] == nf[i])
+                        CHECK(cudaMemcpyAsync(pin[i], m1 + o1 * D, sizeof(float) * (size_t)nf[i] * D,
+                                              cudaMemcpyDeviceToHost, gs) == cudaSuccess, "rows back");
+                }
+                CHECK(cudaStreamSynchronize(gs) == cudaSuccess, "synchronise");
+                for (int i = 0; i < N; i++) {
+                    if (pin[i] && alone[i]) same &= memcmp(pin[i], alone[i], sizeof(float) * (size_t)nf[i] * D) == 0;
+                    if (pin[i]) cudaFreeHost(pin[i]);
+                }
+                CHECK(same, "%d clips encoded back to back without synchronising = each encoded alone, bit for bit", N);
+                checks++;
+            }
+            // PCM already on the device (ac_gpu_encode_resident): the batch packed back to back, the too-short
+            // clip's samples included, gives the host path's statuses, offsets and frames bit for bit; a host
+            // pointer is refused
+            {
+                int64_t tot = 0;
+                for (int i = 0; i < N; i++) tot += ns[i];
+                float *hp = malloc(sizeof(float) * (size_t)tot);
+                void *dp = NULL;
+                CHECK(hp && cudaMalloc(&dp, sizeof(float) * (size_t)tot) == cudaSuccess, "resident PCM buffers");
+                for (int i = 0, o = 0; i < N; o += (int)ns[i], i++) memcpy(hp + o, x[i], sizeof(float) * (size_t)ns[i]);
+                CHECK(cudaMemcpy(dp, hp, sizeof(float) * (size_t)tot, cudaMemcpyHostToDevice) == cudaSuccess, "upload");
+                const float *rmem;
+                int64_t roff[N];
+                int rnf[N], rml[N], same = 1;
+                ac_status rs[N];
+                CHECK_OK(ac_gpu_encode_resident(g, N, AC_PCM_F32, dp, ns, &rmem, roff, rnf, rml, rs));
+                cudaStreamSynchronize(ac_gpu_stream(g));
+                for (int i = 0; i < N; i++)
+                    same &= rs[i] == st[i] && rnf[i] == nf[i] && rml[i] == ml[i] && roff[i] == off[i];
+                CHECK(same, "resident PCM: statuses, frame counts, lengths and offsets as the host path");
+                CHECK(same_rows(batch, rmem, roff, rnf, rs, N, D), "resident PCM gives the host path's frames bit for "
+                      "bit");
+                CHECK(ac_gpu_encode_resident(g, N, AC_PCM_F32, hp, ns, &rmem, roff, rnf, rml, rs) == AC_ERR_INVALID_ARG,
+                      "host memory passed as resident PCM is refused");
+                checks += 3;
+                cudaFree(dp);
+                free(hp);
+            }
+            for (int i = 0; i < N; i++) free(alone[i]);
             // int16 PCM = the same samples as float
             int16_t *xs[N];
             float *xq[N];

@@ -323,6 +323,26 @@ extern "C" cudaError_t cudaFree(void *p) {
     free(p);
     return cudaSuccess;
 }
+// As CUDA 11+: memory nobody allocated is cudaMemoryTypeUnregistered (device -2), not an error.
+extern "C" cudaError_t cudaPointerGetAttributes(cudaPointerAttributes *a, const void *p) {
+    if (!a) return misuse(cudaErrorInvalidValue, "cudaPointerGetAttributes(NULL attributes)");
+    std::lock_guard<std::mutex> l(g_mem_mu);
+    a->type = cudaMemoryTypeUnregistered;
+    a->device = -2;
+    a->devicePointer = a->hostPointer = NULL;
+    if (in_map(g_dev, p, 1)) {
+        auto it = g_dev.upper_bound((uintptr_t)p);
+        --it;
+        a->type = cudaMemoryTypeDevice;
+        a->device = g_owner[it->first];
+        a->devicePointer = (void *)p;
+    } else if (in_map(g_pinned, p, 1)) {
+        a->type = cudaMemoryTypeHost;
+        a->device = t_dev;
+        a->devicePointer = a->hostPointer = (void *)p;
+    }
+    return cudaSuccess;
+}
 extern "C" cudaError_t cudaMallocHost(void **p, size_t n) {
     *p = malloc(n ? n : 1);
     if (!*p) return set_err(cudaErrorMemoryAllocation);
