@@ -1,9 +1,14 @@
 // Benchmark: the CUDA encoder (kernels/gpu_encoder.h) on synthetic clips (noise + tones, 10 s at the model rate by
-// default), one JSON line per (precision, batch) on stdout, human text on stderr. Timed with CUDA events on the
-// model's stream around --iters back-to-back ac_gpu_encode calls after --warmup calls (host packing and the PCIe
-// upload are inside the timed region, as in production). Exits 77 without a GPU.
+// default), one JSON line per (precision, batch, PCM source) on stdout, human text on stderr. Timed with CUDA
+// events on the model's stream around --iters back-to-back encode calls after --warmup calls (time_batch), with
+// the PCM
+//   from the host ("gpu_encoder"): host packing and the PCIe upload inside the timed region, as in production
+//     (the upload overlaps the previous batch's kernels: gpu_encoder.cu's copy stream);
+//   from the device ("gpu_encoder_resident"): uploaded once, as the PyTorch reference's clips are and as issue #5
+//     defines the throughput ("PCM already on the device").
+// Exits 77 without a GPU.
 // usage: bench_gpu_encoder MODEL [--precision fp32|bf16] [--batch 1,8,64,256,512] [--seconds 10] [--iters N]
-//                                [--warmup N] [--pcm f32|s16]
+//                                [--warmup N] [--pcm f32|s16] [--pcm-from host|device|both]
 //
 // "tflops": an analytic count from the model's config (2 FLOP per multiply-add), per clip:
 //   front end  frames * (STFT + 3 (n_fft/2+1) [power] + 2 (n_fft/2+1) n_mels [mel]), STFT = 2.5 n_fft log2 n_fft
@@ -25,6 +30,7 @@
 #include "../kernels/device.h"
 #include "../kernels/encoder_plan.h"
 #include "../kernels/gpu_encoder.h"
+#include "status.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -33,7 +39,7 @@
 
 static void usage(void) {
     fprintf(stderr, "usage: bench_gpu_encoder MODEL [--precision fp32|bf16] [--batch 1,8,64,256,512] [--seconds 10] "
-                    "[--iters N] [--warmup N] [--pcm f32|s16]\n");
+                    "[--iters N] [--warmup N] [--pcm f32|s16] [--pcm-from host|device|both]\n");
 }
 
 static void analytic(const ac_model_config *c, int64_t n_samples, ac_precision prec, double *flop, double *bytes,
@@ -71,6 +77,61 @@ static void analytic(const ac_model_config *c, int64_t n_samples, ac_precision p
     *weight_bytes = w;
 }
 
+// ms per batch of B copies of one clip, over `it` back-to-back calls after `warmup` ones. From the host (resident
+// 0): ac_gpu_encode_ex gathers, packs and uploads every call, as a bulk run does. From the device (resident 1):
+// the batch's PCM is uploaded once and ac_gpu_encode_resident reads it, as the PyTorch reference's benchmark (whose
+// clips sit on the GPU) and the issues' definition (PCM already on the device) time it. The clock (CUDA events on
+// the model's stream) starts behind the warm-up calls without draining them first, so the first timed call's host
+// staging overlaps device work as every later one's does: a steady state, not one exposed gather per run.
+static ac_status time_batch(ac_gpu_model *g, int B, int64_t ns, const void *clip, int s16, int resident, int warmup,
+                            int it, double *ms_per_batch) {
+    const size_t esz = s16 ? sizeof(int16_t) : sizeof(float);
+    const void **xp = malloc(sizeof(void *) * B);
+    int64_t *nsv = malloc(sizeof(int64_t) * B), *off = malloc(sizeof(int64_t) * B);
+    int *nf = malloc(sizeof(int) * B), *ml = malloc(sizeof(int) * B);
+    ac_status *cs = malloc(sizeof(ac_status) * B);
+    char *dp = NULL;
+    cudaEvent_t e0 = NULL, e1 = NULL;
+    ac_status st = xp && nsv && off && nf && ml && cs ? AC_OK : ac_fail(AC_ERR_NOMEM, "host out of memory");
+    for (int k = 0; !st && k < B; k++) {
+        xp[k] = clip;
+        nsv[k] = ns;
+    }
+    if (!st && resident) {
+        cudaError_t e = cudaMalloc((void **)&dp, esz * (size_t)ns * B);
+        for (int k = 0; e == cudaSuccess && k < B; k++)
+            e = cudaMemcpy(dp + esz * (size_t)ns * k, clip, esz * (size_t)ns, cudaMemcpyHostToDevice);
+        if (e != cudaSuccess) {
+            (void)cudaGetLastError();
+            st = ac_fail(e == cudaErrorMemoryAllocation ? AC_ERR_NOMEM : AC_ERR_CUDA, "the batch's PCM on the device: %s",
+                         cudaGetErrorString(e));
+        }
+    }
+    const ac_pcm_kind kind = s16 ? AC_PCM_S16 : AC_PCM_F32;
+    const float *mem;
+#define CALL()                                                                                                    \
+    (resident ? ac_gpu_encode_resident(g, B, kind, dp, nsv, &mem, off, nf, ml, cs)                               \
+              : ac_gpu_encode_ex(g, B, kind, xp, nsv, NULL, NULL, &mem, off, nf, ml, cs))
+    for (int w = 0; w < warmup && !st; w++) st = CALL();
+    cudaStream_t s = ac_gpu_stream(g);
+    if (!st && (cudaEventCreate(&e0) != cudaSuccess || cudaEventCreate(&e1) != cudaSuccess ||
+                cudaEventRecord(e0, s) != cudaSuccess))
+        st = ac_fail(AC_ERR_CUDA, "timing events: %s", cudaGetErrorString(cudaGetLastError()));
+    for (int i = 0; i < it && !st; i++) st = CALL();
+#undef CALL
+    float ms = 0;
+    if (!st && (cudaEventRecord(e1, s) != cudaSuccess || cudaEventSynchronize(e1) != cudaSuccess ||
+                cudaEventElapsedTime(&ms, e0, e1) != cudaSuccess))
+        st = ac_fail(AC_ERR_CUDA, "timing events: %s", cudaGetErrorString(cudaGetLastError()));
+    if (!st) st = cudaStreamSynchronize(s) == cudaSuccess ? AC_OK : ac_fail(AC_ERR_CUDA, "synchronise");
+    *ms_per_batch = ms / it;
+    if (e0) cudaEventDestroy(e0);
+    if (e1) cudaEventDestroy(e1);
+    if (dp) cudaFree(dp);
+    free(xp), free(nsv), free(off), free(nf), free(ml), free(cs);
+    return st;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || argv[1][0] == '-') {
         usage();
@@ -79,7 +140,7 @@ int main(int argc, char **argv) {
     const char *path = argv[1], *batches = "1,8,64,256,512";
     ac_precision prec = AC_PREC_BF16;
     double seconds = 10;
-    int iters = 0, warmup = 2, s16 = 0;
+    int iters = 0, warmup = 2, s16 = 0, from_host = 1, from_device = 1;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
@@ -98,6 +159,14 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--iters")) iters = atoi(v);
         else if (!strcmp(a, "--warmup")) warmup = atoi(v);
         else if (!strcmp(a, "--pcm")) s16 = !strcmp(v, "s16");
+        else if (!strcmp(a, "--pcm-from")) {
+            from_host = !strcmp(v, "host") || !strcmp(v, "both");
+            from_device = !strcmp(v, "device") || !strcmp(v, "both");
+            if (!from_host && !from_device) {
+                usage();
+                return 2;
+            }
+        }
         else {
             usage();
             return 2;
@@ -146,52 +215,31 @@ int main(int argc, char **argv) {
     for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
         const int B = atoi(tok);
         if (B < 1) continue;
-        const void **xp = malloc(sizeof(void *) * B);
-        int64_t *nsv = malloc(sizeof(int64_t) * B), *off = malloc(sizeof(int64_t) * B);
-        int *nf = malloc(sizeof(int) * B), *ml = malloc(sizeof(int) * B);
-        ac_status *cs = malloc(sizeof(ac_status) * B);
-        for (int k = 0; k < B; k++) {
-            xp[k] = s16 ? (const void *)xs : (const void *)x;
-            nsv[k] = ns;
-        }
         // iterations: as given, else ~1 s of work at an optimistic 10k clips/s, at least 3, at most 50 (the default
         // batch list then stays well under a minute even at 1k clips/s)
-        int it = iters > 0 ? iters : (int)fmin(50, fmax(3, 10000.0 / B));
-        const float *mem;
-        ac_status st = AC_OK;
-        for (int w = 0; w < warmup && !st; w++)
-            st = ac_gpu_encode_ex(g, B, s16 ? AC_PCM_S16 : AC_PCM_F32, xp, nsv, NULL, NULL, &mem, off, nf, ml, cs);
-        cudaEvent_t e0, e1;
-        cudaEventCreate(&e0);
-        cudaEventCreate(&e1);
-        cudaStream_t s = ac_gpu_stream(g);
-        if (!st) st = cudaStreamSynchronize(s) == cudaSuccess ? AC_OK : AC_ERR_CUDA;
-        cudaEventRecord(e0, s);
-        for (int i = 0; i < it && !st; i++)
-            st = ac_gpu_encode_ex(g, B, s16 ? AC_PCM_S16 : AC_PCM_F32, xp, nsv, NULL, NULL, &mem, off, nf, ml, cs);
-        cudaEventRecord(e1, s);
-        float ms = 0;
-        if (!st && (cudaEventSynchronize(e1) != cudaSuccess || cudaEventElapsedTime(&ms, e0, e1) != cudaSuccess))
-            st = AC_ERR_CUDA;
-        cudaEventDestroy(e0);
-        cudaEventDestroy(e1);
-        if (st) {
-            fprintf(stderr, "batch %d: %s: %s\n", B, ac_status_name(st), st == AC_ERR_CUDA && !*ac_last_error()
-                                                                             ? cudaGetErrorString(cudaGetLastError())
-                                                                             : ac_last_error());
-            if (st != AC_ERR_NOMEM) rc = 1;
-        } else {
-            const double per = ms / it, cps = B / (per / 1e3);
-            fprintf(stderr, "batch %4d: %9.3f ms per batch, %9.1f clips/s, %6.1f TFLOP/s, %7.1f GB/s (%d iters)\n", B,
-                    per, cps, cps * flop / 1e12, (cps * bytes + wbytes / (per / 1e3)) / 1e9, it);
-            printf("{\"bench\":\"gpu_encoder\",\"precision\":\"%s\",\"batch\":%d,\"seconds\":%g,\"pcm\":\"%s\","
+        const int it = iters > 0 ? iters : (int)fmin(50, fmax(3, 10000.0 / B));
+        for (int resident = 0; resident < 2; resident++) {
+            if ((resident && !from_device) || (!resident && !from_host)) continue;
+            double per = 0;
+            const ac_status st = time_batch(g, B, ns, s16 ? (const void *)xs : (const void *)x, s16, resident, warmup,
+                                            it, &per);
+            if (st) {
+                fprintf(stderr, "batch %d%s: %s: %s\n", B, resident ? " (PCM on the device)" : "", ac_status_name(st),
+                        ac_last_error());
+                if (st != AC_ERR_NOMEM) rc = 1;
+                continue;
+            }
+            const double cps = B / (per / 1e3), gbs = (cps * bytes + wbytes / (per / 1e3)) / 1e9;
+            fprintf(stderr, "batch %4d, PCM from the %s: %9.3f ms per batch, %9.1f clips/s, %6.1f TFLOP/s, %7.1f GB/s "
+                    "(%d iters)\n", B, resident ? "device" : "host  ", per, cps, cps * flop / 1e12, gbs, it);
+            printf("{\"bench\":\"%s\",\"precision\":\"%s\",\"batch\":%d,\"seconds\":%g,\"pcm\":\"%s\","
                    "\"mlp\":\"%s\",\"clips_per_s\":%.2f,\"ms_per_batch\":%.4f,\"tflops\":%.3f,\"gbytes_per_s\":%.2f,"
                    "\"device\":\"%s\"}\n",
-                   prec ? "bf16" : "fp32", B, seconds, s16 ? "s16" : "f32", ac_gpu_encoder_mlp_paths(g),
-                   cps, per, cps * flop / 1e12, (cps * bytes + wbytes / (per / 1e3)) / 1e9, ac_gpu_model_device_name(g));
+                   resident ? "gpu_encoder_resident" : "gpu_encoder", prec ? "bf16" : "fp32", B, seconds,
+                   s16 ? "s16" : "f32", ac_gpu_encoder_mlp_paths(g), cps, per, cps * flop / 1e12, gbs,
+                   ac_gpu_model_device_name(g));
             fflush(stdout);
         }
-        free(xp), free(nsv), free(off), free(nf), free(ml), free(cs);
     }
     free(x);
     free(xs);

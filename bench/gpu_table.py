@@ -11,9 +11,16 @@ import time
 from pathlib import Path
 
 # (bench, what it is) for the clips/s rows, ours first; pairs give the speed-up lines
-ENGINE_ROWS = [("gpu_encoder", "audiocap encoder"), ("torch_encoder", "PyTorch encoder"),
-               ("gpu_caption", "audiocap captioning"), ("torch_caption", "PyTorch captioning")]
-PAIRS = [("encoder", "gpu_encoder", "torch_encoder"), ("captioning", "gpu_caption", "torch_caption")]
+ENGINE_ROWS = [("gpu_encoder", "audiocap encoder"), ("gpu_encoder_resident", "audiocap encoder, PCM on GPU"),
+               ("torch_encoder", "PyTorch encoder"),
+               ("gpu_caption", "audiocap captioning"), ("gpu_caption_resident", "audiocap captioning, PCM on GPU"),
+               ("torch_caption", "PyTorch captioning")]
+# PyTorch's clips sit on the GPU; "gpu_encoder"/"gpu_caption" stage and upload host PCM every call (production),
+# the resident runs do not (the issues' definition): both ratios are printed, the resident one is like for like
+PAIRS = [("encoder (host PCM)", "gpu_encoder", "torch_encoder"),
+         ("encoder (PCM on the GPU, like for like)", "gpu_encoder_resident", "torch_encoder"),
+         ("captioning (host PCM)", "gpu_caption", "torch_caption"),
+         ("captioning (PCM on the GPU, like for like)", "gpu_caption_resident", "torch_caption")]
 
 
 def fmt(v, digits=1):
@@ -82,7 +89,7 @@ def main():
         if key not in best or float(r["clips_per_s"]) > float(best[key]["clips_per_s"]):
             best[key] = r
     if best:
-        out += ["", f"{'engine':<22} {'precision':<9} {'best batch':>10} {'clips/s':>12}  detail"]
+        out += ["", f"{'engine':<30} {'precision':<9} {'best batch':>10} {'clips/s':>12}  detail"]
         known = [b for b, _ in ENGINE_ROWS]
         order = ENGINE_ROWS + sorted({(b, b) for b, _ in best if b not in known})
         for bench, label in order:
@@ -94,7 +101,7 @@ def main():
                           "graph", "mlp"):
                     if k in r:
                         detail.append(f"{k} {fmt(r[k], 2) if isinstance(r[k], float) else r[k]}")
-                out.append(f"{label:<22} {prec:<9} {str(r.get('batch', '')):>10} {fmt(float(r['clips_per_s'])):>12}  "
+                out.append(f"{label:<30} {prec:<9} {str(r.get('batch', '')):>10} {fmt(float(r['clips_per_s'])):>12}  "
                            + ", ".join(detail))
         for what, ours, ref in PAIRS:
             for prec in sorted({p for b, p in best if b == ours}):

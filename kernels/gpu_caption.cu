@@ -11,11 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern "C" ac_status ac_gpu_caption_clips_ex(ac_gpu_model *g, int n, const float *const *x, const int64_t *n_samples,
-                                             const ac_decode_params *p, ac_caption *out, ac_gpu_caption_stats *stats) {
+// x: host clips (d_pcm NULL), or d_pcm: the clips packed on the device as `kind` (ac_gpu_encode_resident)
+static ac_status caption(ac_gpu_model *g, int n, const float *const *x, ac_pcm_kind kind, const void *d_pcm,
+                         const int64_t *n_samples, const ac_decode_params *p, ac_caption *out,
+                         ac_gpu_caption_stats *stats) {
     if (stats) memset(stats, 0, sizeof *stats);
-    if (n < 0 || (n > 0 && (!x || !n_samples || !out)))
-        return ac_fail(AC_ERR_INVALID_ARG, "gpu caption: %d clips, x %p, out %p", n, (const void *)x, (void *)out);
+    if (n < 0 || (n > 0 && ((!x && !d_pcm) || !n_samples || !out)))
+        return ac_fail(AC_ERR_INVALID_ARG, "gpu caption: %d clips, x %p, PCM %p, out %p", n, (const void *)x, d_pcm,
+                       (void *)out);
     if (n == 0) return AC_OK;
     ac_status st = ac_gpu_model_use(g);  // before the events below are made: they belong to the current device
     if (st) return st;
@@ -56,7 +59,9 @@ extern "C" ac_status ac_gpu_caption_clips_ex(ac_gpu_model *g, int n, const float
         st = ac_fail(AC_ERR_CUDA, "gpu caption: cudaEventRecord failed");
         goto done;
     }
-    if ((st = ac_gpu_encode(g, n, x, n_samples, &mem, off, nf, ml, cs))) goto done;
+    if ((st = d_pcm ? ac_gpu_encode_resident(g, n, kind, d_pcm, n_samples, &mem, off, nf, ml, cs)
+                    : ac_gpu_encode(g, n, x, n_samples, &mem, off, nf, ml, cs)))
+        goto done;
     if (cudaEventRecord(ev[1], stream) != cudaSuccess) {
         st = ac_fail(AC_ERR_CUDA, "gpu caption: cudaEventRecord failed");
         goto done;
@@ -121,6 +126,18 @@ done:
     free(cs);
     free(sub);
     return st;
+}
+
+extern "C" ac_status ac_gpu_caption_clips_ex(ac_gpu_model *g, int n, const float *const *x, const int64_t *n_samples,
+                                             const ac_decode_params *p, ac_caption *out, ac_gpu_caption_stats *stats) {
+    return caption(g, n, x, AC_PCM_F32, NULL, n_samples, p, out, stats);
+}
+
+extern "C" ac_status ac_gpu_caption_resident(ac_gpu_model *g, int n, ac_pcm_kind kind, const void *d_pcm,
+                                             const int64_t *n_samples, const ac_decode_params *p, ac_caption *out,
+                                             ac_gpu_caption_stats *stats) {
+    if (n > 0 && !d_pcm) return ac_fail(AC_ERR_INVALID_ARG, "gpu caption: NULL device PCM for %d clips", n);
+    return caption(g, n, NULL, kind, d_pcm, n_samples, p, out, stats);
 }
 
 extern "C" ac_status ac_gpu_caption_clips(ac_gpu_model *g, int n, const float *const *x, const int64_t *n_samples,

@@ -8,6 +8,7 @@
 #define AC_GPU_CAPTION_H
 
 #include "gpu_model.h"
+#include "logmel.h"  // ac_pcm_kind
 #ifdef __cplusplus
 extern "C" {  // host/model.h and host/beam.h are plain C headers
 #endif
@@ -27,13 +28,21 @@ ac_status ac_gpu_caption_clips(ac_gpu_model *g, int n, const float *const *x, co
                                const ac_decode_params *p, ac_caption *out);
 
 typedef struct {
-    double encoder_ms, decoder_ms;  // CUDA events on the model's stream around each stage
-    int steps;                      // decode steps launched
+    // CUDA events on the model's stream, the first recorded when the call starts (the stream is idle then):
+    // encoder_ms includes, for host clips, the host's staging of the batch and what the upload left to wait for
+    double encoder_ms, decoder_ms;
+    int steps;  // decode steps launched
 } ac_gpu_caption_stats;
 
 // The same, with per-stage times (stats may be NULL).
 ac_status ac_gpu_caption_clips_ex(ac_gpu_model *g, int n, const float *const *x, const int64_t *n_samples,
                                   const ac_decode_params *p, ac_caption *out, ac_gpu_caption_stats *stats);
+
+// The same for PCM already on the device: the clips packed back to back as ac_gpu_encode_resident takes them
+// (kernels/gpu_encoder.h), float or int16.
+ac_status ac_gpu_caption_resident(ac_gpu_model *g, int n, ac_pcm_kind kind, const void *d_pcm,
+                                  const int64_t *n_samples, const ac_decode_params *p, ac_caption *out,
+                                  ac_gpu_caption_stats *stats);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,7 @@
 //                  CPU's for every beam slot, scores within TOL_SCORE_ABS, beams 1..5;
 //   end to end     ac_gpu_caption_clips: the same, plus statuses and texts (clips too short fail alike);
 //   batch          each clip alone and the batch reversed: bit-identical to its result in the batch;
+//   resident PCM   the batch packed on the device (ac_gpu_caption_resident, beam 3): bit-identical;
 //   CUDA graphs    the decoder with AC_GPU_GRAPH=1 (capture, then replay): bit-identical to plain launches;
 //   BF16           the share of best captions identical to FP32 is reported (not a pass/fail criterion).
 // Exits 77 without a GPU.
@@ -220,6 +221,21 @@ static void run_model(const char *path, const char *audio_dir) {
         for (int i = 0; i < n; i++) {
             checks++;
             CHECK(same(&rev[n - 1 - i], &got[i], 1, 1), "%s: %s in the reversed batch differs", label, cs.names[i]);
+        }
+        if (beam == 3) {  // the clips packed on the device (ac_gpu_caption_resident): the host path's results
+            int64_t tot = 0;
+            for (int i = 0; i < n; i++) tot += cs.ns[i];
+            float *d = NULL;
+            CHECK(cudaMalloc((void **)&d, sizeof(float) * (size_t)(tot ? tot : 1)) == cudaSuccess, "device PCM");
+            for (int64_t i = 0, o = 0; d && i < n; o += cs.ns[i], i++)
+                CHECK(cudaMemcpy(d + o, cs.x[i], sizeof(float) * (size_t)cs.ns[i], cudaMemcpyHostToDevice) ==
+                      cudaSuccess, "upload");
+            CHECK_OK(ac_gpu_caption_resident(g, n, AC_PCM_F32, d, cs.ns, &dp, rev, NULL));
+            for (int i = 0; i < n; i++) {
+                checks++;
+                CHECK(same(&rev[i], &got[i], 1, 1), "%s: %s from PCM on the device differs", label, cs.names[i]);
+            }
+            cudaFree(d);
         }
     }
     // BF16: agreement with FP32 reported
