@@ -30,6 +30,7 @@
 #include "../kernels/device.h"
 #include "../kernels/encoder_plan.h"
 #include "../kernels/gpu_encoder.h"
+#include "bench_util.h"
 #include "status.h"
 
 #include <math.h>
@@ -77,14 +78,15 @@ static void analytic(const ac_model_config *c, int64_t n_samples, ac_precision p
     *weight_bytes = w;
 }
 
-// ms per batch of B copies of one clip, over `it` back-to-back calls after `warmup` ones. From the host (resident
+// ms per batch of B copies of one clip, over *iters back-to-back calls (0: as many as take ~0.5 s; the count used
+// is returned there) after `warmup` ones. From the host (resident
 // 0): ac_gpu_encode_ex gathers, packs and uploads every call, as a bulk run does. From the device (resident 1):
 // the batch's PCM is uploaded once and ac_gpu_encode_resident reads it, as the PyTorch reference's benchmark (whose
 // clips sit on the GPU) and the issues' definition (PCM already on the device) time it. The clock (CUDA events on
 // the model's stream) starts behind the warm-up calls without draining them first, so the first timed call's host
 // staging overlaps device work as every later one's does: a steady state, not one exposed gather per run.
 static ac_status time_batch(ac_gpu_model *g, int B, int64_t ns, const void *clip, int s16, int resident, int warmup,
-                            int it, double *ms_per_batch) {
+                            int *iters, double *ms_per_batch) {
     const size_t esz = s16 ? sizeof(int16_t) : sizeof(float);
     const void **xp = malloc(sizeof(void *) * B);
     int64_t *nsv = malloc(sizeof(int64_t) * B), *off = malloc(sizeof(int64_t) * B);
@@ -114,6 +116,18 @@ static ac_status time_batch(ac_gpu_model *g, int B, int64_t ns, const void *clip
               : ac_gpu_encode_ex(g, B, kind, xp, nsv, NULL, NULL, &mem, off, nf, ml, cs))
     for (int w = 0; w < warmup && !st; w++) st = CALL();
     cudaStream_t s = ac_gpu_stream(g);
+    // iterations: as given, else ~0.5 s of work by one call timed on the wall clock (at least 3, at most 50), so
+    // that gpu-check's sweeps cost seconds whatever the speed; then one more call left running, so that the
+    // clock below starts with the device busy, as every later call finds it
+    int it = *iters;
+    if (it <= 0 && !st) {
+        const double t0 = bench_now();
+        st = CALL();
+        if (!st && cudaStreamSynchronize(s) != cudaSuccess) st = ac_fail(AC_ERR_CUDA, "synchronise");
+        it = (int)fmin(50, fmax(3, 0.5 / fmax(bench_now() - t0, 1e-6)));
+    }
+    if (!st) st = CALL();
+    *iters = it;
     if (!st && (cudaEventCreate(&e0) != cudaSuccess || cudaEventCreate(&e1) != cudaSuccess ||
                 cudaEventRecord(e0, s) != cudaSuccess))
         st = ac_fail(AC_ERR_CUDA, "timing events: %s", cudaGetErrorString(cudaGetLastError()));
@@ -215,14 +229,12 @@ int main(int argc, char **argv) {
     for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
         const int B = atoi(tok);
         if (B < 1) continue;
-        // iterations: as given, else ~1 s of work at an optimistic 10k clips/s, at least 3, at most 50 (the default
-        // batch list then stays well under a minute even at 1k clips/s)
-        const int it = iters > 0 ? iters : (int)fmin(50, fmax(3, 10000.0 / B));
         for (int resident = 0; resident < 2; resident++) {
             if ((resident && !from_device) || (!resident && !from_host)) continue;
             double per = 0;
+            int it = iters;
             const ac_status st = time_batch(g, B, ns, s16 ? (const void *)xs : (const void *)x, s16, resident, warmup,
-                                            it, &per);
+                                            &it, &per);
             if (st) {
                 fprintf(stderr, "batch %d%s: %s: %s\n", B, resident ? " (PCM on the device)" : "", ac_status_name(st),
                         ac_last_error());
