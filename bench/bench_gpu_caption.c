@@ -7,7 +7,7 @@
 //    "decoder_ms":..,"steps":..,"device":".."}
 // encoder_ms / decoder_ms / steps are per call (one batch), averaged over the timed calls (encoder_ms of host
 // clips includes their staging on the host); "graph" is 1 when AC_GPU_GRAPH=1 made the decoder replay CUDA graphs.
-//   bench_gpu_caption MODEL [--precision fp32|bf16] [--beam 3] [--batch 64,256,1024] [--seconds 10] [--iters N]
+//   bench_gpu_caption MODEL [--precision fp32|bf16] [--beam 3] [--batch 64,256,1024] [--seconds 4] [--iters N]
 //                           [--pcm-from host|device|both]
 // Exits 77 without a GPU. Targets (issue #6): >= 6,000 clips/s on an H100, decoding <= 25 % of encoder time.
 #include "bench_util.h"
@@ -24,7 +24,7 @@
 
 static void usage(const char *a0) {
     fprintf(stderr,
-            "usage: %s MODEL [--precision fp32|bf16] [--beam 3] [--batch 64,256,1024] [--seconds 10] [--iters N]\n"
+            "usage: %s MODEL [--precision fp32|bf16] [--beam 3] [--batch 64,256,1024] [--seconds 4] [--iters N]\n"
             "          [--pcm-from host|device|both]\n"
             "  --seconds: time per batch size (after one warm-up call); --iters: at most N timed calls per size\n"
             "  --pcm-from: the clips as host memory (staged and uploaded every call, as in production), already on\n"
@@ -40,7 +40,7 @@ int main(int argc, char **argv) {
     const char *model = argv[1], *batches = "64,256,1024";
     ac_precision prec = AC_PREC_BF16;
     int beam = 3, iters = 0, from_host = 1, from_device = 1;
-    double seconds = 10;
+    double seconds = 4;  // per batch size and PCM source (gpu-check runs 2 x 4 of them)
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
