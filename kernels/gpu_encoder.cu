@@ -25,7 +25,9 @@
 #define ENC_SLOT 0
 
 // parts per ConvNeXt stage (0-3, as the dumps name them): the same kernel costs differently at each width. "H2D
-// wait": how long the model's stream waited for the upload on copy_s (plus the test poisoning), not the copy's time.
+// wait": how long the model's stream waited for the upload on copy_s (plus the test poisoning). Profiling drains
+// every call (prof_collect), so no upload overlaps kernels there and this is about the upload's whole time; the
+// separate "upload" line is its own time on copy_s.
 enum { P_STAGE, P_FRONT, P_STEM, P_DW, P_MLP = P_DW + 4, P_DOWN = P_MLP + 4, P_HEAD = P_DOWN + 4, P_N };
 static const char *const P_NAMES[P_N] = {"H2D wait",     "front end",    "stem",         "dwconv+LN s0",
                                          "dwconv+LN s1", "dwconv+LN s2", "dwconv+LN s3", "MLP s0",
