@@ -186,8 +186,8 @@ static void enc_free(void *p) {
                 if (e->blocks[s][k].dw_w49) cudaFree(e->blocks[s][k].dw_w49);
         free(e->blocks[s]);
     }
+    free_device_buffers(e);  // first: it waits for an upload that may still read the pinned buffer
     if (e->stage_h.p) cudaFreeHost(e->stage_h.p);
-    free_device_buffers(e);
     if (e->staged) cudaEventDestroy(e->staged);
     for (int k = 0; k < 2; k++)
         if (e->consumed[k]) cudaEventDestroy(e->consumed[k]);
