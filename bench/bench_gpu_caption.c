@@ -6,7 +6,8 @@
 //   {"bench":"gpu_caption","precision":"bf16","beam":3,"batch":256,"clips_per_s":..,"encoder_ms":..,
 //    "decoder_ms":..,"steps":..,"device":".."}
 // encoder_ms / decoder_ms / steps are per call (one batch), averaged over the timed calls (encoder_ms of host
-// clips includes their staging on the host); "graph" is 1 when AC_GPU_GRAPH=1 made the decoder replay CUDA graphs.
+// clips includes their staging on the host); "graph" is 1 when AC_GPU_GRAPH=1 made the decoder replay CUDA graphs;
+// "linear_tile" is the decoder linears' BF16 tile when AC_LINEAR_TILE forced one ("auto": the launcher's choice).
 //   bench_gpu_caption MODEL [--precision fp32|bf16] [--beam 3] [--batch 64,256,1024] [--seconds 4] [--iters N]
 //                           [--pcm-from host|device|both]
 // Exits 77 without a GPU. Targets (issue #6): >= 6,000 clips/s on an H100, decoding <= 25 % of encoder time.
@@ -141,6 +142,8 @@ int main(int argc, char **argv) {
     ac_decode_params dp = {beam, -1, -1, -1};
     const char *ge = getenv("AC_GPU_GRAPH");
     const int graph = ge && ge[0] == '1';  // the decoder replays CUDA graphs (kernels/gpu_decoder.cu)
+    const char *lt = getenv("AC_LINEAR_TILE");  // the decoder linears' BF16 tile, forced (kernels/decoder_linear.cu)
+    const char *tile = lt && (!strcmp(lt, "64") || !strcmp(lt, "32")) ? lt : "auto";
     int rc = 0;
     for (const char *s = batches; s && *s;) {
         const int batch = atoi(s);
@@ -177,9 +180,10 @@ int main(int argc, char **argv) {
 #undef CALL
             if (calls == 0) continue;
             printf("{\"bench\":\"%s\",\"precision\":\"%s\",\"beam\":%d,\"batch\":%d,\"clips_per_s\":%.1f,"
-                   "\"encoder_ms\":%.3f,\"decoder_ms\":%.3f,\"steps\":%.1f,\"graph\":%d,\"device\":\"%s\"}\n",
+                   "\"encoder_ms\":%.3f,\"decoder_ms\":%.3f,\"steps\":%.1f,\"graph\":%d,\"linear_tile\":\"%s\","
+                   "\"device\":\"%s\"}\n",
                    resident ? "gpu_caption_resident" : "gpu_caption", prec == AC_PREC_BF16 ? "bf16" : "fp32", beam,
-                   batch, (double)batch * calls / (t - t0), enc / calls, decd / calls, steps / calls, graph, dev);
+                   batch, (double)batch * calls / (t - t0), enc / calls, decd / calls, steps / calls, graph, tile, dev);
             fflush(stdout);
         }
     }

@@ -99,7 +99,7 @@ def main():
                     continue
                 detail = []
                 for k in ("ms_per_batch", "encoder_ms", "decoder_ms", "tflops", "gbytes_per_s", "steps", "peak_mem_gib",
-                          "graph", "mlp"):
+                          "graph", "linear_tile", "mlp"):
                     if k in r:
                         detail.append(f"{k} {fmt(r[k], 2) if isinstance(r[k], float) else r[k]}")
                 if "tflops" in r and bf16_peak:  # issue #5: the share of the bf16 GEMM peak measured in this run

@@ -3,8 +3,9 @@
 // x (M, K), W (N, K), y (M, N): row-major, contiguous. See decoder_linear.h for the batch-invariance contract.
 //   FP32: 64x64 output tile per 256-thread block, 4x4 outputs per thread, k in tiles of 16 in increasing order:
 //         each output is one sequential fma chain over k = 0..K-1 (zero-padded past K).
-//   BF16: 64x64 tile per 4 warps (32x32 each, WMMA 16x16x16 bf16 -> fp32), k in steps of 16 in increasing order
-//         (tiles of BF_BK = 128 per load round);
+//   BF16: 64x64 tile per 4 warps (32x32 each, WMMA 16x16x16 bf16 -> fp32), or 32x32 when 64x64 tiles would not
+//         give every SM four blocks (bf16_tile; AC_LINEAR_TILE=64|32 forces one; both give the same bits), k in
+//         steps of 16 in increasing order (tiles of BF_BK = 128 per load round);
 //         16-byte loads when K % 8 == 0 (every decoder matrix of the published models), scalar loads otherwise.
 #include "common.cuh"
 #include "decoder_gelu.cuh"
@@ -12,9 +13,33 @@
 
 #include <cuda_bf16.h>
 #include <mma.h>
+#include <atomic>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "decoder_linear_kernel.cuh"
+
+// The BF16 tile edge for an (M_max, N) output on the current device: 64, unless its grid has fewer than four
+// blocks per SM, where the decoder's small GEMMs run latency-bound on a third of the chip; then 32 (4x the
+// blocks, half the reuse per loaded element). The SM count is cached per device.
+static ac_status bf16_tile(int M_max, int N, int *tile) {
+    const char *e = getenv("AC_LINEAR_TILE");
+    if (e && (!strcmp(e, "64") || !strcmp(e, "32"))) {
+        *tile = atoi(e);
+        return AC_OK;
+    }
+    static std::atomic<int> sm_count[64];  // worker threads of several devices call this
+    int dev = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    int sms = dev >= 0 && dev < 64 ? sm_count[dev].load(std::memory_order_relaxed) : 0;
+    if (!sms) {
+        CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+        if (dev >= 0 && dev < 64) sm_count[dev].store(sms, std::memory_order_relaxed);
+    }
+    *tile = (int64_t)CEIL_DIV(N, 64) * CEIL_DIV(M_max, 64) >= 4 * (int64_t)sms ? 64 : 32;
+    return AC_OK;
+}
 
 extern "C" ac_status ac_gpu_linear(const float *x, int M_max, const int *d_M, int K, const float *W, const void *W_bf16,
                                    const float *b, int N, int gelu, float *y, cudaStream_t stream) {
@@ -23,12 +48,23 @@ extern "C" ac_status ac_gpu_linear(const float *x, int M_max, const int *d_M, in
                        (const void *)W, W_bf16, (void *)y, M_max, K, N);
     if (M_max == 0) return AC_OK;
     dim3 grid(CEIL_DIV(N, LIN_BN), CEIL_DIV(M_max, LIN_BM));
-    if (grid.y > 65535) return ac_fail(AC_ERR_INVALID_ARG, "linear: %d rows exceed the grid (hint: smaller batches)", M_max);
     if (W_bf16) {
         const int vec = K % 8 == 0 && (uintptr_t)x % 16 == 0 && (uintptr_t)W_bf16 % 16 == 0;
-        linear_bf16_kernel<<<grid, 128, 0, stream>>>(x, M_max, d_M, K, (const __nv_bfloat16 *)W_bf16, b, N, gelu, vec,
-                                                     y);
-    } else
+        int tile = 64;
+        ac_status st = bf16_tile(M_max, N, &tile);
+        if (st) return st;
+        grid = dim3(CEIL_DIV(N, tile), CEIL_DIV(M_max, tile));
+        if (grid.y > 65535)
+            return ac_fail(AC_ERR_INVALID_ARG, "linear: %d rows exceed the grid (hint: smaller batches)", M_max);
+        if (tile == 64)
+            linear_bf16_kernel<64, 64><<<grid, 128, 0, stream>>>(x, M_max, d_M, K, (const __nv_bfloat16 *)W_bf16, b, N,
+                                                                 gelu, vec, y);
+        else
+            linear_bf16_kernel<32, 32><<<grid, 128, 0, stream>>>(x, M_max, d_M, K, (const __nv_bfloat16 *)W_bf16, b, N,
+                                                                 gelu, vec, y);
+    } else if (grid.y > 65535)
+        return ac_fail(AC_ERR_INVALID_ARG, "linear: %d rows exceed the grid (hint: smaller batches)", M_max);
+    else
         linear_f32_kernel<<<grid, 256, 0, stream>>>(x, M_max, d_M, K, W, b, N, gelu, y);
     KERNEL_CHECK();
     return AC_OK;

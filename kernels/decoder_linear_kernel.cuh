@@ -67,31 +67,38 @@ __global__ void __launch_bounds__(256) linear_f32_kernel(const float *__restrict
 #define BF_BK 128
 #define BF_LD (BF_BK + 8)  // WMMA: leading dimension a multiple of 8 bf16; +8 staggers the banks
 
+// BM x BN output tile per 4 warps (2 x 2, each (BM/2) x (BN/2) in 16 x 16 fragments): 64 x 64, or 32 x 32 where
+// the grid of 64 x 64 tiles would leave most SMs idle (the decoder's N = 256 linears at M = 768: 48 blocks on 132
+// SMs; 192 with 32 x 32). Every output element goes through the same mma sequence over k whatever the tile (one
+// 16 x 16 x 16 step per k0 + kk, in increasing order), so both tiles give bit-identical results.
+template <int BM, int BN>
 __global__ void __launch_bounds__(128) linear_bf16_kernel(const float *__restrict__ x, int M_max, const int *d_M, int K,
                                                           const __nv_bfloat16 *__restrict__ W,
                                                           const float *__restrict__ b, int N, int gelu, int vec,
                                                           float *__restrict__ y) {
     using namespace nvcuda;
+    constexpr int FM = BM / 32, FN = BN / 32;  // fragments per warp along m and n
+    static_assert(FM >= 1 && FN >= 1 && BM % 32 == 0 && BN % 32 == 0, "tiles of 32 or 64");
     const int M = d_M ? min(*d_M, M_max) : M_max;
-    const int m0 = blockIdx.y * LIN_BM, n0 = blockIdx.x * LIN_BN;
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
     if (m0 >= M) return;
-    // As, Bs for the k loop; Cs, the epilogue's staging, reuses their space after it (35 KB in all, static)
-    __shared__ __align__(32) unsigned char smem_lin[(LIN_BM + LIN_BN) * BF_LD * 2];
-    __nv_bfloat16 *As = (__nv_bfloat16 *)smem_lin, *Bs = As + LIN_BM * BF_LD;
+    // As, Bs for the k loop; Cs, the epilogue's staging, reuses their space after it (static)
+    __shared__ __align__(32) unsigned char smem_lin[(BM + BN) * BF_LD * 2];
+    __nv_bfloat16 *As = (__nv_bfloat16 *)smem_lin, *Bs = As + BM * BF_LD;
     float *Cs = (float *)smem_lin;
-    static_assert(LIN_BM * LIN_BN * 4 <= (LIN_BM + LIN_BN) * BF_LD * 2, "Cs fits in the operands' space");
-    const int tid = threadIdx.x, warp = tid >> 5, wm = (warp >> 1) * 32, wn = (warp & 1) * 32;
-    wmma::fragment<wmma::accumulator, 16, 16, 16, float> c[2][2];
+    static_assert(BM * BN * 4 <= (BM + BN) * BF_LD * 2, "Cs fits in the operands' space");
+    const int tid = threadIdx.x, warp = tid >> 5, wm = (warp >> 1) * (BM / 2), wn = (warp & 1) * (BN / 2);
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> c[FM][FN];
 #pragma unroll
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < FM; i++)
 #pragma unroll
-        for (int j = 0; j < 2; j++) wmma::fill_fragment(c[i][j], 0.0f);
+        for (int j = 0; j < FN; j++) wmma::fill_fragment(c[i][j], 0.0f);
     const __nv_bfloat16 zero = __float2bfloat16(0.0f);
     for (int k0 = 0; k0 < K; k0 += BF_BK) {
         if (vec) {
-            // K % 8 == 0, 16-byte aligned rows: x as float4 (16 per thread), W as 8 bf16 at a time (8 per thread),
-            // every load issued before the first store so that their latencies overlap
-            constexpr int XQ = BF_BK / 4, WQ = BF_BK / 8, XPT = LIN_BM * XQ / 128, WPT = LIN_BN * WQ / 128;
+            // K % 8 == 0, 16-byte aligned rows: x as float4, W as 8 bf16 at a time, every load issued before the
+            // first store so that their latencies overlap
+            constexpr int XQ = BF_BK / 4, WQ = BF_BK / 8, XPT = BM * XQ / 128, WPT = BN * WQ / 128;
             float4 xv[XPT];
             uint4 wv[WPT];
 #pragma unroll
@@ -119,39 +126,41 @@ __global__ void __launch_bounds__(128) linear_bf16_kernel(const float *__restric
                 *reinterpret_cast<uint4 *>(Bs + (e / WQ) * BF_LD + 8 * (e % WQ)) = wv[i];
             }
         } else {
-            // 64 x BF_BK elements of each operand
-            for (int idx = tid; idx < LIN_BM * BF_BK; idx += 128) {
-                const int r = idx / BF_BK, kk = idx % BF_BK, k = k0 + kk;
-                const int m = m0 + r, n = n0 + r;
+            // BM (BN) x BF_BK elements of each operand
+            for (int idx = tid; idx < BM * BF_BK; idx += 128) {
+                const int r = idx / BF_BK, kk = idx % BF_BK, k = k0 + kk, m = m0 + r;
                 As[r * BF_LD + kk] = (m < M && k < K) ? __float2bfloat16(x[(size_t)m * K + k]) : zero;
+            }
+            for (int idx = tid; idx < BN * BF_BK; idx += 128) {
+                const int r = idx / BF_BK, kk = idx % BF_BK, k = k0 + kk, n = n0 + r;
                 Bs[r * BF_LD + kk] = (n < N && k < K) ? W[(size_t)n * K + k] : zero;
             }
         }
         __syncthreads();
 #pragma unroll
         for (int kk = 0; kk < BF_BK; kk += 16) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa[2];
-            wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb[2];
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa[FM];
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb[FN];
 #pragma unroll
-            for (int i = 0; i < 2; i++) wmma::load_matrix_sync(fa[i], As + (wm + 16 * i) * BF_LD + kk, BF_LD);
+            for (int i = 0; i < FM; i++) wmma::load_matrix_sync(fa[i], As + (wm + 16 * i) * BF_LD + kk, BF_LD);
             // B (k, n) = W[n][k]: Bs holds rows n, so it is B in column-major order
 #pragma unroll
-            for (int j = 0; j < 2; j++) wmma::load_matrix_sync(fb[j], Bs + (wn + 16 * j) * BF_LD + kk, BF_LD);
+            for (int j = 0; j < FN; j++) wmma::load_matrix_sync(fb[j], Bs + (wn + 16 * j) * BF_LD + kk, BF_LD);
 #pragma unroll
-            for (int i = 0; i < 2; i++)
+            for (int i = 0; i < FM; i++)
 #pragma unroll
-                for (int j = 0; j < 2; j++) wmma::mma_sync(c[i][j], fa[i], fb[j], c[i][j]);
+                for (int j = 0; j < FN; j++) wmma::mma_sync(c[i][j], fa[i], fb[j], c[i][j]);
         }
         __syncthreads();
     }
 #pragma unroll
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < FM; i++)
 #pragma unroll
-        for (int j = 0; j < 2; j++)
-            wmma::store_matrix_sync(Cs + (wm + 16 * i) * LIN_BN + wn + 16 * j, c[i][j], LIN_BN, wmma::mem_row_major);
+        for (int j = 0; j < FN; j++)
+            wmma::store_matrix_sync(Cs + (wm + 16 * i) * BN + wn + 16 * j, c[i][j], BN, wmma::mem_row_major);
     __syncthreads();
-    for (int idx = tid; idx < LIN_BM * LIN_BN; idx += 128) {
-        const int r = idx / LIN_BN, cc = idx % LIN_BN, m = m0 + r, n = n0 + cc;
+    for (int idx = tid; idx < BM * BN; idx += 128) {
+        const int r = idx / BN, cc = idx % BN, m = m0 + r, n = n0 + cc;
         if (m >= M || n >= N) continue;
         float v = Cs[idx] + (b ? b[n] : 0.0f);
         y[(size_t)m * N + n] = gelu ? ac_gelu_erf(v) : v;

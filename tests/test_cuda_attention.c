@@ -273,6 +273,23 @@ static void test_linear(int M_max, int M, int K, int N, int gelu, int bf16) {
             checks++;
             free(one);
         }
+        if (bf16) {  // both tiles the launcher picks from (AC_LINEAR_TILE forces one) give the same bits
+            float *t[2] = {malloc(sizeof(float) * (size_t)M_max * N), malloc(sizeof(float) * (size_t)M_max * N)};
+            const char *tiles[2] = {"64", "32"};
+            CHECK(cudaMemcpy(d_M, &M, sizeof(int), cudaMemcpyHostToDevice) == cudaSuccess, "copy");
+            for (int k = 0; k < 2; k++) {
+                setenv("AC_LINEAR_TILE", tiles[k], 1);
+                CHECK(cudaMemset(d_y, 0xff, sizeof(float) * (size_t)M_max * N) == cudaSuccess, "memset");
+                CHECK_OK(ac_gpu_linear(d_x, M_max, d_M, K, d_W, d_Wb, d_b, N, gelu, d_y, 0));
+                to_host(t[k], d_y, sizeof(float) * (size_t)M_max * N);
+            }
+            unsetenv("AC_LINEAR_TILE");
+            checks++;
+            CHECK(!memcmp(t[0], t[1], sizeof(float) * (size_t)M_max * N), "%s: the 32 x 32 tile differs from 64 x 64",
+                  what);
+            free(t[0]);
+            free(t[1]);
+        }
     }
     cudaFree(d_x);
     cudaFree(d_W);

@@ -30,17 +30,20 @@ void cblas_sgemm() { abort(); }
 
 enum { W_LIN32, W_LIN16, W_LN, W_EMB };
 
-// ac_gpu_linear's launch
+// ac_gpu_linear's launch; tile: the BF16 tile edge (64 or 32, the launcher's two choices)
 static void launch_linear(const float *x, int M_max, const int *d_M, int K, const float *W, const void *W_bf16,
-                          const float *b, int N, int gelu, float *y) {
-    const emu_dim3 grid = {(unsigned)CEIL_DIV(N, LIN_BN), (unsigned)CEIL_DIV(M_max, LIN_BM), 1};
+                          const float *b, int N, int gelu, float *y, int tile = 64) {
     if (W_bf16) {
         const int vec = K % 8 == 0 && (uintptr_t)x % 16 == 0 && (uintptr_t)W_bf16 % 16 == 0;
+        const emu_dim3 grid = {(unsigned)CEIL_DIV(N, tile), (unsigned)CEIL_DIV(M_max, tile), 1};
         emu_launch(grid, {128, 1, 1}, 0, [&] {
-            linear_bf16_kernel(x, M_max, d_M, K, (const __nv_bfloat16 *)W_bf16, b, N, gelu, vec, y);
+            if (tile == 64) linear_bf16_kernel<64, 64>(x, M_max, d_M, K, (const __nv_bfloat16 *)W_bf16, b, N, gelu, vec, y);
+            else linear_bf16_kernel<32, 32>(x, M_max, d_M, K, (const __nv_bfloat16 *)W_bf16, b, N, gelu, vec, y);
         });
-    } else
+    } else {
+        const emu_dim3 grid = {(unsigned)CEIL_DIV(N, LIN_BN), (unsigned)CEIL_DIV(M_max, LIN_BM), 1};
         emu_launch(grid, {256, 1, 1}, 0, [&] { linear_f32_kernel(x, M_max, d_M, K, W, b, N, gelu, y); });
+    }
 }
 
 static float bf16_round(float x) { return emu_bf2f(__float2bfloat16_rn(x)); }
@@ -76,6 +79,13 @@ static void test_linear(int M_max, int M, int K, int N, int gelu, int bf16, bool
         int m1 = 1;
         launch_linear(x.data(), M_max, &m1, K, W.data(), bf16 ? Wb.data() : nullptr, b.data(), N, gelu, one.data());
         EXPECT(!memcmp(one.data(), y.data(), sizeof(float) * N), "%s: row 0 alone differs from row 0 in the batch", what);
+    }
+    if (bf16) {  // the 32 x 32 tile (small grids) gives the 64 x 64 tile's bits, rows past M untouched alike
+        std::vector<float> y32((size_t)M_max * N, NAN);
+        launch_linear(x.data(), M_max, use_dM ? &dM : nullptr, K, W.data(), Wb.data(), b.data(), N, gelu, y32.data(),
+                      32);
+        EXPECT(!memcmp(y32.data(), y.data(), sizeof(float) * y.size()), "%s: the 32 x 32 tile differs from 64 x 64",
+               what);
     }
 }
 
