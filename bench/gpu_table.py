@@ -121,6 +121,15 @@ def main():
         for r in mlp[:24]:
             fields = [f"{k} {r[k]}" for k in r if k not in ("bench", "device")]
             out.append("  " + ", ".join(fields))
+    lin = [r for r in rows if r["bench"] == "gpu_linear"]
+    if lin:  # one line per shape: us per call for each tile, the launcher's choice last
+        out += ["", "Decoder linears, BF16 (bench_gpu_linear; us per call by tile):"]
+        shapes = {}
+        for r in lin:
+            shapes.setdefault((r["M"], r["K"], r["N"]), {})[r["tile"]] = float(r["us"])
+        for (m, k, n), t in shapes.items():
+            out.append(f"  M {m} K {k} N {n}: " + ", ".join(f"{name} {t[name]:.1f}" for name in ("64", "32", "auto")
+                                                             if name in t))
     ncu = [r for r in rows if r["bench"] == "ncu_kernel"]
     if ncu:
         out += ["", "Per kernel (Nsight Compute, batch 64; % of the program's kernel time, SM / memory throughput, "
@@ -129,7 +138,7 @@ def main():
             out.append(f"  {r['program']:8} {r['share_pct']:5.1f}% {r['us_per_call']:8.1f} us x{r['calls']:<4} "
                        f"SM {r['sm_pct']:5.1f} mem {r['mem_pct']:5.1f} warps {r['warps_pct']:5.1f}  {r['kernel']}")
     other = [r for r in rows if r["bench"] not in {"gpu_tests", "gpu_gemm_peak", "gpu_copy_peak", "gpu_pcie_peak",
-                                                   "gpu_convnext_mlp", "ncu_kernel"}
+                                                   "gpu_convnext_mlp", "gpu_linear", "ncu_kernel"}
              and "clips_per_s" not in r]
     for r in other[:24]:  # bulk (gather, decode, check, caption), profiles, agreement: ~14 lines in a full run
         if "error" in r:

@@ -1,0 +1,134 @@
+// Benchmark: the decoder's linear layers on the GPU (kernels/decoder_linear.h, ac_gpu_linear in BF16) at the
+// shapes of a CoNeTTE decode step, M = clips x beams rows: in_proj (N 768, K 256), the four N 256 x K 256
+// projections, linear1 (N 2048, K 256, GELU), linear2 (N 256, K 2048), the classifier (N 4371, K 256), and the
+// cross-attention K/V projection of the encoder memory (M = 31 frames per clip, N 512). Each shape with the 64 x 64
+// BF16 tile, the 32 x 32 one and the launcher's own choice (AC_LINEAR_TILE), so that a GPU run says whether the
+// choice (32 x 32 below four 64 x 64 blocks per SM) holds. One JSON line per (shape, tile) on stdout:
+//   {"bench":"gpu_linear","M":768,"K":256,"N":256,"tile":"32","us":..,"tflops":..,"device":".."}
+// us: median of --reps (7) timings of --calls (50) back-to-back calls each (CUDA events), per call. Exits 77
+// without a GPU.
+// usage: bench_gpu_linear [--clips 256] [--beam 3] [--reps 7] [--calls 50]
+#include "bench_util.h"
+#include "../kernels/decoder_linear.h"
+#include "../kernels/device.h"
+
+#include <cuda_runtime_api.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CK(expr)                                                                                                 \
+    do {                                                                                                         \
+        cudaError_t e_ = (expr);                                                                                 \
+        if (e_ != cudaSuccess) {                                                                                 \
+            fprintf(stderr, "bench_gpu_linear: %s:%d: %s: %s\n", __FILE__, __LINE__, #expr, cudaGetErrorString(e_)); \
+            exit(1);                                                                                             \
+        }                                                                                                        \
+    } while (0)
+
+#define REPS_MAX 64
+
+// device buffer of n small pseudo-random values, float (bf16 0) or bf16 (bf16 1)
+static void *dev_fill(size_t n, int bf16, uint64_t seed) {
+    const size_t esz = bf16 ? 2 : 4;
+    unsigned char *h = malloc(esz * n);
+    if (!h) exit(1);
+    uint64_t r = seed;
+    for (size_t i = 0; i < n; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        const float v = (float)((double)(r >> 40) / 16777216.0 - 0.5) * 0.1f;
+        uint32_t u;
+        memcpy(&u, &v, 4);
+        if (bf16) {
+            const uint16_t hi = (uint16_t)(u >> 16);  // truncation: any bf16 near v serves a timing
+            memcpy(h + 2 * i, &hi, 2);
+        } else {
+            memcpy(h + 4 * i, &v, 4);
+        }
+    }
+    void *d = NULL;
+    CK(cudaMalloc(&d, esz * n));
+    CK(cudaMemcpy(d, h, esz * n, cudaMemcpyHostToDevice));
+    free(h);
+    return d;
+}
+
+int main(int argc, char **argv) {
+    int clips = 256, beam = 3, reps = 7, calls = 50;
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(argv[i], "--clips") && v) clips = atoi(v);
+        else if (!strcmp(argv[i], "--beam") && v) beam = atoi(v);
+        else if (!strcmp(argv[i], "--reps") && v) reps = atoi(v);
+        else if (!strcmp(argv[i], "--calls") && v) calls = atoi(v);
+        else {
+            fprintf(stderr, "usage: bench_gpu_linear [--clips 256] [--beam 3] [--reps 7] [--calls 50]\n");
+            return 2;
+        }
+        i++;
+    }
+    int ndev = 0;
+    if (!ac_cuda_compiled() || ac_cuda_device_count(&ndev) != AC_OK || ndev == 0) {
+        fprintf(stderr, "bench_gpu_linear: no CUDA device: skipped\n");
+        return 77;
+    }
+    if (clips < 1 || beam < 1 || reps < 1 || reps > REPS_MAX || calls < 1) return 2;
+    char dev[256] = "";
+    ac_cuda_device_describe(0, dev, sizeof dev);
+    for (char *q = dev; *q; q++)
+        if (*q == '"' || *q == '\\') *q = '\'';
+    const int R = clips * beam;
+    // M, K, N, gelu: one decode step's linears, then the memory's cross K/V projection (once per clip)
+    const int shapes[][4] = {{R, 256, 768, 0},  {R, 256, 256, 0},   {R, 256, 2048, 1},
+                             {R, 2048, 256, 0}, {R, 256, 4371, 0},  {31 * clips, 256, 512, 0}};
+    const int n_shapes = (int)(sizeof shapes / sizeof shapes[0]);
+    const char *tiles[3] = {"64", "32", "auto"};
+    cudaStream_t s;
+    CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    int rc = 0;
+    for (int k = 0; k < n_shapes; k++) {
+        const int M = shapes[k][0], K = shapes[k][1], N = shapes[k][2], gelu = shapes[k][3];
+        float *x = dev_fill((size_t)M * K, 0, 1 + k), *b = dev_fill((size_t)N, 0, 7 + k);
+        void *Wb = dev_fill((size_t)N * K, 1, 13 + k);
+        float *y = NULL;
+        CK(cudaMalloc((void **)&y, sizeof(float) * (size_t)M * N));
+        for (int t = 0; t < 3; t++) {
+            if (strcmp(tiles[t], "auto")) setenv("AC_LINEAR_TILE", tiles[t], 1);
+            else unsetenv("AC_LINEAR_TILE");
+            double us[REPS_MAX];
+            for (int r = -1; r < reps && !rc; r++) {  // r = -1: warm-up
+                CK(cudaEventRecord(e0, s));
+                for (int c = 0; c < calls && !rc; c++)
+                    if (ac_gpu_linear(x, M, NULL, K, NULL, Wb, b, N, gelu, y, s) != AC_OK) {
+                        fprintf(stderr, "bench_gpu_linear: %s\n", ac_last_error());
+                        rc = 1;
+                    }
+                CK(cudaEventRecord(e1, s));
+                CK(cudaEventSynchronize(e1));
+                float ms = 0;
+                CK(cudaEventElapsedTime(&ms, e0, e1));
+                if (r >= 0) us[r] = 1e3 * ms / calls;
+            }
+            if (rc) break;
+            const double med = bench_median(us, reps);
+            printf("{\"bench\":\"gpu_linear\",\"M\":%d,\"K\":%d,\"N\":%d,\"gelu\":%d,\"tile\":\"%s\",\"us\":%.2f,"
+                   "\"tflops\":%.2f,\"device\":\"%s\"}\n",
+                   M, K, N, gelu, tiles[t], med, 2.0 * M * K * N / (med * 1e-6) / 1e12, dev);
+            fflush(stdout);
+        }
+        unsetenv("AC_LINEAR_TILE");
+        cudaFree(x);
+        cudaFree(b);
+        cudaFree(Wb);
+        cudaFree(y);
+        if (rc) break;
+    }
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    cudaStreamDestroy(s);
+    return rc;
+}
