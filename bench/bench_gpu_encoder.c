@@ -79,10 +79,10 @@ static void analytic(const ac_model_config *c, int64_t n_samples, ac_precision p
 }
 
 // ms per batch of B copies of one clip, over *iters back-to-back calls (0: as many as take ~0.5 s; the count used
-// is returned there) after `warmup` ones. From the host (resident
-// 0): ac_gpu_encode_ex gathers, packs and uploads every call, as a bulk run does. From the device (resident 1):
-// the batch's PCM is uploaded once and ac_gpu_encode_resident reads it, as the PyTorch reference's benchmark (whose
-// clips sit on the GPU) and the issues' definition (PCM already on the device) time it. The clock (CUDA events on
+// is returned there) after `warmup` ones. From the host (resident 0): ac_gpu_encode_ex gathers, packs and uploads
+// every call, as a bulk run does. From the device (resident 1): the batch's PCM is uploaded once and
+// ac_gpu_encode_resident reads it, as the PyTorch reference's benchmark (whose clips sit on the GPU) and the
+// issues' definition (PCM already on the device) time it. The clock (CUDA events on
 // the model's stream) starts behind the warm-up calls without draining them first, so the first timed call's host
 // staging overlaps device work as every later one's does: a steady state, not one exposed gather per run.
 static ac_status time_batch(ac_gpu_model *g, int B, int64_t ns, const void *clip, int s16, int resident, int warmup,
