@@ -8,6 +8,7 @@
 // A caption is malformed when its status is not OK (every clip is long enough), it has no beam, its best index,
 // a token id or its length is out of range, or a score is not finite. Exit status 1 if any is, 77 without a GPU.
 //   bench_gpu_bf16_agreement MODEL [--clips 1024] [--batch 256] [--beam 3]
+#include "bench_util.h"
 #include "../kernels/device.h"
 #include "../kernels/gpu_caption.h"
 
@@ -112,8 +113,7 @@ int main(int argc, char **argv) {
     const int sr = c->frontend.sample_rate, V = c->vocab_size, max_pred = c->decoding.max_pred_size;
     char dev[256] = "";
     ac_cuda_device_describe(0, dev, sizeof dev);
-    for (char *q = dev; *q; q++)
-        if (*q == '"' || *q == '\\') *q = '\'';
+    bench_json_safe(dev);
     float **x = calloc((size_t)batch, sizeof(float *));
     int64_t *ns = calloc((size_t)batch, sizeof(int64_t));
     ac_caption *o32 = calloc((size_t)batch, sizeof(ac_caption)), *o16 = calloc((size_t)batch, sizeof(ac_caption));

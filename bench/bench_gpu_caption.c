@@ -137,8 +137,7 @@ int main(int argc, char **argv) {
     }
     char dev[256] = "";
     ac_cuda_device_describe(0, dev, sizeof dev);
-    for (char *q = dev; *q; q++)
-        if (*q == '"' || *q == '\\') *q = '\'';
+    bench_json_safe(dev);
     ac_decode_params dp = {beam, -1, -1, -1};
     const char *ge = getenv("AC_GPU_GRAPH");
     const int graph = ge && ge[0] == '1';  // the decoder replays CUDA graphs (kernels/gpu_decoder.cu)

@@ -16,6 +16,7 @@
 // "direction":"h2d"|"d2h","host":"pinned"|"pageable","gbytes_per_s":..,...}; human text on stderr.
 // Exits 77 when there is no GPU, 1 on any CUDA/cuBLAS error or a failed check.
 // usage: bench_gpu_gemm_peak [--n 8192] [--iters 20] [--warmup 3]
+#include "bench_util.h"
 #include "bf16.h"
 #include "device.h"
 
@@ -316,8 +317,7 @@ int main(int argc, char **argv) {
         return 77;
     }
     if (ac_cuda_device_describe(0, c.device, sizeof c.device) != AC_OK) snprintf(c.device, sizeof c.device, "cuda:0");
-    for (char *p = c.device; *p; p++)
-        if (*p == '"' || *p == '\\') *p = '\'';  // stays valid JSON
+    bench_json_safe(c.device);
     CK(cudaSetDevice(0));
     fprintf(stderr, "bench_gpu_gemm_peak: %s\n", c.device);
     const size_t nn = (size_t)c.n * c.n;

@@ -76,8 +76,7 @@ int main(int argc, char **argv) {
     if (clips < 1 || beam < 1 || reps < 1 || reps > REPS_MAX || calls < 1) return 2;
     char dev[256] = "";
     ac_cuda_device_describe(0, dev, sizeof dev);
-    for (char *q = dev; *q; q++)
-        if (*q == '"' || *q == '\\') *q = '\'';
+    bench_json_safe(dev);
     const int R = clips * beam;
     // M, K, N, gelu: one decode step's linears, then the memory's cross K/V projection (once per clip)
     const int shapes[][4] = {{R, 256, 768, 0},  {R, 256, 256, 0},   {R, 256, 2048, 1},

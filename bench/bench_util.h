@@ -1,4 +1,4 @@
-// Timing helpers shared by the benchmarks: a monotonic clock and the median of a sample.
+// Helpers shared by the benchmarks: a monotonic clock, the median of a sample, a string made safe for JSON.
 #ifndef AC_BENCH_UTIL_H
 #define AC_BENCH_UTIL_H
 
@@ -20,6 +20,12 @@ static inline int bench_cmp_double(const void *a, const void *b) {
 static inline double bench_median(double *v, int n) {
     qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Quotes and backslashes become apostrophes, so that s (a device description) stays valid inside a JSON string.
+static inline void bench_json_safe(char *s) {
+    for (; *s; s++)
+        if (*s == '"' || *s == '\\') *s = '\'';
 }
 
 #endif
