@@ -82,6 +82,7 @@ def main():
                                             for r in pcie))
 
     bf16_peak = max((float(r["tflops"]) for r in peaks if r.get("precision") == "bf16"), default=0)
+    copy_peak = max((float(r["gbytes_per_s"]) for r in copy), default=0)
     best = {}
     for r in rows:
         if "clips_per_s" not in r:
@@ -104,7 +105,6 @@ def main():
                         detail.append(f"{k} {fmt(r[k], 2) if isinstance(r[k], float) else r[k]}")
                 if "tflops" in r and bf16_peak:  # issue #5: the share of the bf16 GEMM peak measured in this run
                     detail.append(f"{100 * float(r['tflops']) / bf16_peak:.1f} % of bf16 peak")
-                copy_peak = max((float(c["gbytes_per_s"]) for c in copy), default=0)
                 if "gbytes_per_s" in r and copy_peak:
                     detail.append(f"{100 * float(r['gbytes_per_s']) / copy_peak:.0f} % of copy bw")
                 out.append(f"{label:<30} {prec:<9} {str(r.get('batch', '')):>10} {fmt(float(r['clips_per_s'])):>12}  "

@@ -47,24 +47,24 @@ extern "C" ac_status ac_gpu_linear(const float *x, int M_max, const int *d_M, in
         return ac_fail(AC_ERR_INVALID_ARG, "linear: x %p W %p/%p y %p, M %d K %d N %d", (const void *)x,
                        (const void *)W, W_bf16, (void *)y, M_max, K, N);
     if (M_max == 0) return AC_OK;
-    dim3 grid(CEIL_DIV(N, LIN_BN), CEIL_DIV(M_max, LIN_BM));
+    static_assert(LIN_BM == LIN_BN, "square FP32 tiles: one edge sizes the grid");
+    int tile = LIN_BM;  // FP32; BF16 picks 64 or 32
     if (W_bf16) {
-        const int vec = K % 8 == 0 && (uintptr_t)x % 16 == 0 && (uintptr_t)W_bf16 % 16 == 0;
-        int tile = 64;
         ac_status st = bf16_tile(M_max, N, &tile);
         if (st) return st;
-        grid = dim3(CEIL_DIV(N, tile), CEIL_DIV(M_max, tile));
-        if (grid.y > 65535)
-            return ac_fail(AC_ERR_INVALID_ARG, "linear: %d rows exceed the grid (hint: smaller batches)", M_max);
+    }
+    const dim3 grid(CEIL_DIV(N, tile), CEIL_DIV(M_max, tile));
+    if (grid.y > 65535)
+        return ac_fail(AC_ERR_INVALID_ARG, "linear: %d rows exceed the grid (hint: smaller batches)", M_max);
+    if (W_bf16) {
+        const int vec = K % 8 == 0 && (uintptr_t)x % 16 == 0 && (uintptr_t)W_bf16 % 16 == 0;
         if (tile == 64)
             linear_bf16_kernel<64, 64><<<grid, 128, 0, stream>>>(x, M_max, d_M, K, (const __nv_bfloat16 *)W_bf16, b, N,
                                                                  gelu, vec, y);
         else
             linear_bf16_kernel<32, 32><<<grid, 128, 0, stream>>>(x, M_max, d_M, K, (const __nv_bfloat16 *)W_bf16, b, N,
                                                                  gelu, vec, y);
-    } else if (grid.y > 65535)
-        return ac_fail(AC_ERR_INVALID_ARG, "linear: %d rows exceed the grid (hint: smaller batches)", M_max);
-    else
+    } else
         linear_f32_kernel<<<grid, 256, 0, stream>>>(x, M_max, d_M, K, W, b, N, gelu, y);
     KERNEL_CHECK();
     return AC_OK;
