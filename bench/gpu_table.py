@@ -29,6 +29,80 @@ def fmt(v, digits=1):
     return str(v)
 
 
+def verdict(default_name, default_t, alts, lower_is_better=True):
+    """'keep' or 'flip to X (n % better)' for a default measured beside its alternatives ({name: value})."""
+    if not alts:
+        return f"{default_name}: no alternative measured"
+    name, t = (min if lower_is_better else max)(alts.items(), key=lambda kv: kv[1])
+    gain = (default_t / t - 1) if lower_is_better else (t / default_t - 1)
+    if gain > 0.05:  # this run's noise between repeats is a few per cent: below 5 % is not a reason to change
+        return f"default {default_name} {default_t:,.2f}, {name} {t:,.2f}: flip to {name} ({100 * gain:.0f} % better)"
+    return f"default {default_name} {default_t:,.2f}, best other {name} {t:,.2f}: keep"
+
+
+def defaults_check(rows):
+    """The defaults chosen without a GPU, each set beside what this run measured for its alternatives, so that the
+    session reading the table knows which to change: MLP path per width, decoder linear tile per shape, CUDA graphs
+    for decoding, the STFT method, the MLP paths in the whole encoder, workers per GPU."""
+    lines = []
+    by_c = {}
+    for r in rows:
+        if r["bench"] == "gpu_convnext_mlp" and "ms" in r:
+            by_c.setdefault((r.get("precision"), r.get("C")), []).append(r)
+    for (prec, c), rs in sorted(by_c.items(), key=lambda kv: (str(kv[0][0]), kv[0][1] or 0)):
+        d = [r for r in rs if r.get("auto") is True]
+        if d:
+            alts = {r["path"]: float(r["ms"]) for r in rs if r is not d[0]}
+            lines.append(f"  MLP {prec} C {c} (ms): " + verdict(d[0]["path"], float(d[0]["ms"]), alts))
+    shapes = {}
+    for r in rows:
+        if r["bench"] == "gpu_linear":
+            shapes.setdefault((r["M"], r["K"], r["N"]), {})[r["tile"]] = float(r["us"])
+    for (m, k, n), t in shapes.items():
+        if "auto" in t:
+            alts = {f"tile {name}": t[name] for name in ("64", "32") if name in t}
+            lines.append(f"  linear M {m} K {k} N {n} (us): " + verdict("auto", t["auto"], alts))
+    cap = [r for r in rows if r["bench"] in ("gpu_caption", "gpu_caption_resident") and "decoder_ms" in r]
+    for bench in ("gpu_caption", "gpu_caption_resident"):
+        for prec in ("bf16", "fp32"):
+            base = [r for r in cap if r["bench"] == bench and r.get("precision") == prec and r.get("graph") == 0
+                    and r.get("linear_tile") == "auto" and r.get("batch") == 256]
+            if not base:
+                continue
+            b = base[0]
+            g = [r for r in cap if r["bench"] == bench and r.get("precision") == prec and r.get("graph") == 1
+                 and r.get("batch") == 256]
+            if g:
+                lines.append(f"  CUDA graphs, {bench} {prec} batch 256 (decoder ms): "
+                             + verdict("off", float(b["decoder_ms"]), {"on": float(g[0]["decoder_ms"])}))
+            t = [r for r in cap if r["bench"] == bench and r.get("precision") == prec and r.get("graph") == 0
+                 and r.get("linear_tile") == "64" and r.get("batch") == 256]
+            if t:
+                lines.append(f"  linear tile, {bench} {prec} batch 256 (decoder ms): "
+                             + verdict("auto", float(b["decoder_ms"]), {"64 everywhere": float(t[0]["decoder_ms"])}))
+    prof = {(r.get("mlp"), r.get("stft", "fft")): r for r in rows if r["bench"] == "gpu_encoder_profile"}
+
+    def front_us(r):
+        v = r.get("front end", "")
+        try:
+            return float(str(v).split()[0])
+        except (ValueError, IndexError):
+            return None
+    if ("auto", "fft") in prof and ("auto", "gemm") in prof:
+        f, g = front_us(prof[("auto", "fft")]), front_us(prof[("auto", "gemm")])
+        if f is not None and g is not None:
+            lines.append("  STFT, bf16 front end (us per clip): " + verdict("fft", f, {"gemm": g}))
+    if ("auto", "fft") in prof and ("unfused", "fft") in prof:
+        lines.append("  MLP paths in the whole encoder (us per clip): "
+                     + verdict("auto", float(prof[("auto", "fft")]["us_per_clip"]),
+                               {"cuBLAS everywhere": float(prof[("unfused", "fft")]["us_per_clip"])}))
+    bulk = {r.get("workers"): float(r["files_per_s"]) for r in rows
+            if r["bench"] == "bulk_caption" and r.get("format") == "wav" and "files_per_s" in r}
+    if 2 in bulk and 1 in bulk:
+        lines.append("  workers per GPU, WAV bulk run (files/s): " + verdict("2", bulk[2], {"1": bulk[1]}, False))
+    return ["", "Defaults against what this run measured (a flip is a change for the next commit):"] + lines if lines else []
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("outdir", type=Path)
@@ -145,6 +219,7 @@ def main():
             out.append(f"  error: {r['bench']} {r.get('precision', '')} batch {r.get('batch', '')}: {r['error']}")
         else:
             out.append("  " + ", ".join(f"{k} {r[k]}" for k in r if k != "device"))
+    out += defaults_check(rows)
     failed = [s for s in steps if s[1] not in ("ok", "skipped")]
     out += ["", f"gpu-check: {len(failed)} step(s) failed" + (": " + ", ".join(s[0] for s in failed) if failed else "")]
     print("\n".join(out))
