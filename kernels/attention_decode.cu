@@ -41,6 +41,18 @@ extern "C" ac_status ac_gpu_attention_self(const float *qkv, float *cache, int *
     return AC_OK;
 }
 
+// shared memory of the cross-attention block for memories of up to L frames: one head's keys and values (rows
+// padded to hd + 1 floats) and each warp's scores
+static size_t cross_smem(int L, int hd) { return sizeof(float) * ((size_t)2 * L * (hd + 1) + (size_t)ATT_WARPS * L); }
+
+extern "C" int ac_gpu_attention_cross_max_len(int D, int nhead) {
+    int dev = 0, optin = 0;
+    if (nhead < 1 || D < nhead || D % nhead || cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess)
+        return 0;
+    return (int)((size_t)optin / cross_smem(1, D / nhead));
+}
+
 extern "C" ac_status ac_gpu_attention_cross(const float *q, const float *mem_kv, const int *mem_off, const int *mem_len,
                                             int max_mem_len, const int *row_off, const int *n_live, int n_clips, int D,
                                             int nhead, float *out, cudaStream_t stream) {
@@ -50,7 +62,7 @@ extern "C" ac_status ac_gpu_attention_cross(const float *q, const float *mem_kv,
                        max_mem_len, n_clips);
     if (n_clips == 0) return AC_OK;
     const int hd = D / nhead;
-    const size_t smem = sizeof(float) * ((size_t)2 * max_mem_len * (hd + 1) + (size_t)ATT_WARPS * max_mem_len);
+    const size_t smem = cross_smem(max_mem_len, hd);
     ac_status st = smem_fits((const void *)attention_cross_kernel, smem, "cross-attention");
     if (st) return st;
     attention_cross_kernel<<<dim3(n_clips, nhead), ATT_WARPS * 32, smem, stream>>>(

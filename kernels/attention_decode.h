@@ -33,6 +33,11 @@ ac_status ac_gpu_attention_cross(const float *q, const float *mem_kv, const int 
                                  int max_mem_len, const int *row_off, const int *n_live, int n_clips, int D, int nhead,
                                  float *out, cudaStream_t stream);
 
+// The largest max_mem_len whose shared-memory staging fits one block on the current device for this D and
+// nhead (0 when the device cannot be queried): callers that round max_mem_len up (the decoder does, so that
+// batches of different lengths share a captured CUDA graph) stay within it.
+int ac_gpu_attention_cross_max_len(int D, int nhead);
+
 #ifdef __cplusplus
 }
 #endif

@@ -33,10 +33,12 @@ struct layer {
     const float *n1_w, *n1_b, *n2_w, *n2_b, *n3_w, *n3_b;
 };
 
-// what a captured step depends on: shapes, parameters, and every buffer address
+// what a captured step depends on: shapes, parameters, and every buffer address. Not the batch's memory lengths:
+// the cross K/V buffer's layers are cap_frames apart and max_len is rounded up (len_bucket), so batches of the same
+// clip count whose lengths differ replay the same graphs.
 struct graph_key {
     int n, R, maxT, max_len;
-    int64_t frames;
+    int64_t cap_frames;
     ac_gpu_beam_params beam_p;
     const void *ptr[14];
 };
@@ -236,7 +238,7 @@ double now_ms(void) {
 
 
 // Every launch of decode step i, in stream order (the cache indirection buffer in use at step i is anc[i % 2]).
-ac_status enqueue_step(dec_state *s, ac_gpu_beam *beam, int n, int R, int maxT, int64_t frames, int max_len, int i,
+ac_status enqueue_step(dec_state *s, ac_gpu_beam *beam, int n, int R, int maxT, int max_len, int i,
                        cudaStream_t stream) {
     const ac_gpu_beam_rows rows = ac_gpu_beam_rows_view(beam);
     const int *nr = rows.n_rows, D = s->D, cur = i % 2;
@@ -250,7 +252,7 @@ ac_status enqueue_step(dec_state *s, ac_gpu_beam *beam, int n, int R, int maxT, 
         if (!st) st = ac_gpu_linear(s->att, R, nr, D, y.sa_out.w, y.sa_out.w16, y.sa_out.b, D, 0, s->o, stream);
         if (!st) st = ac_gpu_add_layernorm(s->x, s->o, R, nr, D, y.n1_w, y.n1_b, s->eps, stream);
         if (!st) st = ac_gpu_linear(s->x, R, nr, D, y.ca_q.w, y.ca_q.w16, y.ca_q.b, D, 0, s->qkv, stream);
-        if (!st) st = ac_gpu_attention_cross(s->qkv, s->mem_kv + (size_t)l * frames * 2 * D, s->mem_off, s->mem_len,
+        if (!st) st = ac_gpu_attention_cross(s->qkv, s->mem_kv + (size_t)l * s->cap_frames * 2 * D, s->mem_off, s->mem_len,
                                              max_len, rows.row_off, rows.n_live, n, D, s->H, s->att, stream);
         if (!st) st = ac_gpu_linear(s->att, R, nr, D, y.ca_out.w, y.ca_out.w16, y.ca_out.b, D, 0, s->o, stream);
         if (!st) st = ac_gpu_add_layernorm(s->x, s->o, R, nr, D, y.n2_w, y.n2_b, s->eps, stream);
@@ -264,6 +266,14 @@ ac_status enqueue_step(dec_state *s, ac_gpu_beam *beam, int n, int R, int maxT, 
     if (!st && i + 1 < maxT)
         st = ac_gpu_gather_rows(s->anc[cur], s->anc[1 - cur], maxT, i + 1, rows.src_row, NULL, nr, R, stream);
     return st;
+}
+
+// max_len rounded up to a multiple of 32 frames (~10 s of CoNeTTE memory), within what the cross-attention's shared
+// memory holds: it only sizes that staging (each clip attends its own mem_len), so the results are the same, and
+// batches whose longest clip differs a little replay the same captured graphs
+int len_bucket(int max_len, int D, int H) {
+    const int b = (max_len + 31) / 32 * 32;
+    return b <= ac_gpu_attention_cross_max_len(D, H) ? b : max_len;
 }
 
 // AC_GPU_GRAPH=1: each step's launches captured once per shape as a CUDA graph and replayed (one launch per
@@ -284,8 +294,7 @@ void drop_graphs(dec_state *s) {
 // Captures steps 0..maxT-1 (kernel arguments, buffers and the beam state's double-buffer parity are fixed per
 // step, so a step's graph is valid for every call of the same shape). Leaves the beam's host parity to be reset
 // by ac_gpu_beam_init.
-ac_status capture_graphs(dec_state *s, ac_gpu_beam *beam, int n, int R, int maxT, int64_t frames, int max_len,
-                         cudaStream_t stream) {
+ac_status capture_graphs(dec_state *s, ac_gpu_beam *beam, int n, int R, int maxT, int max_len, cudaStream_t stream) {
     drop_graphs(s);
     s->graph = (cudaGraphExec_t *)calloc((size_t)maxT, sizeof(cudaGraphExec_t));
     if (!s->graph) return ac_fail(AC_ERR_NOMEM, "gpu decoder: out of memory");
@@ -293,7 +302,7 @@ ac_status capture_graphs(dec_state *s, ac_gpu_beam *beam, int n, int R, int maxT
     for (int i = 0; i < maxT; i++) {
         cudaGraph_t gr = NULL;
         CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed));
-        ac_status st = enqueue_step(s, beam, n, R, maxT, frames, max_len, i, stream);
+        ac_status st = enqueue_step(s, beam, n, R, maxT, max_len, i, stream);
         cudaError_t e = cudaStreamEndCapture(stream, &gr);
         if (st) {
             if (gr) cudaGraphDestroy(gr);
@@ -389,6 +398,7 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
         }
     }
     const int K = p->beam_size, maxT = p->max_pred_size, R = n * K, D = s->D;
+    max_len = len_bucket(max_len, D, s->H);
     cudaStream_t stream = ac_gpu_stream(g);
     ac_gpu_beam *beam = NULL;
     ac_gpu_beam_params bp = {n, K, p->min_pred_size, maxT, p->eos_id, p->vocab_size, p->forbid_rep_mask};
@@ -416,8 +426,8 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
     // cross-attention keys and values: once per clip and layer, shared by every beam (never replicated)
     for (int l = 0; l < s->L && !st; l++) {
         const lin &w = s->layers[l].ca_kv;
-        st = ac_gpu_linear(memory, (int)frames, NULL, D, w.w, w.w16, w.b, 2 * D, 0, s->mem_kv + (size_t)l * frames * 2 * D,
-                           stream);
+        st = ac_gpu_linear(memory, (int)frames, NULL, D, w.w, w.w16, w.b, 2 * D, 0,
+                           s->mem_kv + (size_t)l * s->cap_frames * 2 * D, stream);
     }
     if (st) goto done;
     if (use_graph) {
@@ -427,14 +437,15 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
         k.R = R;
         k.maxT = maxT;
         k.max_len = max_len;
-        k.frames = frames;
+        k.cap_frames = s->cap_frames;
         k.beam_p = bp;
         const void *ptrs[14] = {beam, s->x, s->qkv, s->att, s->o, s->ff, s->logits, s->cache, s->mem_kv, s->anc[0],
                                 s->anc[1], s->mem_off, s->mem_len, s};
         memcpy(k.ptr, ptrs, sizeof ptrs);
         if (!s->graph || memcmp(&k, &s->gkey, sizeof k)) {
-            if ((st = capture_graphs(s, beam, n, R, maxT, frames, max_len, stream))) goto done;
+            if ((st = capture_graphs(s, beam, n, R, maxT, max_len, stream))) goto done;
             s->gkey = k;
+            if (stats) stats->graphs_captured = maxT;
         }
     }
     if ((st = ac_gpu_beam_init(beam, bos_ids))) goto done;
@@ -456,7 +467,7 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
                 cudaError_t e = cudaGraphLaunch(s->graph[i], stream);
                 if (e != cudaSuccess) st = ac_fail(AC_ERR_CUDA, "gpu decode: step %d graph: %s", i, cudaGetErrorString(e));
             } else {
-                st = enqueue_step(s, beam, n, R, maxT, frames, max_len, i, stream);
+                st = enqueue_step(s, beam, n, R, maxT, max_len, i, stream);
             }
             if (!st) {
                 cudaError_t e = cudaMemcpyAsync(&s->n_rows_host[i], nr, sizeof(int), cudaMemcpyDeviceToHost, stream);

@@ -29,6 +29,7 @@ extern "C" {
 typedef struct {
     int steps;        // decode steps launched (<= max_pred_size; stops one step after every clip finished)
     double ms;        // wall time of the call (host clock, the call synchronises at its end)
+    int graphs_captured;  // step graphs this call captured (AC_GPU_GRAPH=1): 0 when it replayed earlier ones
 } ac_gpu_decode_stats;
 
 // n clips; memory: device (total frames, D) float32, clip i = rows mem_off[i] .. mem_off[i] + n_frames[i] - 1,

@@ -6,7 +6,8 @@
 //   end to end     ac_gpu_caption_clips: the same, plus statuses and texts (clips too short fail alike);
 //   batch          each clip alone and the batch reversed: bit-identical to its result in the batch;
 //   resident PCM   the batch packed on the device (ac_gpu_caption_resident, beam 3): bit-identical;
-//   CUDA graphs    the decoder with AC_GPU_GRAPH=1 (capture, then replay): bit-identical to plain launches;
+//   CUDA graphs    the decoder with AC_GPU_GRAPH=1 (capture, then replay): bit-identical to plain launches; a
+//                  batch of other memory lengths replays the same graphs (none captured) with the same results;
 //   BF16           the share of best captions identical to FP32 is reported (not a pass/fail criterion).
 // Exits 77 without a GPU.
 #include "../kernels/device.h"
@@ -154,9 +155,44 @@ static void decoder_only(const ac_model *m, ac_gpu_model *g, const clipset *cs, 
             CHECK(same(&got[j], &gr[j], 1, 0), "%s graph run %d, %s: differs from the launches", label, rep,
                   cs->names[idx[j]]);
         }
+        checks++;
+        CHECK(st.graphs_captured == (rep ? 0 : bp.max_pred_size), "%s graph run %d: %d graphs captured", label, rep,
+              st.graphs_captured);
         printf("  %s: decoder only with CUDA graphs (%s), %.2f ms\n", label, rep ? "replayed" : "captured", st.ms);
     }
+    // A batch of the same clips with other lengths (as the next batch of a bulk run has): each clip shorter than the
+    // longest attends one frame less and the last clip's padding shrinks, so the total frames change while the
+    // longest memory stays. It replays the captured graphs, and equals plain launches on the same input.
+    int *ml2 = malloc(sizeof(int) * (size_t)(k ? k : 1)), *nf2 = malloc(sizeof(int) * (size_t)(k ? k : 1)), mx = 0;
+    for (int j = 0; j < k; j++) mx = ml[j] > mx ? ml[j] : mx;
+    for (int j = 0; j < k; j++) {
+        ml2[j] = ml[j] < mx && ml[j] > 1 ? ml[j] - 1 : ml[j];
+        nf2[j] = nf[j];
+    }
+    if (k > 0 && nf[k - 1] > ml2[k - 1]) nf2[k - 1] = nf[k - 1] - 1;
+    int shorter = 0;
+    for (int j = 0; j < k; j++) shorter += ml2[j] != ml[j];
+    checks++;
+    CHECK(k < 2 || shorter > 0, "%s: the clips all have one length, so the other-lengths batch is the same", label);
+    ac_caption *plain = calloc((size_t)(k ? k : 1), sizeof *plain);
     unsetenv("AC_GPU_GRAPH");
+    CHECK_OK(ac_gpu_decode(g, k, dmem, off, nf2, ml2, bos, &bp, plain, &st));
+    setenv("AC_GPU_GRAPH", "1", 1);
+    CHECK_OK(ac_gpu_decode(g, k, dmem, off, nf2, ml2, bos, &bp, gr, &st));
+    for (int j = 0; j < k; j++) {
+        checks++;
+        CHECK(same(&plain[j], &gr[j], 1, 0), "%s graph run, other lengths, %s: differs from the launches", label,
+              cs->names[idx[j]]);
+    }
+    checks++;
+    CHECK(st.graphs_captured == 0, "%s graph run, other lengths: %d graphs captured (the lengths are not in the "
+          "graphs' key)", label, st.graphs_captured);
+    printf("  %s: decoder only with CUDA graphs, %d of %d clips shorter (replayed), %.2f ms\n", label, shorter, k,
+           st.ms);
+    unsetenv("AC_GPU_GRAPH");
+    free(plain);
+    free(ml2);
+    free(nf2);
     free(gr);
     cudaFree(dmem);
     for (int j = 0; j < k; j++) free(mem[j]);
