@@ -3,8 +3,10 @@
 // projections, linear1 (N 2048, K 256, GELU), linear2 (N 256, K 2048), the classifier (N 4371, K 256), and the
 // cross-attention K/V projection of the encoder memory (M = 31 frames per clip, N 512). Each shape with the 64 x 64
 // BF16 tile, the 32 x 32 one and the launcher's own choice (AC_LINEAR_TILE), so that a GPU run says whether the
-// choice (32 x 32 below four 64 x 64 blocks per SM) holds. One JSON line per (shape, tile) on stdout:
-//   {"bench":"gpu_linear","M":768,"K":256,"N":256,"tile":"32","us":..,"tflops":..,"device":".."}
+// choice (32 x 32 below four 64 x 64 blocks per SM) holds; all with the split product the decoder uses (three bf16
+// products per step: W_hi and W_lo), then the launcher's tile with the plain bf16 product, for what the split
+// costs. One JSON line per (shape, product, tile) on stdout ("tflops" counts one product):
+//   {"bench":"gpu_linear","M":768,"K":256,"N":256,"product":"split","tile":"32","us":..,"tflops":..,"device":".."}
 // us: median of --reps (7) timings of --calls (50) back-to-back calls each (CUDA events), per call. Exits 77
 // without a GPU.
 // usage: bench_gpu_linear [--clips 256] [--beam 3] [--reps 7] [--calls 50]
@@ -92,17 +94,19 @@ int main(int argc, char **argv) {
     for (int k = 0; k < n_shapes; k++) {
         const int M = shapes[k][0], K = shapes[k][1], N = shapes[k][2], gelu = shapes[k][3];
         float *x = dev_fill((size_t)M * K, 0, 1 + k), *b = dev_fill((size_t)N, 0, 7 + k);
-        void *Wb = dev_fill((size_t)N * K, 1, 13 + k);
+        void *Wb = dev_fill((size_t)N * K, 1, 13 + k), *Wl = dev_fill((size_t)N * K, 1, 17 + k);
         float *y = NULL;
         CK(cudaMalloc((void **)&y, sizeof(float) * (size_t)M * N));
-        for (int t = 0; t < 3; t++) {
-            if (strcmp(tiles[t], "auto")) setenv("AC_LINEAR_TILE", tiles[t], 1);
+        for (int t = 0; t < 4; t++) {  // split: 64, 32, auto; then plain bf16: auto
+            const int split = t < 3;
+            const char *tile = tiles[t < 3 ? t : 2];
+            if (strcmp(tile, "auto")) setenv("AC_LINEAR_TILE", tile, 1);
             else unsetenv("AC_LINEAR_TILE");
             double us[REPS_MAX];
             for (int r = -1; r < reps && !rc; r++) {  // r = -1: warm-up
                 CK(cudaEventRecord(e0, s));
                 for (int c = 0; c < calls && !rc; c++)
-                    if (ac_gpu_linear(x, M, NULL, K, NULL, Wb, b, N, gelu, y, s) != AC_OK) {
+                    if (ac_gpu_linear(x, M, NULL, K, NULL, Wb, split ? Wl : NULL, b, N, gelu, y, s) != AC_OK) {
                         fprintf(stderr, "bench_gpu_linear: %s\n", ac_last_error());
                         rc = 1;
                     }
@@ -114,15 +118,16 @@ int main(int argc, char **argv) {
             }
             if (rc) break;
             const double med = bench_median(us, reps);
-            printf("{\"bench\":\"gpu_linear\",\"M\":%d,\"K\":%d,\"N\":%d,\"gelu\":%d,\"tile\":\"%s\",\"us\":%.2f,"
-                   "\"tflops\":%.2f,\"device\":\"%s\"}\n",
-                   M, K, N, gelu, tiles[t], med, 2.0 * M * K * N / (med * 1e-6) / 1e12, dev);
+            printf("{\"bench\":\"gpu_linear\",\"M\":%d,\"K\":%d,\"N\":%d,\"gelu\":%d,\"product\":\"%s\","
+                   "\"tile\":\"%s\",\"us\":%.2f,\"tflops\":%.2f,\"device\":\"%s\"}\n",
+                   M, K, N, gelu, split ? "split" : "bf16", tile, med, 2.0 * M * K * N / (med * 1e-6) / 1e12, dev);
             fflush(stdout);
         }
         unsetenv("AC_LINEAR_TILE");
         cudaFree(x);
         cudaFree(b);
         cudaFree(Wb);
+        cudaFree(Wl);
         cudaFree(y);
         if (rc) break;
     }

@@ -40,6 +40,17 @@ def verdict(default_name, default_t, alts, lower_is_better=True):
     return f"default {default_name} {default_t:,.2f}, best other {name} {t:,.2f}: keep"
 
 
+def linear_shapes(rows):
+    """{(M, K, N): {tile or "bf16 <tile>": us}} from bench_gpu_linear's lines (no "product": the split-less kernel
+    of commits before the split product, named by its tile)."""
+    shapes = {}
+    for r in rows:
+        if r["bench"] == "gpu_linear":
+            name = r["tile"] if r.get("product", "split") == "split" else f"bf16 {r['tile']}"
+            shapes.setdefault((r["M"], r["K"], r["N"]), {})[name] = float(r["us"])
+    return shapes
+
+
 def defaults_check(rows):
     """The defaults chosen without a GPU, each set beside what this run measured for its alternatives, so that the
     session reading the table knows which to change: MLP path per width, decoder linear tile per shape, CUDA graphs
@@ -54,14 +65,13 @@ def defaults_check(rows):
         if d:
             alts = {r["path"]: float(r["ms"]) for r in rs if r is not d[0]}
             lines.append(f"  MLP {prec} C {c} (ms): " + verdict(d[0]["path"], float(d[0]["ms"]), alts))
-    shapes = {}
-    for r in rows:
-        if r["bench"] == "gpu_linear":
-            shapes.setdefault((r["M"], r["K"], r["N"]), {})[r["tile"]] = float(r["us"])
-    for (m, k, n), t in shapes.items():
+    for (m, k, n), t in linear_shapes(rows).items():
         if "auto" in t:
             alts = {f"tile {name}": t[name] for name in ("64", "32") if name in t}
             lines.append(f"  linear M {m} K {k} N {n} (us): " + verdict("auto", t["auto"], alts))
+            if "bf16 auto" in t:  # not a flip: the split is for the captions (bf16 agreement), this is its price
+                lines.append(f"    split product costs {100 * (t['auto'] / t['bf16 auto'] - 1):.0f} % over plain bf16 "
+                             f"({t['auto']:.1f} vs {t['bf16 auto']:.1f} us)")
     cap = [r for r in rows if r["bench"] in ("gpu_caption", "gpu_caption_resident") and "decoder_ms" in r]
     for bench in ("gpu_caption", "gpu_caption_resident"):
         for prec in ("bf16", "fp32"):
@@ -196,14 +206,11 @@ def main():
             fields = [f"{k} {r[k]}" for k in r if k not in ("bench", "device")]
             out.append("  " + ", ".join(fields))
     lin = [r for r in rows if r["bench"] == "gpu_linear"]
-    if lin:  # one line per shape: us per call for each tile, the launcher's choice last
-        out += ["", "Decoder linears, BF16 (bench_gpu_linear; us per call by tile):"]
-        shapes = {}
-        for r in lin:
-            shapes.setdefault((r["M"], r["K"], r["N"]), {})[r["tile"]] = float(r["us"])
-        for (m, k, n), t in shapes.items():
-            out.append(f"  M {m} K {k} N {n}: " + ", ".join(f"{name} {t[name]:.1f}" for name in ("64", "32", "auto")
-                                                             if name in t))
+    if lin:  # one line per shape: us per call for each tile of the split product, the plain bf16 product last
+        out += ["", "Decoder linears (bench_gpu_linear; us per call: split product by tile, then plain bf16):"]
+        for (m, k, n), t in linear_shapes(rows).items():
+            out.append(f"  M {m} K {k} N {n}: " + ", ".join(f"{name} {t[name]:.1f}" for name in
+                                                             ("64", "32", "auto", "bf16 auto") if name in t))
     ncu = [r for r in rows if r["bench"] == "ncu_kernel"]
     if ncu:
         out += ["", "Per kernel (Nsight Compute, batch 64; % of the program's kernel time, SM / memory throughput, "

@@ -5,7 +5,7 @@
 //         each output is one sequential fma chain over k = 0..K-1 (zero-padded past K).
 //   BF16: 64x64 tile per 4 warps (32x32 each, WMMA 16x16x16 bf16 -> fp32), or 32x32 when 64x64 tiles would not
 //         give every SM four blocks (bf16_tile; AC_LINEAR_TILE=64|32 forces one; both give the same bits), k in
-//         steps of 16 in increasing order (tiles of BF_BK = 128 per load round);
+//         steps of 16 in increasing order (tiles of 128, or 64 for the split product, per load round);
 //         16-byte loads when K % 8 == 0 (every decoder matrix of the published models), scalar loads otherwise.
 #include "common.cuh"
 #include "decoder_gelu.cuh"
@@ -41,9 +41,39 @@ static ac_status bf16_tile(int M_max, int N, int *tile) {
     return AC_OK;
 }
 
+static __global__ void split_lo_kernel(const float *__restrict__ W, const __nv_bfloat16 *__restrict__ W_hi, int64_t n,
+                                       __nv_bfloat16 *__restrict__ W_lo) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        W_lo[i] = __float2bfloat16_rn(W[i] - __bfloat162float(W_hi[i]));
+}
+
+extern "C" ac_status ac_gpu_bf16_split_lo(const float *W, const void *W_hi, int64_t n, void *W_lo,
+                                          cudaStream_t stream) {
+    if (!W || !W_hi || !W_lo || n < 0)
+        return ac_fail(AC_ERR_INVALID_ARG, "bf16 split: W %p, W_hi %p, W_lo %p, %lld elements", (const void *)W, W_hi,
+                       W_lo, (long long)n);
+    if (n == 0) return AC_OK;
+    const int64_t blocks = CEIL_DIV(n, (int64_t)256);
+    split_lo_kernel<<<(unsigned)(blocks < 65535 ? blocks : 65535), 256, 0, stream>>>(
+        W, (const __nv_bfloat16 *)W_hi, n, (__nv_bfloat16 *)W_lo);
+    KERNEL_CHECK();
+    return AC_OK;
+}
+
+template <int T>
+static void launch_bf16(dim3 grid, cudaStream_t stream, const float *x, int M_max, const int *d_M, int K,
+                        const __nv_bfloat16 *W, const __nv_bfloat16 *W_lo, const float *b, int N, int gelu, int vec,
+                        float *y) {
+    if (W_lo)
+        linear_bf16_kernel<T, T, true><<<grid, 128, 0, stream>>>(x, M_max, d_M, K, W, W_lo, b, N, gelu, vec, y);
+    else
+        linear_bf16_kernel<T, T, false><<<grid, 128, 0, stream>>>(x, M_max, d_M, K, W, nullptr, b, N, gelu, vec, y);
+}
+
 extern "C" ac_status ac_gpu_linear(const float *x, int M_max, const int *d_M, int K, const float *W, const void *W_bf16,
-                                   const float *b, int N, int gelu, float *y, cudaStream_t stream) {
-    if (!x || !y || (!W && !W_bf16) || M_max < 0 || K < 1 || N < 1)
+                                   const void *W_bf16_lo, const float *b, int N, int gelu, float *y,
+                                   cudaStream_t stream) {
+    if (!x || !y || (!W && !W_bf16) || (W_bf16_lo && !W_bf16) || M_max < 0 || K < 1 || N < 1)
         return ac_fail(AC_ERR_INVALID_ARG, "linear: x %p W %p/%p y %p, M %d K %d N %d", (const void *)x,
                        (const void *)W, W_bf16, (void *)y, M_max, K, N);
     if (M_max == 0) return AC_OK;
@@ -57,13 +87,11 @@ extern "C" ac_status ac_gpu_linear(const float *x, int M_max, const int *d_M, in
     if (grid.y > 65535)
         return ac_fail(AC_ERR_INVALID_ARG, "linear: %d rows exceed the grid (hint: smaller batches)", M_max);
     if (W_bf16) {
-        const int vec = K % 8 == 0 && (uintptr_t)x % 16 == 0 && (uintptr_t)W_bf16 % 16 == 0;
-        if (tile == 64)
-            linear_bf16_kernel<64, 64><<<grid, 128, 0, stream>>>(x, M_max, d_M, K, (const __nv_bfloat16 *)W_bf16, b, N,
-                                                                 gelu, vec, y);
-        else
-            linear_bf16_kernel<32, 32><<<grid, 128, 0, stream>>>(x, M_max, d_M, K, (const __nv_bfloat16 *)W_bf16, b, N,
-                                                                 gelu, vec, y);
+        const int vec = K % 8 == 0 && (uintptr_t)x % 16 == 0 && (uintptr_t)W_bf16 % 16 == 0 &&
+                        (uintptr_t)W_bf16_lo % 16 == 0;
+        const __nv_bfloat16 *wh = (const __nv_bfloat16 *)W_bf16, *wl = (const __nv_bfloat16 *)W_bf16_lo;
+        if (tile == 64) launch_bf16<64>(grid, stream, x, M_max, d_M, K, wh, wl, b, N, gelu, vec, y);
+        else launch_bf16<32>(grid, stream, x, M_max, d_M, K, wh, wl, b, N, gelu, vec, y);
     } else
         linear_f32_kernel<<<grid, 256, 0, stream>>>(x, M_max, d_M, K, W, b, N, gelu, y);
     KERNEL_CHECK();

@@ -17,9 +17,16 @@ extern "C" {
 #endif
 
 // W_bf16: NULL for FP32 (CUDA cores, fp32 products and sums); else the same matrix in bf16 (N, K): tensor
-// cores (WMMA 16x16x16), x rounded to bf16, fp32 accumulation. d_M: device int, or NULL for M = M_max.
+// cores (WMMA 16x16x16), x rounded to bf16, fp32 accumulation. W_bf16_lo: NULL, or W's rounding remainder
+// bf16(W - W_bf16) (ac_gpu_bf16_split_lo): then x is split alike and each product is x_lo W_hi + x_hi W_lo +
+// x_hi W_hi, ~2^-16 relative instead of ~2^-8 (three tensor-core products). d_M: device int, or NULL for
+// M = M_max.
 ac_status ac_gpu_linear(const float *x, int M_max, const int *d_M, int K, const float *W, const void *W_bf16,
-                        const float *b, int N, int gelu, float *y, cudaStream_t stream);
+                        const void *W_bf16_lo, const float *b, int N, int gelu, float *y, cudaStream_t stream);
+
+// W_lo (n bf16, device) = bf16(W - W_hi) element by element, W (n float) and W_hi (n bf16, W rounded to nearest
+// even) on the device: the second half of a split weight for ac_gpu_linear.
+ac_status ac_gpu_bf16_split_lo(const float *W, const void *W_hi, int64_t n, void *W_lo, cudaStream_t stream);
 
 #ifdef __cplusplus
 }

@@ -25,7 +25,8 @@ namespace {
 
 struct lin {
     const float *w, *b;
-    const void *w16;  // bf16 copy, NULL in FP32
+    const void *w16;    // bf16 copy, NULL in FP32
+    const void *w16lo;  // bf16(w - w16): the split product (ac_gpu_linear), NULL in FP32 or with AC_LINEAR_SPLIT=0
 };
 
 struct layer {
@@ -63,6 +64,8 @@ struct dec_state {
     cudaGraphExec_t *graph;  // per step, for graph_key (AC_GPU_GRAPH=1)
     int n_graph;
     graph_key gkey;
+    void **lo;  // the device buffers behind every lin's w16lo
+    int n_lo;
 };
 
 void drop_graphs(dec_state *s);
@@ -90,8 +93,17 @@ void dec_free(void *p) {
     free(s->ev);
     drop_graphs(s);
     ac_gpu_beam_free(s->beam);
+    for (int i = 0; i < s->n_lo; i++) cudaFree(s->lo[i]);
+    free(s->lo);
     free(s->layers);
     free(s);
+}
+
+// BF16 decoders take the split product unless AC_LINEAR_SPLIT=0 (plain bf16 operands: to time what the split
+// costs; its captions differ from FP32 far more often, see kernels/decoder_linear_kernel.cuh)
+int split_wanted(void) {
+    const char *e = getenv("AC_LINEAR_SPLIT");
+    return !(e && e[0] == '0');
 }
 
 ac_status get_f32(const ac_gpu_model *g, const char *name, const float **out) {
@@ -102,7 +114,7 @@ ac_status get_f32(const ac_gpu_model *g, const char *name, const float **out) {
     return AC_OK;
 }
 
-ac_status get_lin(const ac_gpu_model *g, int l, const char *w, const char *b, lin *out) {
+ac_status get_lin(const ac_gpu_model *g, dec_state *s, int l, const char *w, const char *b, lin *out) {
     char nw[256], nb[256];
     if (l >= 0) {
         snprintf(nw, sizeof nw, "model.decoder.layers.%d.%s", l, w);
@@ -114,8 +126,18 @@ ac_status get_lin(const ac_gpu_model *g, int l, const char *w, const char *b, li
     ac_status st = get_f32(g, nw, &out->w);
     if (!st) st = get_f32(g, nb, &out->b);
     out->w16 = ac_gpu_model_precision(g) == AC_PREC_BF16 ? ac_gpu_bf16(g, nw) : NULL;
+    out->w16lo = NULL;
     if (!st && ac_gpu_model_precision(g) == AC_PREC_BF16 && !out->w16)
         return ac_fail(AC_ERR_INTERNAL, "gpu decoder: no bf16 copy of %s in a BF16 model", nw);
+    if (!st && out->w16 && split_wanted()) {
+        const int64_t n = ac_gpu_numel(g, nw, NULL, NULL);
+        void **lo = (void **)realloc(s->lo, sizeof(void *) * (size_t)(s->n_lo + 1));
+        if (!lo) return ac_fail(AC_ERR_NOMEM, "gpu decoder: out of memory");
+        s->lo = lo;
+        CUDA_CHECK(cudaMalloc(&s->lo[s->n_lo], sizeof(uint16_t) * (size_t)n));
+        out->w16lo = s->lo[s->n_lo++];
+        st = ac_gpu_bf16_split_lo(out->w, out->w16, n, (void *)out->w16lo, ac_gpu_stream(g));
+    }
     return st;
 }
 
@@ -125,6 +147,7 @@ lin sub_rows(lin a, int r0, int K) {
     s.w = a.w + (size_t)r0 * K;
     s.b = a.b + r0;
     if (a.w16) s.w16 = (const char *)a.w16 + (size_t)r0 * K * 2;  // bf16: 2 bytes per element
+    if (a.w16lo) s.w16lo = (const char *)a.w16lo + (size_t)r0 * K * 2;
     return s;
 }
 
@@ -146,17 +169,17 @@ ac_status load_weights(ac_gpu_model *g, dec_state **out) {
                      "implemented (hint: the published CNext-trans layout)");
     if (!st) st = get_f32(g, "model.decoder.emb_layer.weight", &s->emb);
     if (!st) st = get_f32(g, "model.decoder.pos_encoding.pos_embedding", &s->pos);
-    if (!st) st = get_lin(g, -1, "classifier.weight", "classifier.bias", &s->cls);
+    if (!st) st = get_lin(g, s, -1, "classifier.weight", "classifier.bias", &s->cls);
     const int D = s->D;
     for (int l = 0; l < s->L && !st; l++) {
         layer *y = &s->layers[l];
         lin ca_in;
-        st = get_lin(g, l, "self_attn.in_proj_weight", "self_attn.in_proj_bias", &y->sa_in);
-        if (!st) st = get_lin(g, l, "self_attn.out_proj.weight", "self_attn.out_proj.bias", &y->sa_out);
-        if (!st) st = get_lin(g, l, "multihead_attn.in_proj_weight", "multihead_attn.in_proj_bias", &ca_in);
-        if (!st) st = get_lin(g, l, "multihead_attn.out_proj.weight", "multihead_attn.out_proj.bias", &y->ca_out);
-        if (!st) st = get_lin(g, l, "linear1.weight", "linear1.bias", &y->l1);
-        if (!st) st = get_lin(g, l, "linear2.weight", "linear2.bias", &y->l2);
+        st = get_lin(g, s, l, "self_attn.in_proj_weight", "self_attn.in_proj_bias", &y->sa_in);
+        if (!st) st = get_lin(g, s, l, "self_attn.out_proj.weight", "self_attn.out_proj.bias", &y->sa_out);
+        if (!st) st = get_lin(g, s, l, "multihead_attn.in_proj_weight", "multihead_attn.in_proj_bias", &ca_in);
+        if (!st) st = get_lin(g, s, l, "multihead_attn.out_proj.weight", "multihead_attn.out_proj.bias", &y->ca_out);
+        if (!st) st = get_lin(g, s, l, "linear1.weight", "linear1.bias", &y->l1);
+        if (!st) st = get_lin(g, s, l, "linear2.weight", "linear2.bias", &y->l2);
         if (st) break;
         y->ca_q = sub_rows(ca_in, 0, D);       // rows 0..D-1: queries
         y->ca_kv = sub_rows(ca_in, D, D);      // rows D..3D-1: keys then values (contiguous)
@@ -243,24 +266,29 @@ ac_status enqueue_step(dec_state *s, ac_gpu_beam *beam, int n, int R, int maxT, 
     const ac_gpu_beam_rows rows = ac_gpu_beam_rows_view(beam);
     const int *nr = rows.n_rows, D = s->D, cur = i % 2;
     ac_status st = ac_gpu_decoder_embed(rows.tokens, R, nr, s->emb, s->V, s->pos, i, s->scale, D, s->x, stream);
+    // one of the step's linears over the live rows (bf16, or the split product, per the weights' copies)
+    auto run = [&](const float *in, int K, const lin &w, int N, int gelu, float *out) {
+        return ac_gpu_linear(in, R, nr, K, w.w, w.w16, w.w16lo, w.b, N, gelu, out, stream);
+    };
     for (int l = 0; l < s->L && !st; l++) {
         const layer &y = s->layers[l];
         float *cache = s->cache + (size_t)l * maxT * R * 2 * D;
-        st = ac_gpu_linear(s->x, R, nr, D, y.sa_in.w, y.sa_in.w16, y.sa_in.b, 3 * D, 0, s->qkv, stream);
+        st = run(s->x, D, y.sa_in, 3 * D, 0, s->qkv);
         if (!st) st = ac_gpu_attention_self(s->qkv, cache, s->anc[cur], i, maxT, rows.row_off, rows.n_live, n, R, D,
                                             s->H, s->att, stream);
-        if (!st) st = ac_gpu_linear(s->att, R, nr, D, y.sa_out.w, y.sa_out.w16, y.sa_out.b, D, 0, s->o, stream);
+        if (!st) st = run(s->att, D, y.sa_out, D, 0, s->o);
         if (!st) st = ac_gpu_add_layernorm(s->x, s->o, R, nr, D, y.n1_w, y.n1_b, s->eps, stream);
-        if (!st) st = ac_gpu_linear(s->x, R, nr, D, y.ca_q.w, y.ca_q.w16, y.ca_q.b, D, 0, s->qkv, stream);
-        if (!st) st = ac_gpu_attention_cross(s->qkv, s->mem_kv + (size_t)l * s->cap_frames * 2 * D, s->mem_off, s->mem_len,
-                                             max_len, rows.row_off, rows.n_live, n, D, s->H, s->att, stream);
-        if (!st) st = ac_gpu_linear(s->att, R, nr, D, y.ca_out.w, y.ca_out.w16, y.ca_out.b, D, 0, s->o, stream);
+        if (!st) st = run(s->x, D, y.ca_q, D, 0, s->qkv);
+        if (!st) st = ac_gpu_attention_cross(s->qkv, s->mem_kv + (size_t)l * s->cap_frames * 2 * D, s->mem_off,
+                                             s->mem_len, max_len, rows.row_off, rows.n_live, n, D, s->H, s->att,
+                                             stream);
+        if (!st) st = run(s->att, D, y.ca_out, D, 0, s->o);
         if (!st) st = ac_gpu_add_layernorm(s->x, s->o, R, nr, D, y.n2_w, y.n2_b, s->eps, stream);
-        if (!st) st = ac_gpu_linear(s->x, R, nr, D, y.l1.w, y.l1.w16, y.l1.b, s->Fd, 1, s->ff, stream);
-        if (!st) st = ac_gpu_linear(s->ff, R, nr, s->Fd, y.l2.w, y.l2.w16, y.l2.b, D, 0, s->o, stream);
+        if (!st) st = run(s->x, D, y.l1, s->Fd, 1, s->ff);
+        if (!st) st = run(s->ff, s->Fd, y.l2, D, 0, s->o);
         if (!st) st = ac_gpu_add_layernorm(s->x, s->o, R, nr, D, y.n3_w, y.n3_b, s->eps, stream);
     }
-    if (!st) st = ac_gpu_linear(s->x, R, nr, D, s->cls.w, s->cls.w16, s->cls.b, s->V, 0, s->logits, stream);
+    if (!st) st = run(s->x, D, s->cls, s->V, 0, s->logits);
     if (!st) st = ac_gpu_beam_step(beam, i, s->logits);
     // the cache indirection follows the rows: new row r continues old row src_row[r]
     if (!st && i + 1 < maxT)
@@ -426,7 +454,7 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
     // cross-attention keys and values: once per clip and layer, shared by every beam (never replicated)
     for (int l = 0; l < s->L && !st; l++) {
         const lin &w = s->layers[l].ca_kv;
-        st = ac_gpu_linear(memory, (int)frames, NULL, D, w.w, w.w16, w.b, 2 * D, 0,
+        st = ac_gpu_linear(memory, (int)frames, NULL, D, w.w, w.w16, w.w16lo, w.b, 2 * D, 0,
                            s->mem_kv + (size_t)l * s->cap_frames * 2 * D, stream);
     }
     if (st) goto done;

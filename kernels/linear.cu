@@ -32,7 +32,7 @@ extern "C" ac_status ac_linear(void *cublas, ac_precision prec, int64_t M, int K
     if (prec == AC_PREC_FP32) {
         // FP32 (validation): one fixed summation order per element whatever M is, so a clip's frames do not
         // depend on its batch (cuBLAS chooses its algorithm by M; see decoder_linear.h)
-        ac_status st = ac_gpu_linear((const float *)x, (int)M, NULL, K, (const float *)W, NULL, b, N, 0, y, stream);
+        ac_status st = ac_gpu_linear((const float *)x, (int)M, NULL, K, (const float *)W, NULL, NULL, b, N, 0, y, stream);
         if (st != AC_OK) return st;
         if (relu) {
             relu_kernel<<<grid_for(total), 256, 0, stream>>>(y, total);

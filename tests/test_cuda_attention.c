@@ -32,7 +32,7 @@ static int irand(int n) {
 
 static int checks;
 static double worst[8];  // per kernel: share of the budget
-enum { W_SELF, W_CROSS, W_LIN32, W_LIN16, W_LN, W_EMB };
+enum { W_SELF, W_CROSS, W_LIN32, W_LIN16, W_LINSPLIT, W_LN, W_EMB };
 
 static void *dev_copy(const void *h, size_t bytes) {
     void *d = NULL;
@@ -228,6 +228,8 @@ static void test_cross(int n_clips, int K, int D, int H, int max_frames) {
     free(v);
 }
 
+// bf16: 0 FP32, 1 bf16 operands, 2 the split product (W_hi, W_lo from ac_gpu_bf16_split_lo, against the unrounded
+// FP32 reference)
 static void test_linear(int M_max, int M, int K, int N, int gelu, int bf16) {
     float *x = malloc(sizeof(float) * (size_t)M_max * K), *W = malloc(sizeof(float) * (size_t)N * K);
     float *b = malloc(sizeof(float) * N), *ref = malloc(sizeof(float) * (size_t)M_max * N);
@@ -238,7 +240,14 @@ static void test_linear(int M_max, int M, int K, int N, int gelu, int bf16) {
     for (size_t i = 0; i < (size_t)N * K; i++) W[i] = frand() / sqrtf((float)K);
     for (int i = 0; i < N; i++) b[i] = frand();
     for (int r = 0; r < M_max; r++) written[r] = r < M;
-    if (bf16) {  // the reference: bf16-rounded operands, exact products, fp32-scale sums
+    if (bf16 == 2)  // hi only: the reference keeps W and x as they are
+        for (size_t i = 0; i < (size_t)N * K; i++) {
+            const float h = ac_bf16_round(W[i]);
+            uint32_t u;
+            memcpy(&u, &h, 4);
+            Wb[i] = (uint16_t)(u >> 16);
+        }
+    if (bf16 == 1) {  // the reference: bf16-rounded operands, exact products, fp32-scale sums
         for (size_t i = 0; i < (size_t)N * K; i++) {
             W[i] = ac_bf16_round(W[i]);
             uint32_t u;
@@ -247,27 +256,48 @@ static void test_linear(int M_max, int M, int K, int N, int gelu, int bf16) {
         }
     }
     float *xr = malloc(sizeof(float) * (size_t)M_max * K);
-    for (size_t i = 0; i < (size_t)M_max * K; i++) xr[i] = bf16 ? ac_bf16_round(x[i]) : x[i];
+    for (size_t i = 0; i < (size_t)M_max * K; i++) xr[i] = bf16 == 1 ? ac_bf16_round(x[i]) : x[i];
     ref_linear_rows(xr, M, K, W, b, N, ref);
     if (gelu) ref_gelu_erf(ref, (int64_t)M * N);
     float *d_x = dev_copy(x, sizeof(float) * (size_t)M_max * K), *d_W = dev_copy(W, sizeof(float) * (size_t)N * K);
-    void *d_Wb = bf16 ? dev_copy(Wb, sizeof(uint16_t) * (size_t)N * K) : NULL;
+    void *d_Wb = bf16 ? dev_copy(Wb, sizeof(uint16_t) * (size_t)N * K) : NULL, *d_Wl = NULL;
+    if (bf16 == 2 && d_W && d_Wb) {  // W_lo on the device, checked against the host's bf16(W - W_hi)
+        CHECK(cudaMalloc(&d_Wl, sizeof(uint16_t) * (size_t)N * K) == cudaSuccess, "cudaMalloc");
+        CHECK_OK(ac_gpu_bf16_split_lo(d_W, d_Wb, (int64_t)N * K, d_Wl, 0));
+        uint16_t *lo = malloc(sizeof(uint16_t) * (size_t)N * K);
+        to_host(lo, d_Wl, sizeof(uint16_t) * (size_t)N * K);
+        size_t bad = 0;
+        for (size_t i = 0; i < (size_t)N * K; i++) {
+            uint32_t u = (uint32_t)Wb[i] << 16;
+            float h, got_lo;
+            memcpy(&h, &u, 4);
+            const float want = ac_bf16_round(W[i] - h);
+            u = (uint32_t)lo[i] << 16;
+            memcpy(&got_lo, &u, 4);
+            bad += memcmp(&want, &got_lo, 4) != 0;
+        }
+        checks++;
+        CHECK(!bad, "bf16 split of a %d x %d matrix: %zu of W_lo's elements differ from bf16(W - W_hi)", N, K, bad);
+        free(lo);
+    }
+    const char *kind = bf16 == 2 ? "split" : bf16 ? "bf16" : "fp32";
+    const int wk = bf16 == 2 ? W_LINSPLIT : bf16 ? W_LIN16 : W_LIN32;
+    const double tol = bf16 == 2 ? TOL_GPU_LINEAR_SPLIT_REL : bf16 ? TOL_GPU_LINEAR_BF16_REL : TOL_GPU_LINEAR_REL;
     float *d_b = dev_copy(b, sizeof(float) * N), *d_y = dev_nan((size_t)M_max * N);
     int *d_M = dev_copy(&M, sizeof(int));
     char what[128];
-    snprintf(what, sizeof what, "linear %s M %d/%d K %d N %d gelu %d", bf16 ? "bf16" : "fp32", M, M_max, K, N, gelu);
-    CHECK(d_x && d_W && d_b && d_y && d_M && (!bf16 || d_Wb), "cudaMalloc");
-    if (d_x && d_W && d_b && d_y && d_M && (!bf16 || d_Wb)) {
-        CHECK_OK(ac_gpu_linear(d_x, M_max, d_M, K, d_W, d_Wb, d_b, N, gelu, d_y, 0));
+    snprintf(what, sizeof what, "linear %s M %d/%d K %d N %d gelu %d", kind, M, M_max, K, N, gelu);
+    CHECK(d_x && d_W && d_b && d_y && d_M && (!bf16 || d_Wb) && (bf16 != 2 || d_Wl), "cudaMalloc");
+    if (d_x && d_W && d_b && d_y && d_M && (!bf16 || d_Wb) && (bf16 != 2 || d_Wl)) {
+        CHECK_OK(ac_gpu_linear(d_x, M_max, d_M, K, d_W, d_Wb, d_Wl, d_b, N, gelu, d_y, 0));
         to_host(got, d_y, sizeof(float) * (size_t)M_max * N);
-        compare_rows(what, bf16 ? W_LIN16 : W_LIN32, ref, got, written, M_max, N,
-                     bf16 ? TOL_GPU_LINEAR_BF16_REL : TOL_GPU_LINEAR_REL);
+        compare_rows(what, wk, ref, got, written, M_max, N, tol);
         // batch invariance: the first row computed alone is bit-identical
         if (M > 1) {
             float *one = malloc(sizeof(float) * N);
             int m1 = 1;
             CHECK(cudaMemcpy(d_M, &m1, sizeof(int), cudaMemcpyHostToDevice) == cudaSuccess, "copy");
-            CHECK_OK(ac_gpu_linear(d_x, M_max, d_M, K, d_W, d_Wb, d_b, N, gelu, d_y, 0));
+            CHECK_OK(ac_gpu_linear(d_x, M_max, d_M, K, d_W, d_Wb, d_Wl, d_b, N, gelu, d_y, 0));
             to_host(one, d_y, sizeof(float) * N);
             CHECK(!memcmp(one, got, sizeof(float) * N), "%s: row 0 alone differs from row 0 in the batch", what);
             checks++;
@@ -280,7 +310,7 @@ static void test_linear(int M_max, int M, int K, int N, int gelu, int bf16) {
             for (int k = 0; k < 2; k++) {
                 setenv("AC_LINEAR_TILE", tiles[k], 1);
                 CHECK(cudaMemset(d_y, 0xff, sizeof(float) * (size_t)M_max * N) == cudaSuccess, "memset");
-                CHECK_OK(ac_gpu_linear(d_x, M_max, d_M, K, d_W, d_Wb, d_b, N, gelu, d_y, 0));
+                CHECK_OK(ac_gpu_linear(d_x, M_max, d_M, K, d_W, d_Wb, d_Wl, d_b, N, gelu, d_y, 0));
                 to_host(t[k], d_y, sizeof(float) * (size_t)M_max * N);
             }
             unsetenv("AC_LINEAR_TILE");
@@ -294,6 +324,7 @@ static void test_linear(int M_max, int M, int K, int N, int gelu, int bf16) {
     cudaFree(d_x);
     cudaFree(d_W);
     cudaFree(d_Wb);
+    cudaFree(d_Wl);
     cudaFree(d_b);
     cudaFree(d_y);
     cudaFree(d_M);
@@ -406,7 +437,7 @@ int main(void) {
     const int lin[][3] = {{1, 256, 256}, {7, 256, 768}, {63, 256, 2048}, {65, 2048, 256}, {130, 256, 4371},
                           {3, 17, 5},   {200, 100, 33}, {64, 64, 64},   {129, 512, 1000}};
     for (size_t i = 0; i < sizeof lin / sizeof lin[0]; i++)
-        for (int bf = 0; bf < 2; bf++)
+        for (int bf = 0; bf < 3; bf++)
             for (int gelu = 0; gelu < 2; gelu++) {
                 const int Mx = lin[i][0];
                 test_linear(Mx + irand(70), Mx, lin[i][1], lin[i][2], gelu, bf);
@@ -415,7 +446,8 @@ int main(void) {
     test_add_ln(1000, 997, 256);
     test_embed(30, 17, 4371, 256, 0);
     test_embed(30, 30, 101, 37, 19);
-    const char *names[] = {"self-attention", "cross-attention", "linear fp32", "linear bf16", "add+layernorm", "embedding"};
+    const char *names[] = {"self-attention", "cross-attention", "linear fp32", "linear bf16", "linear split",
+                           "add+layernorm", "embedding"};
     for (int i = 0; i <= W_EMB; i++) printf("  worst %-16s %5.1f %% of its budget\n", names[i], 100 * worst[i]);
     return test_finish("test_cuda_attention", checks);
 }

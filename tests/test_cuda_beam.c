@@ -213,7 +213,7 @@ static void host_checks(void) {
     gp = (ac_gpu_beam_params){4, 3, 0, 10, 100, 100, NULL};
     CHECK(ac_gpu_beam_create(&gp, 0, &b) == AC_ERR_INVALID_ARG && !b, "eos out of the vocabulary accepted");
     float f = 0;
-    CHECK(ac_gpu_linear(&f, 4, NULL, 0, &f, NULL, NULL, 4, 0, &f, 0) == AC_ERR_INVALID_ARG, "linear K 0 accepted");
+    CHECK(ac_gpu_linear(&f, 4, NULL, 0, &f, NULL, NULL, NULL, 4, 0, &f, 0) == AC_ERR_INVALID_ARG, "linear K 0 accepted");
     int i0 = 0;
     CHECK(ac_gpu_attention_self(&f, &f, &i0, 0, 4, &i0, &i0, 1, 1, 10, 3, &f, 0) == AC_ERR_INVALID_ARG,
           "D 10 over 3 heads accepted");

@@ -60,6 +60,8 @@ class GpuTable(unittest.TestCase):
                        mlp("split", True, 384, 15.0), mlp("unfused", False, 384, 12.2),
                        {"bench": "gpu_linear", "M": 768, "K": 256, "N": 256, "gelu": 0, "tile": "64", "us": 20.0},
                        {"bench": "gpu_linear", "M": 768, "K": 256, "N": 256, "gelu": 0, "tile": "auto", "us": 12.0},
+                       {"bench": "gpu_linear", "M": 768, "K": 256, "N": 256, "gelu": 0, "product": "bf16",
+                        "tile": "auto", "us": 8.0},
                        caption("gpu_caption", 0, "auto", 36.0), caption("gpu_caption", 1, "auto", 24.0),
                        caption("gpu_caption_resident", 0, "auto", 30.0),
                        caption("gpu_caption_resident", 0, "64", 33.0),
@@ -73,7 +75,9 @@ class GpuTable(unittest.TestCase):
                        {"bench": "bulk_caption", "format": "wav", "workers": 2, "files_per_s": 600.0}])
         self.assertTrue(line_with(lines, "MLP bf16 C 96 ").endswith(": keep"))
         self.assertIn("flip to unfused (23 % better)", line_with(lines, "MLP bf16 C 384 "))
-        self.assertTrue(line_with(lines, "linear M 768 K 256 N 256").endswith(": keep"))
+        self.assertTrue(line_with(lines, "linear M 768 K 256 N 256 (us)").endswith(": keep"))
+        self.assertIn("split product costs 50 %", line_with(lines, "split product costs"))
+        self.assertIn("bf16 auto 8.0", line_with(lines, "  M 768 K 256 N 256:"))
         self.assertIn("flip to on (50 % better)", line_with(lines, "CUDA graphs, gpu_caption bf16"))
         self.assertTrue(line_with(lines, "linear tile, gpu_caption_resident").endswith(": keep"))
         self.assertTrue(line_with(lines, "STFT, bf16 front end").endswith(": keep"))

@@ -28,17 +28,20 @@ void cblas_sgemm() { abort(); }
 #define EMU_SEED 4242
 #include "emu_check.h"
 
-enum { W_LIN32, W_LIN16, W_LN, W_EMB };
+enum { W_LIN32, W_LIN16, W_LINSPLIT, W_LN, W_EMB };
 
-// ac_gpu_linear's launch; tile: the BF16 tile edge (64 or 32, the launcher's two choices)
+// ac_gpu_linear's launch; tile: the BF16 tile edge (64 or 32, the launcher's two choices); W_lo: the split product
 static void launch_linear(const float *x, int M_max, const int *d_M, int K, const float *W, const void *W_bf16,
-                          const float *b, int N, int gelu, float *y, int tile = 64) {
+                          const void *W_lo, const float *b, int N, int gelu, float *y, int tile = 64) {
     if (W_bf16) {
-        const int vec = K % 8 == 0 && (uintptr_t)x % 16 == 0 && (uintptr_t)W_bf16 % 16 == 0;
+        const int vec = K % 8 == 0 && (uintptr_t)x % 16 == 0 && (uintptr_t)W_bf16 % 16 == 0 && (uintptr_t)W_lo % 16 == 0;
         const emu_dim3 grid = {(unsigned)CEIL_DIV(N, tile), (unsigned)CEIL_DIV(M_max, tile), 1};
+        const __nv_bfloat16 *wh = (const __nv_bfloat16 *)W_bf16, *wl = (const __nv_bfloat16 *)W_lo;
         emu_launch(grid, {128, 1, 1}, 0, [&] {
-            if (tile == 64) linear_bf16_kernel<64, 64>(x, M_max, d_M, K, (const __nv_bfloat16 *)W_bf16, b, N, gelu, vec, y);
-            else linear_bf16_kernel<32, 32>(x, M_max, d_M, K, (const __nv_bfloat16 *)W_bf16, b, N, gelu, vec, y);
+            if (tile == 64 && wl) linear_bf16_kernel<64, 64, true>(x, M_max, d_M, K, wh, wl, b, N, gelu, vec, y);
+            else if (tile == 64) linear_bf16_kernel<64, 64, false>(x, M_max, d_M, K, wh, nullptr, b, N, gelu, vec, y);
+            else if (wl) linear_bf16_kernel<32, 32, true>(x, M_max, d_M, K, wh, wl, b, N, gelu, vec, y);
+            else linear_bf16_kernel<32, 32, false>(x, M_max, d_M, K, wh, nullptr, b, N, gelu, vec, y);
         });
     } else {
         const emu_dim3 grid = {(unsigned)CEIL_DIV(N, LIN_BN), (unsigned)CEIL_DIV(M_max, LIN_BM), 1};
@@ -48,9 +51,10 @@ static void launch_linear(const float *x, int M_max, const int *d_M, int K, cons
 
 static float bf16_round(float x) { return emu_bf2f(__float2bfloat16_rn(x)); }
 
+// bf16: 0 FP32, 1 bf16 operands, 2 the split product (against the unrounded FP32 reference)
 static void test_linear(int M_max, int M, int K, int N, int gelu, int bf16, bool use_dM = true) {
     std::vector<float> x((size_t)M_max * K), W((size_t)N * K), b(N), ref((size_t)M_max * N, 0.0f);
-    std::vector<__nv_bfloat16> Wb((size_t)N * K);
+    std::vector<__nv_bfloat16> Wb((size_t)N * K), Wl((size_t)N * K);
     std::vector<int> written(M_max);
     for (auto &v : x) v = frand();
     for (auto &v : W) v = frand() / sqrtf((float)K);
@@ -59,31 +63,32 @@ static void test_linear(int M_max, int M, int K, int N, int gelu, int bf16, bool
     if (bf16)
         for (size_t i = 0; i < W.size(); i++) {
             Wb[i] = __float2bfloat16_rn(W[i]);
-            W[i] = emu_bf2f(Wb[i]);
+            Wl[i] = __float2bfloat16_rn(W[i] - emu_bf2f(Wb[i]));  // as ac_gpu_bf16_split_lo
+            if (bf16 == 1) W[i] = emu_bf2f(Wb[i]);
         }
     std::vector<float> xr(x);
-    if (bf16)
+    if (bf16 == 1)
         for (auto &v : xr) v = bf16_round(v);
+    const void *wb = bf16 ? Wb.data() : nullptr, *wl = bf16 == 2 ? Wl.data() : nullptr;
+    const char *kind = bf16 == 2 ? "split" : bf16 ? "bf16" : "fp32";
     ref_linear_rows(xr.data(), M, K, W.data(), b.data(), N, ref.data());
     if (gelu) ref_gelu_erf(ref.data(), (int64_t)M * N);
     std::vector<float> y((size_t)M_max * N, NAN);
     int dM = M;
-    launch_linear(x.data(), M_max, use_dM ? &dM : nullptr, K, W.data(), bf16 ? Wb.data() : nullptr, b.data(), N, gelu,
-                  y.data());
+    launch_linear(x.data(), M_max, use_dM ? &dM : nullptr, K, W.data(), wb, wl, b.data(), N, gelu, y.data());
     char what[128];
-    snprintf(what, sizeof what, "linear %s M %d/%d K %d N %d gelu %d", bf16 ? "bf16" : "fp32", M, M_max, K, N, gelu);
-    compare_rows(what, bf16 ? W_LIN16 : W_LIN32, ref.data(), y.data(), written.data(), M_max, N,
-                 bf16 ? TOL_GPU_LINEAR_BF16_REL : TOL_GPU_LINEAR_REL);
+    snprintf(what, sizeof what, "linear %s M %d/%d K %d N %d gelu %d", kind, M, M_max, K, N, gelu);
+    compare_rows(what, bf16 == 2 ? W_LINSPLIT : bf16 ? W_LIN16 : W_LIN32, ref.data(), y.data(), written.data(), M_max,
+                 N, bf16 == 2 ? TOL_GPU_LINEAR_SPLIT_REL : bf16 ? TOL_GPU_LINEAR_BF16_REL : TOL_GPU_LINEAR_REL);
     if (M > 1 && use_dM) {  // batch invariance: row 0 computed alone is bit-identical
         std::vector<float> one((size_t)M_max * N, NAN);
         int m1 = 1;
-        launch_linear(x.data(), M_max, &m1, K, W.data(), bf16 ? Wb.data() : nullptr, b.data(), N, gelu, one.data());
+        launch_linear(x.data(), M_max, &m1, K, W.data(), wb, wl, b.data(), N, gelu, one.data());
         EXPECT(!memcmp(one.data(), y.data(), sizeof(float) * N), "%s: row 0 alone differs from row 0 in the batch", what);
     }
     if (bf16) {  // the 32 x 32 tile (small grids) gives the 64 x 64 tile's bits, rows past M untouched alike
         std::vector<float> y32((size_t)M_max * N, NAN);
-        launch_linear(x.data(), M_max, use_dM ? &dM : nullptr, K, W.data(), Wb.data(), b.data(), N, gelu, y32.data(),
-                      32);
+        launch_linear(x.data(), M_max, use_dM ? &dM : nullptr, K, W.data(), wb, wl, b.data(), N, gelu, y32.data(), 32);
         EXPECT(!memcmp(y32.data(), y.data(), sizeof(float) * y.size()), "%s: the 32 x 32 tile differs from 64 x 64",
                what);
     }
@@ -145,18 +150,19 @@ static void test_embed(int max_rows, int rows, int V, int D, int step, bool bad_
 
 int main() {
     // (M, K, N): the decoder's shapes scaled down, partial tiles in every dimension, K not a multiple of 8
-    // (scalar bf16 loads) or of 16 (zero-padded k steps), and several k tiles of the BF16 kernel (BF_BK = 128):
+    // (scalar bf16 loads) or of 16 (zero-padded k steps), and several k tiles of the BF16 kernel (128, or 64 split):
     // whole (256, linear2's 2048), a partial last one with vector loads (264) and with scalar ones (300)
     const int lin[][3] = {{1, 64, 64}, {7, 96, 136}, {65, 48, 70}, {3, 17, 5}, {20, 100, 33}, {64, 64, 64}, {66, 40, 8},
                           {5, 256, 40}, {9, 264, 20}, {4, 300, 17}, {3, 2048, 24}};
     for (size_t i = 0; i < sizeof lin / sizeof lin[0]; i++)
-        for (int bf = 0; bf < 2; bf++)
+        for (int bf = 0; bf < 3; bf++)
             for (int gelu = 0; gelu < 2; gelu++) {
                 const int Mx = lin[i][0];
                 test_linear(Mx + irand(40), Mx, lin[i][1], lin[i][2], gelu, bf);
             }
     test_linear(70, 70, 32, 65, 0, 0, false);  // d_M NULL: every row
     test_linear(70, 70, 32, 65, 1, 1, false);
+    test_linear(70, 70, 32, 65, 1, 2, false);
     test_linear(9, 0, 32, 16, 0, 1);  // no live rows: nothing written
     for (int D = 8; D <= 300; D = D * 2 + 3) test_add_ln(20, 1 + irand(20), D);
     test_add_ln(17, 17, 256);
@@ -164,7 +170,7 @@ int main() {
     test_embed(30, 17, 437, 64, 0, false);
     test_embed(12, 12, 101, 37, 19, true);
     test_embed(5, 3, 9, 300, 2, true);
-    const char *names[] = {"linear fp32", "linear bf16", "add+layernorm", "embedding"};
+    const char *names[] = {"linear fp32", "linear bf16", "linear split", "add+layernorm", "embedding"};
     printf("decoder_ops_emu: %d checks, %d failed; worst:", g_checks, g_fail);
     for (int i = 0; i <= W_EMB; i++) printf(" %s %.1f %%", names[i], 100 * g_worst[i]);
     printf(" of the budget\n");
