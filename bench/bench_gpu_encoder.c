@@ -43,19 +43,13 @@ static void usage(void) {
                     "[--iters N] [--warmup N] [--pcm f32|s16] [--pcm-from host|device|both]\n");
 }
 
-// the front end's STFT method, as kernels/gpu_encoder.cu picks it (AC_STFT overrides the precision's default)
-static int stft_is_gemm(ac_precision prec) {
-    const char *stft = getenv("AC_STFT");
-    return stft ? !strcmp(stft, "gemm") : prec == AC_PREC_FP32;
-}
-
 static void analytic(const ac_model_config *c, int64_t n_samples, ac_precision prec, double *flop, double *bytes,
                      double *weight_bytes) {
     int T[AC_ENC_STAGES], F[AC_ENC_STAGES];
     ac_enc_stage_dims(c, n_samples, T, F);
     const int *d = c->encoder.dims;
     const double nfft = c->frontend.n_fft, nb = nfft / 2 + 1, nm = c->frontend.n_mels, elt = prec ? 2 : 4;
-    const int gemm = stft_is_gemm(prec);
+    const int gemm = ac_gpu_stft_method(prec) == AC_STFT_DFT_GEMM;
     double fl = T[0] * ((gemm ? 2 * nfft * 2 * nb : 2.5 * nfft * log2(nfft)) + 3 * nb + 2 * nb * nm);
     double by = 4.0 * n_samples + 2.0 * T[0] * (8 * nfft + 16 * nb + 8 * nb + 8 * nm + 4 * nm);
     double w = 0;
@@ -253,7 +247,8 @@ int main(int argc, char **argv) {
                    "\"mlp\":\"%s\",\"stft\":\"%s\",\"clips_per_s\":%.2f,\"ms_per_batch\":%.4f,\"tflops\":%.3f,"
                    "\"gbytes_per_s\":%.2f,\"device\":\"%s\"}\n",
                    resident ? "gpu_encoder_resident" : "gpu_encoder", prec ? "bf16" : "fp32", B, seconds,
-                   s16 ? "s16" : "f32", ac_gpu_encoder_mlp_paths(g), stft_is_gemm(prec) ? "gemm" : "fft", cps, per, cps * flop / 1e12, gbs,
+                   s16 ? "s16" : "f32", ac_gpu_encoder_mlp_paths(g),
+                   ac_gpu_stft_method(prec) == AC_STFT_DFT_GEMM ? "gemm" : "fft", cps, per, cps * flop / 1e12, gbs,
                    ac_gpu_model_device_name(g));
             fflush(stdout);
         }

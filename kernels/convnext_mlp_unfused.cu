@@ -135,9 +135,10 @@ extern "C" ac_status ac_convnext_mlp_unfused(ac_precision prec, int64_t N, int C
             // FP32 is the validation mode, whose answers must not depend on the batch: cuBLAS picks its algorithm
             // (split-K, tiles) by the row count, so a clip alone and in a batch differed in the last bits (seen
             // on an H200). ac_gpu_linear sums every element in one fixed order: GELU(h W1^T + b1), then W2.
-            if ((st = ac_gpu_linear((const float *)hc, rows, NULL, C, (const float *)pwconv1_w, NULL, NULL, pwconv1_b, H,
-                                    1, hid, stream)) != AC_OK ||
-                (st = ac_gpu_linear(hid, rows, NULL, H, (const float *)pwconv2_w, NULL, NULL, NULL, C, 0, y, stream)) != AC_OK)
+            if ((st = ac_gpu_linear((const float *)hc, rows, NULL, C, (const float *)pwconv1_w, NULL, NULL, pwconv1_b,
+                                    H, 1, hid, stream)) != AC_OK ||
+                (st = ac_gpu_linear(hid, rows, NULL, H, (const float *)pwconv2_w, NULL, NULL, NULL, C, 0, y,
+                                    stream)) != AC_OK)
                 return st;
             const int nx = rows * C;
             residual_kernel<<<mlp_grid(nx), 256, 0, stream>>>(x + (size_t)r0 * C, y, pwconv2_b, gamma, nx, C);

@@ -74,8 +74,8 @@ extern "C" ac_status ac_gpu_linear(const float *x, int M_max, const int *d_M, in
                                    const void *W_bf16_lo, const float *b, int N, int gelu, float *y,
                                    cudaStream_t stream) {
     if (!x || !y || (!W && !W_bf16) || (W_bf16_lo && !W_bf16) || M_max < 0 || K < 1 || N < 1)
-        return ac_fail(AC_ERR_INVALID_ARG, "linear: x %p W %p/%p y %p, M %d K %d N %d", (const void *)x,
-                       (const void *)W, W_bf16, (void *)y, M_max, K, N);
+        return ac_fail(AC_ERR_INVALID_ARG, "linear: x %p W %p/%p/%p (fp32/bf16/bf16 lo) y %p, M %d K %d N %d",
+                       (const void *)x, (const void *)W, W_bf16, W_bf16_lo, (void *)y, M_max, K, N);
     if (M_max == 0) return AC_OK;
     static_assert(LIN_BM == LIN_BN, "square FP32 tiles: one edge sizes the grid");
     int tile = LIN_BM;  // FP32; BF16 picks 64 or 32

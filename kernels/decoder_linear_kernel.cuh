@@ -178,19 +178,18 @@ __global__ void __launch_bounds__(128) linear_bf16_kernel(const float *__restric
         for (int kk = 0; kk < BK; kk += 16) {
             wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa[FM];
             wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb[FN];
+#pragma unroll
+            for (int i = 0; i < FM; i++) wmma::load_matrix_sync(fa[i], As + (wm + 16 * i) * LD + kk, LD);
+            // B (k, n) = W[n][k]: Bs holds rows n, so it is B in column-major order
+#pragma unroll
+            for (int j = 0; j < FN; j++) wmma::load_matrix_sync(fb[j], Bs + (wn + 16 * j) * LD + kk, LD);
             if (SPLIT) {  // the two small products first, into the same accumulators
                 wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fl[FM];
                 wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> gl[FN];
 #pragma unroll
-                for (int i = 0; i < FM; i++) {
-                    wmma::load_matrix_sync(fa[i], As + (wm + 16 * i) * LD + kk, LD);
-                    wmma::load_matrix_sync(fl[i], As_lo + (wm + 16 * i) * LD + kk, LD);
-                }
+                for (int i = 0; i < FM; i++) wmma::load_matrix_sync(fl[i], As_lo + (wm + 16 * i) * LD + kk, LD);
 #pragma unroll
-                for (int j = 0; j < FN; j++) {
-                    wmma::load_matrix_sync(fb[j], Bs + (wn + 16 * j) * LD + kk, LD);
-                    wmma::load_matrix_sync(gl[j], Bs_lo + (wn + 16 * j) * LD + kk, LD);
-                }
+                for (int j = 0; j < FN; j++) wmma::load_matrix_sync(gl[j], Bs_lo + (wn + 16 * j) * LD + kk, LD);
 #pragma unroll
                 for (int i = 0; i < FM; i++)
 #pragma unroll
@@ -198,12 +197,6 @@ __global__ void __launch_bounds__(128) linear_bf16_kernel(const float *__restric
                         wmma::mma_sync(c[i][j], fl[i], fb[j], c[i][j]);
                         wmma::mma_sync(c[i][j], fa[i], gl[j], c[i][j]);
                     }
-            } else {
-#pragma unroll
-                for (int i = 0; i < FM; i++) wmma::load_matrix_sync(fa[i], As + (wm + 16 * i) * LD + kk, LD);
-                // B (k, n) = W[n][k]: Bs holds rows n, so it is B in column-major order
-#pragma unroll
-                for (int j = 0; j < FN; j++) wmma::load_matrix_sync(fb[j], Bs + (wn + 16 * j) * LD + kk, LD);
             }
 #pragma unroll
             for (int i = 0; i < FM; i++)

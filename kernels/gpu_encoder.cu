@@ -256,7 +256,7 @@ static ac_status host_tensor(const ac_gpu_model *g, const char *name, float **ou
 }
 
 // AC_STFT=fft or AC_STFT=gemm in the environment overrides the method the precision picks (logmel.h)
-static ac_stft_method stft_method(ac_precision prec) {
+extern "C" ac_stft_method ac_gpu_stft_method(ac_precision prec) {
     const char *v = getenv("AC_STFT");
     if (v && !strcmp(v, "fft")) return AC_STFT_FFT;
     if (v && !strcmp(v, "gemm")) return AC_STFT_DFT_GEMM;
@@ -270,7 +270,7 @@ static ac_status frontend_init(ac_gpu_model *g, enc *e) {
     float *win = (float *)malloc(sizeof(float) * nfft), *alpha = (float *)malloc(sizeof(float) * nm),
           *beta = (float *)malloc(sizeof(float) * nm);
     ac_logmel_params p = {};
-    p.method = stft_method(e->prec);
+    p.method = ac_gpu_stft_method(e->prec);
     ac_status st = !win || !alpha || !beta ? ac_fail(AC_ERR_NOMEM, "encoder: host out of memory") : AC_OK;
     if (!st) st = host_tensor(g, E "spectrogram_extractor.stft.conv_real.weight", &cr);
     if (!st) st = host_tensor(g, E "spectrogram_extractor.stft.conv_imag.weight", &ci);

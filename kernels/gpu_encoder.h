@@ -78,6 +78,10 @@ ac_status ac_gpu_encoder_prepare(ac_gpu_model *g);
 // a result looks wrong). A static string of the encoder's, or "?" when the encoder cannot be prepared.
 const char *ac_gpu_encoder_mlp_paths(ac_gpu_model *g);
 
+// The front end's STFT method for this precision: AC_STFT_DFT_GEMM in FP32, AC_STFT_FFT in BF16, unless the
+// environment's AC_STFT=fft|gemm overrides it (read at each call; the encoder reads it once, at its creation).
+ac_stft_method ac_gpu_stft_method(ac_precision prec);
+
 #ifdef __cplusplus
 }
 #endif
