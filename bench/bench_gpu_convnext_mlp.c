@@ -1,11 +1,12 @@
 // Benchmark of the ConvNeXt block MLP on GPU (kernels/convnext_mlp*.cu): x += gamma * (GELU(h W1^T + b1) W2^T
-// + b2), x (N, C) fp32, h (N, C) fp32/bf16, at the four stage shapes of ConvNeXt-Tiny on 10 s clips
+// + b2), x (N, C) fp32, h (N, C) fp32/fp16 (the BF16 mode's MLP operands are fp16:
+// kernels/convnext_mlp_operand.cuh), at the four stage shapes of ConvNeXt-Tiny on 10 s clips
 // (models.md §1: 1001 frames x 224 mels -> stem 4x4/4 (time pad 4) -> 252 x 56 tokens at C = 96, then /2 per
 // stage: 126 x 28 at 192, 63 x 14 at 384, 31 x 7 at 768), batches of clips making N ~ 1e6 rows.
 // Paths (ac_convnext_mlp_with, kernels/convnext_mlp.h), each where it is eligible: BF16 "mma" (the
 // FlashAttention-style fused kernel, C = 96/192; "mma_alt": the same with AC_MLP_MMA_ALT=1's 64-row CTAs),
 // "split" (two GEMMs of ours with fused epilogues, C = 384/768), "wmma" (the first fused kernel), "unfused"
-// (cuBLAS GemmEx bf16 -> bias+GELU kernel -> GemmEx -> residual kernel, the baseline), and FP32
+// (cuBLAS GemmEx fp16 -> bias+GELU kernel -> GemmEx -> residual kernel, the baseline), and FP32
 // "cublas_fp32" (the validation mode's unfused path). "auto" in a line's "chosen" field names the path
 // ac_convnext_mlp takes there.
 // One JSON line per case on stdout:
@@ -23,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bf16.h"
+#include "fp16.h"
 #include "../kernels/convnext_mlp.h"
 #include "../kernels/device.h"
 
@@ -43,7 +44,7 @@ static float frand(void) {  // uniform in [-1, 1)
     return (float)((double)((g_rng * 2685821657736338717ull) >> 11) / 9007199254740992.0 * 2.0 - 1.0);
 }
 
-// Fills `bytes` of device memory with random values of `scale` (fp32 or bf16): a host pattern of up to 4 MiB,
+// Fills `bytes` of device memory with random values of `scale` (fp32 or fp16): a host pattern of up to 4 MiB,
 // then device-to-device doubling, so that a 3 GB buffer costs no host time.
 static void fill(void *d, size_t n, int bf, float scale) {
     const size_t es = bf ? 2 : 4, bytes = n * es;
@@ -54,7 +55,7 @@ static void fill(void *d, size_t n, int bf, float scale) {
     for (size_t i = 0; i < pat / es; i++) {
         float v = frand() * scale;
         if (bf) {
-            uint16_t b = ac_f32_to_bf16(v);
+            uint16_t b = ac_f32_to_f16(v);
             memcpy(h + 2 * i, &b, 2);
         } else
             memcpy(h + 4 * i, &v, 4);

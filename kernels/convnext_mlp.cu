@@ -1,18 +1,19 @@
-// The ConvNeXt block MLP's launchers: two fused BF16 tensor-core kernels and the choice between them and the
+// The ConvNeXt block MLP's launchers: fused tensor-core kernels (fp16 operands in the reduced precision,
+// convnext_mlp_operand.cuh) and the choice between them and the
 // unfused cuBLAS path (convnext_mlp_unfused.cu). Mirrors conette convnext.py:22-74 (pwconv1 -> GELU -> pwconv2 ->
 // gamma * . -> residual) as host/model.c's encoder loop computes it:
-//   x (N, C) fp32 += gamma (C) * (GELU_erf(h (N, C) bf16 @ pwconv1_w (4C, C)^T + pwconv1_b) @ pwconv2_w (C, 4C)^T
+//   x (N, C) fp32 += gamma (C) * (GELU_erf(h (N, C) fp16 @ pwconv1_w (4C, C)^T + pwconv1_b) @ pwconv2_w (C, 4C)^T
 //                                + pwconv2_b)
 // all row-major (channels-last rows), weights as nn.Linear stores them.
 //
 // "mma" (convnext_mlp_mma_kernel.cuh, C = 96, 192): FlashAttention-style, each warp keeps its rows' output in
 // registers and feeds GEMM1's GELU'd accumulators to GEMM2 as register fragments (PTX mma.sync).
 // "split" (convnext_mlp_split_kernel.cuh, C = 384, 768): two GEMMs of ours with the elementwise work in their
-// epilogues, the hidden activations written once as bf16.
+// epilogues, the hidden activations written once as fp16.
 // "wmma" (convnext_mlp_kernel.cuh, C = 96 .. 768), the first fused kernel, kept as the measured baseline: a CTA
 // owns BM rows and walks the 4C hidden units in chunks of BH. Per chunk:
 //   GEMM1  hid (BM, BH) = h (BM, C) . W1[chunk]^T   (tensor cores, fp32 accumulators, K split over warps)
-//   GELU   bias + erf GELU in fp32, rounded once to bf16 into shared memory
+//   GELU   bias + erf GELU in fp32, rounded once to fp16 into shared memory
 //   GEMM2  out (BM, C) += hid (BM, BH) . W2[:, chunk]^T   (fp32 accumulators held in registers all along)
 // then one epilogue adds pwconv2_b, scales by gamma and adds into x. The (N, 4C) hidden activations never leave
 // the SM: per row the kernel reads 2C bytes of h and 4C of x and writes 4C of x, where the unfused path moves
@@ -25,7 +26,7 @@
 // BM = 64 for C = 96/192 (3/6 tiles) halves the weight traffic per row where registers allow.
 // Shared memory (bytes): C=96 ~42 K, 192 ~68 K, 384 ~91 K, 768 ~120 K (BH = 16 there, so W1 and W2 chunks fit
 // next to the 48 K h tile within the A100's 163 K as well as the H100's 227 K).
-#include <cuda_bf16.h>
+#include "convnext_mlp_operand.cuh"
 #include <cuda_pipeline.h>
 #include <mma.h>
 #include <stdint.h>
@@ -36,7 +37,7 @@
 #include "convnext_mlp.h"
 
 #include "convnext_mlp_kernel.cuh"
-#include "mma_bf16.cuh"
+#include "mma_16816.cuh"
 #include "convnext_mlp_mma_kernel.cuh"
 #include "convnext_mlp_split_kernel.cuh"
 
@@ -44,7 +45,7 @@ namespace {
 
 using namespace ac_mlp_fused;
 
-typedef void (*fused_kernel)(int64_t, const bf16 *, const bf16 *, const float *, const bf16 *, const float *,
+typedef void (*fused_kernel)(int64_t, const op_t *, const op_t *, const float *, const op_t *, const float *,
                              const float *, float *);
 
 // Either fused kernel over N rows, one CTA per K::BM of them (K: its configuration).
@@ -58,13 +59,13 @@ ac_status launch_rows(fused_kernel kern, int64_t N, const void *h, const void *w
     // Above 48 KB of dynamic shared memory a kernel must opt in; cheap next to the launch, so done every call
     // rather than cached per device.
     CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, K::SMEM));
-    kern<<<(unsigned)blocks, K::NTHREADS, K::SMEM, stream>>>(N, (const bf16 *)h, (const bf16 *)w1, b1,
-                                                             (const bf16 *)w2, b2, gamma, x);
+    kern<<<(unsigned)blocks, K::NTHREADS, K::SMEM, stream>>>(N, (const op_t *)h, (const op_t *)w1, b1,
+                                                             (const op_t *)w2, b2, gamma, x);
     KERNEL_CHECK();
     return AC_OK;
 }
 
-// The split path: the rows in chunks whose bf16 hidden activations (rows, 4C) fit the caller's workspace (sized
+// The split path: the rows in chunks whose fp16 hidden activations (rows, 4C) fit the caller's workspace (sized
 // for the unfused path's 28 C bytes per row, of which this needs 8 C).
 ac_status run_split(int64_t N, int C, const void *h, const void *w1, const float *b1, const void *w2, const float *b2,
                     const float *gamma, float *x, void *workspace, size_t workspace_bytes, cudaStream_t stream) {
@@ -75,19 +76,19 @@ ac_status run_split(int64_t N, int C, const void *h, const void *w1, const float
     if (R > (int64_t)K::BM * 65535) R = (int64_t)K::BM * 65535;  // grid.y limit
     if (R < 1 || !workspace)
         return ac_fail(AC_ERR_INVALID_ARG, "convnext_mlp split: workspace of %zu bytes holds no hidden row of %d "
-                       "bf16 (hint: allocate ac_convnext_mlp_workspace() bytes)", workspace_bytes, H);
+                       "fp16 (hint: allocate ac_convnext_mlp_workspace() bytes)", workspace_bytes, H);
     auto k1 = ac_mlp_split::mlp_gemm_kernel<ac_mlp_split::EPI_BIAS_GELU>;
     auto k2 = ac_mlp_split::mlp_gemm_kernel<ac_mlp_split::EPI_SCALE_RESIDUAL>;
     CUDA_CHECK(cudaFuncSetAttribute(k1, cudaFuncAttributeMaxDynamicSharedMemorySize, K::SMEM));
     CUDA_CHECK(cudaFuncSetAttribute(k2, cudaFuncAttributeMaxDynamicSharedMemorySize, K::SMEM));
-    bf16 *hid = (bf16 *)workspace;
+    op_t *hid = (op_t *)workspace;
     for (int64_t r0 = 0; r0 < N; r0 += R) {
         const int rows = (int)(N - r0 < R ? N - r0 : R);
         const unsigned gy = (unsigned)CEIL_DIV(rows, K::BM);
-        k1<<<dim3(H / K::BN, gy), K::NTHREADS, K::SMEM, stream>>>(rows, H, C, (const bf16 *)h + r0 * C,
-                                                                  (const bf16 *)w1, b1, nullptr, hid, nullptr);
+        k1<<<dim3(H / K::BN, gy), K::NTHREADS, K::SMEM, stream>>>(rows, H, C, (const op_t *)h + r0 * C,
+                                                                  (const op_t *)w1, b1, nullptr, hid, nullptr);
         KERNEL_CHECK();
-        k2<<<dim3(C / K::BN, gy), K::NTHREADS, K::SMEM, stream>>>(rows, C, H, hid, (const bf16 *)w2, b2, gamma, nullptr,
+        k2<<<dim3(C / K::BN, gy), K::NTHREADS, K::SMEM, stream>>>(rows, C, H, hid, (const op_t *)w2, b2, gamma, nullptr,
                                                                   x + r0 * C);
         KERNEL_CHECK();
     }
@@ -123,6 +124,47 @@ extern "C" ac_status ac_convnext_mlp_check_args(const char *who, ac_precision pr
         return ac_fail(AC_ERR_INVALID_ARG, "%s: workspace of %zu bytes at %p, %zu needed for N = %lld, C = %d "
                        "(hint: allocate ac_convnext_mlp_workspace() bytes)", who, workspace_bytes, workspace, need,
                        (long long)N, C);
+    return AC_OK;
+}
+
+// w_op = w rounded to the operand type (saturating); *bad = 1 (a benign race: every writer stores 1) where an
+// element is beyond the operand's range or not a number
+static __global__ void weight_to_op_kernel(const float *__restrict__ w, int64_t n, ac_mlp_op *__restrict__ w_op,
+                                           int *__restrict__ bad) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        const float v = w[i];
+        if (!(fabsf(v) <= AC_MLP_OP_MAX)) *bad = 1;
+        w_op[i] = ac_mlp_op_from_float(v);
+    }
+}
+
+static ac_status weight_to_op(const float *w, int64_t n, void *w_op, int *d_bad, int *bad, cudaStream_t stream) {
+    CUDA_CHECK(cudaMemsetAsync(d_bad, 0, sizeof *d_bad, stream));
+    const int64_t blocks = CEIL_DIV(n, (int64_t)256);
+    weight_to_op_kernel<<<(unsigned)(blocks < 65535 ? blocks : 65535), 256, 0, stream>>>(w, n, (ac_mlp_op *)w_op,
+                                                                                        d_bad);
+    KERNEL_CHECK();
+    CUDA_CHECK(cudaMemcpyAsync(bad, d_bad, sizeof *bad, cudaMemcpyDeviceToHost, stream));
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+    return AC_OK;
+}
+
+extern "C" ac_status ac_convnext_mlp_weight(const char *name, const float *w, int64_t n, void *w_op,
+                                            cudaStream_t stream) {
+    if (!name || !w || !w_op || n < 0)
+        return ac_fail(AC_ERR_INVALID_ARG, "convnext_mlp_weight: name %p, w %p, w_op %p, %lld elements (hint: "
+                       "device pointers and n >= 0)", (const void *)name, (const void *)w, w_op, (long long)n);
+    if (n == 0) return AC_OK;
+    int *d_bad = NULL, bad = 0;
+    CUDA_CHECK(cudaMalloc(&d_bad, sizeof *d_bad));
+    const ac_status st = weight_to_op(w, n, w_op, d_bad, &bad, stream);
+    const cudaError_t freed = cudaFree(d_bad);
+    if (st != AC_OK) return st;
+    CUDA_CHECK(freed);
+    if (bad)
+        return ac_fail(AC_ERR_INVALID_ARG, "%s: a value beyond +-65504 or not a number, which the BF16 mode's fp16 "
+                       "MLP operands cannot hold (hint: check the checkpoint; --precision fp32 runs it as it is)",
+                       name);
     return AC_OK;
 }
 
@@ -176,10 +218,10 @@ static auto with_config(ac_mlp_path path, int C, F &&f) {
                        : f(tag<m::Cfg<192, 8, 1>>(), m::convnext_mlp_mma_kernel<192, 8, 1>);
     }
     switch (C) {  // wmma
-    case 96: return f(tag<Cfg<96, 64, 32>>(), convnext_mlp_bf16_kernel<96, 64, 32>);
-    case 192: return f(tag<Cfg<192, 64, 32>>(), convnext_mlp_bf16_kernel<192, 64, 32>);
-    case 384: return f(tag<Cfg<384, 32, 32>>(), convnext_mlp_bf16_kernel<384, 32, 32>);
-    default: return f(tag<Cfg<768, 32, 16>>(), convnext_mlp_bf16_kernel<768, 32, 16>);
+    case 96: return f(tag<Cfg<96, 64, 32>>(), convnext_mlp_wmma_kernel<96, 64, 32>);
+    case 192: return f(tag<Cfg<192, 64, 32>>(), convnext_mlp_wmma_kernel<192, 64, 32>);
+    case 384: return f(tag<Cfg<384, 32, 32>>(), convnext_mlp_wmma_kernel<384, 32, 32>);
+    default: return f(tag<Cfg<768, 32, 16>>(), convnext_mlp_wmma_kernel<768, 32, 16>);
     }
 }
 

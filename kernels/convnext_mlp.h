@@ -4,20 +4,22 @@
 //   x += gamma * (GELU_erf(h @ pwconv1_w^T + pwconv1_b) @ pwconv2_w^T + pwconv2_b)
 //
 // x: (N, C) fp32 residual stream (channels-last rows), updated in place.
-// h: (N, C) the block's LayerNorm output: float (AC_PREC_FP32) or __nv_bfloat16 bits (AC_PREC_BF16).
-// pwconv1_w: (4C, C), pwconv2_w: (C, 4C) as nn.Linear stores them: float for FP32, bf16 for BF16.
+// h: (N, C) the block's LayerNorm output: float (AC_PREC_FP32) or fp16, the MLP's
+// operand type in the reduced precision (AC_PREC_BF16; kernels/convnext_mlp_operand.cuh says why fp16).
+// pwconv1_w: (4C, C), pwconv2_w: (C, 4C) as nn.Linear stores them: float for FP32, fp16 for BF16
+// (ac_convnext_mlp_weight makes those copies).
 // pwconv1_b (4C), pwconv2_b (C), gamma (C, the block's `gamma` / scale_layer): float always.
 // All pointers are device pointers; everything runs on `stream`, asynchronously.
 //
 // Paths (ac_mlp_path; same results within the tolerances of tests/tolerances.h):
-//  - "mma": BF16, C in {96, 192}: one FlashAttention-style tensor-core kernel (convnext_mlp_mma_kernel.cuh);
-//    the (N, 4C) hidden activations never leave the registers (bf16 operands, fp32 accumulation, bias + GELU
+//  - "mma": BF16 mode, C in {96, 192}: one FlashAttention-style tensor-core kernel (convnext_mlp_mma_kernel.cuh);
+//    the (N, 4C) hidden activations never leave the registers (fp16 operands, fp32 accumulation, bias + GELU
 //    in fp32). Needs h/pwconv1_w/pwconv2_w 16-byte and x 8-byte aligned, and 70 / 136 KB of shared memory per
 //    block (A100, H100, H200).
-//  - "split": BF16, C % 128 == 0 (384, 768): two tensor-core GEMMs of ours (convnext_mlp_split_kernel.cuh) whose
-//    epilogues apply bias + GELU (writing the hidden activations once, as bf16, through the workspace in row
+//  - "split": BF16 mode, C % 128 == 0 (384, 768): two tensor-core GEMMs of ours (convnext_mlp_split_kernel.cuh) whose
+//    epilogues apply bias + GELU (writing the hidden activations once, as fp16, through the workspace in row
 //    chunks) and bias + gamma + residual; same alignment needs as "mma", 60 KB of shared memory per block.
-//  - "wmma": BF16, C in {96, 192, 384, 768}: the first fused kernel (WMMA, hidden chunks through shared memory),
+//  - "wmma": BF16 mode, C in {96, 192, 384, 768}: the first fused kernel (WMMA, hidden chunks through shared memory),
 //    kept as a measured baseline; 42-120 KB of shared memory.
 //  - "unfused": any precision and C % 8 == 0: cuBLAS GEMM (FP32: CUBLAS_COMPUTE_32F_PEDANTIC, no TF32) -> bias +
 //    GELU kernel -> cuBLAS GEMM -> epilogue kernel (bias2, gamma, residual), in row chunks through the caller's
@@ -58,6 +60,11 @@ ac_status ac_convnext_mlp_unfused(ac_precision prec, int64_t N, int C, const voi
                                   const float *pwconv1_b, const void *pwconv2_w, const float *pwconv2_b,
                                   const float *gamma, float *x, void *workspace, size_t workspace_bytes,
                                   cudaStream_t stream);
+
+// The BF16 mode's operand copy of a pwconv weight: w_op (n fp16, device) = w (n float, device), rounded to nearest
+// even. AC_ERR_INVALID_ARG naming `name` if any element is beyond fp16's +-65504 or not a number (the copy is then
+// saturated, and should not be used). Synchronises `stream` to read that verdict: a load-time call.
+ac_status ac_convnext_mlp_weight(const char *name, const float *w, int64_t n, void *w_op, cudaStream_t stream);
 
 typedef enum { AC_MLP_AUTO = 0, AC_MLP_UNFUSED = 1, AC_MLP_WMMA = 2, AC_MLP_MMA = 3, AC_MLP_SPLIT = 4 } ac_mlp_path;
 

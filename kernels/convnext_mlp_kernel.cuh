@@ -1,14 +1,16 @@
-// The fused ConvNeXt block MLP kernel (BF16 tensor cores) and its tile configuration; included by
-// kernels/convnext_mlp.cu (see there for the structure, layouts and the upstream lines it mirrors) and by
-// tests/emu/convnext_mlp_emu.cpp, which runs this same code on the CPU (one host thread per CUDA thread, WMMA and
-// cp.async emulated) so that the index arithmetic is checked without a GPU. Needs cuda_bf16.h, cuda_pipeline.h,
+// The fused ConvNeXt block MLP kernel (WMMA, fp16 operands: convnext_mlp_operand.cuh) and its tile
+// configuration; included by kernels/convnext_mlp.cu (see there for the structure, layouts and the upstream
+// lines it mirrors) and by tests/emu/convnext_mlp_emu.cpp, which runs this same code on the CPU (one host thread per CUDA thread, WMMA and
+// cp.async emulated) so that the index arithmetic is checked without a GPU. Needs cuda_pipeline.h,
 // mma.h (or the emulator's stand-ins) and ac_mlp_gelu_erf (convnext_mlp.h) before it.
 #pragma once
+
+#include "convnext_mlp_operand.cuh"
 
 namespace ac_mlp_fused {
 
 using namespace nvcuda;
-typedef __nv_bfloat16 bf16;
+typedef ac_mlp_op op_t;
 
 constexpr int round128(int b) { return (b + 127) / 128 * 128; }
 constexpr int cmax(int a, int b) { return a > b ? a : b; }
@@ -27,8 +29,8 @@ struct Cfg {
     // Blocks per SM promised to the compiler: caps registers at 128 per thread where the accumulators (24-48
     // floats) leave room, so two CTAs share an SM and one's barriers hide behind the other's math.
     static constexpr int MINB = C >= 768 ? 1 : 2;
-    // Row strides in elements. +8 bf16 (16 bytes) staggers rows across banks for the 16-byte-per-row fragment
-    // loads; WMMA needs a multiple of 8 (bf16) or 4 (fp32) elements and 32-byte-aligned tile starts, which
+    // Row strides in elements. +8 fp16 (16 bytes) staggers rows across banks for the 16-byte-per-row fragment
+    // loads; WMMA needs a multiple of 8 (16-bit types) or 4 (fp32) elements and 32-byte-aligned tile starts, which
     // 16-row tile offsets of these strides keep.
     static constexpr int LDH = C + 8;   // sH (BM, C) and sW1 (BH, C)
     static constexpr int LDW = BH + 8;  // sW2 (C, BH) and sHid (BM, BH)
@@ -49,9 +51,9 @@ struct Cfg {
     static_assert(H % BH == 0, "hidden chunks");
 };
 
-// Copies rows x cols bf16 (cols % 8 == 0, 16-byte aligned rows) global -> shared with cp.async, 16 bytes each.
+// Copies rows x cols 16-bit values (cols % 8 == 0, 16-byte aligned rows) global -> shared with cp.async, 16 bytes each.
 template <int NTHREADS>
-__device__ __forceinline__ void copy_tile_async(bf16 *dst, int ldd, const bf16 *src, int64_t lds, int rows,
+__device__ __forceinline__ void copy_tile_async(op_t *dst, int ldd, const op_t *src, int64_t lds, int rows,
                                                 int cols) {
     const int per_row = cols / 8;
     for (int i = threadIdx.x; i < rows * per_row; i += NTHREADS) {
@@ -62,15 +64,15 @@ __device__ __forceinline__ void copy_tile_async(bf16 *dst, int ldd, const bf16 *
 
 template <int C, int BM, int BH>
 __global__ void __launch_bounds__(256, (Cfg<C, BM, BH>::MINB))
-    convnext_mlp_bf16_kernel(int64_t N, const bf16 *__restrict__ h, const bf16 *__restrict__ w1,
-                             const float *__restrict__ b1, const bf16 *__restrict__ w2, const float *__restrict__ b2,
+    convnext_mlp_wmma_kernel(int64_t N, const op_t *__restrict__ h, const op_t *__restrict__ w1,
+                             const float *__restrict__ b1, const op_t *__restrict__ w2, const float *__restrict__ b2,
                              const float *__restrict__ gamma, float *__restrict__ x) {
     typedef Cfg<C, BM, BH> K;
     extern __shared__ __align__(128) unsigned char smem[];
-    bf16 *sH = (bf16 *)(smem + K::OFF_H);
-    bf16 *sW1 = (bf16 *)(smem + K::OFF_W1);
-    bf16 *sW2 = (bf16 *)(smem + K::OFF_W2);
-    bf16 *sHid = (bf16 *)(smem + K::OFF_HID);
+    op_t *sH = (op_t *)(smem + K::OFF_H);
+    op_t *sW1 = (op_t *)(smem + K::OFF_W1);
+    op_t *sW2 = (op_t *)(smem + K::OFF_W2);
+    op_t *sHid = (op_t *)(smem + K::OFF_HID);
     float *sAcc = (float *)(smem + K::OFF_ACC);
     float *sOut = (float *)smem;
 
@@ -82,7 +84,7 @@ __global__ void __launch_bounds__(256, (Cfg<C, BM, BH>::MINB))
         constexpr int per_row = C / 8;
         for (int i = threadIdx.x; i < BM * per_row; i += K::NTHREADS) {
             const int r = i / per_row, c = (i % per_row) * 8;
-            bf16 *d = sH + r * K::LDH + c;
+            op_t *d = sH + r * K::LDH + c;
             if (row0 + r < N)
                 __pipeline_memcpy_async(d, h + (row0 + r) * C + c, 16);
             else
@@ -113,12 +115,12 @@ __global__ void __launch_bounds__(256, (Cfg<C, BM, BH>::MINB))
         {  // GEMM1
             wmma::fragment<wmma::accumulator, 16, 16, 16, float> a1;
             wmma::fill_fragment(a1, 0.0f);
-            const bf16 *pa = sH + g1_rt * 16 * K::LDH + g1_ks * K::KPER;
-            const bf16 *pb = sW1 + g1_ht * 16 * K::LDH + g1_ks * K::KPER;
+            const op_t *pa = sH + g1_rt * 16 * K::LDH + g1_ks * K::KPER;
+            const op_t *pb = sW1 + g1_ht * 16 * K::LDH + g1_ks * K::KPER;
 #pragma unroll 4
             for (int k = 0; k < K::KPER; k += 16) {
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> fb;
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, op_t, wmma::row_major> fa;
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, op_t, wmma::col_major> fb;
                 wmma::load_matrix_sync(fa, pa + k, K::LDH);
                 wmma::load_matrix_sync(fb, pb + k, K::LDH);
                 wmma::mma_sync(a1, fa, fb, a1);
@@ -133,13 +135,14 @@ __global__ void __launch_bounds__(256, (Cfg<C, BM, BH>::MINB))
             __pipeline_commit();
         }
 
-        // bias + GELU in fp32 (the K parts summed first: h.W^T, then + b, as nn.Linear), one rounding to bf16.
+        // bias + GELU in fp32 (the K parts summed first: h.W^T, then + b, as nn.Linear), one (saturating)
+        // rounding to fp16.
         for (int i = threadIdx.x; i < BM * BH; i += K::NTHREADS) {
             const int m = i / BH, n = i % BH;
             float v = sAcc[m * K::LDA + n];
 #pragma unroll
             for (int s = 1; s < K::KSPLIT; s++) v += sAcc[(s * BM + m) * K::LDA + n];
-            sHid[m * K::LDW + n] = __float2bfloat16_rn(ac_mlp_gelu_erf(v + b1[hc + n]));
+            sHid[m * K::LDW + n] = ac_mlp_op_from_float(ac_mlp_gelu_erf(v + b1[hc + n]));
         }
         if (j + 1 < K::NCHUNK)
             __pipeline_wait_prior(1);  // W2 chunk j landed; W1 chunk j+1 may still be in flight
@@ -149,11 +152,11 @@ __global__ void __launch_bounds__(256, (Cfg<C, BM, BH>::MINB))
 
 #pragma unroll
         for (int kk = 0; kk < BH; kk += 16) {  // GEMM2
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, op_t, wmma::row_major> fa;
             wmma::load_matrix_sync(fa, sHid + g2_rt * 16 * K::LDW + kk, K::LDW);
 #pragma unroll
             for (int i = 0; i < K::CTPW; i++) {
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> fb;
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, op_t, wmma::col_major> fb;
                 wmma::load_matrix_sync(fb, sW2 + (g2_cg + i * K::CG) * 16 * K::LDW + kk, K::LDW);
                 wmma::mma_sync(acc[i], fa, fb, acc[i]);
             }

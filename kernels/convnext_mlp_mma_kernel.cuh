@@ -1,25 +1,27 @@
-// The fused ConvNeXt block MLP as one FlashAttention-style tensor-core kernel (BF16, sm_80+), for the narrow
+// The fused ConvNeXt block MLP as one FlashAttention-style tensor-core kernel (fp16 operands, sm_80+), for the narrow
 // stages (C = 96, 192) where the hidden activations are most of the encoder's memory traffic. Computes, as
 // kernels/convnext_mlp.h states (conette convnext.py:22-74; host/model.c encoder loop):
-//   x (N, C) fp32 += gamma * (GELU_erf(h (N, C) bf16 @ pwconv1_w (4C, C)^T + pwconv1_b) @ pwconv2_w (C, 4C)^T
+//   x (N, C) fp32 += gamma * (GELU_erf(h (N, C) fp16 @ pwconv1_w (4C, C)^T + pwconv1_b) @ pwconv2_w (C, 4C)^T
 //                             + pwconv2_b)
 // Included by kernels/convnext_mlp.cu, and by tests/emu/convnext_mlp_mma_emu.cpp, which runs this source on
-// the CPU with ldmatrix/mma emulated lane by lane (kernels/mma_bf16.cuh).
+// the CPU with ldmatrix/mma emulated lane by lane (kernels/mma_16816.cuh).
 //
 // Why this shape (the WMMA kernel in convnext_mlp_kernel.cuh passes the hidden chunk through shared memory
 // with three CTA barriers per 32 hidden units, and measured ~60 TFLOP/s on an H200):
 //  - each warp owns 16 MT rows for the whole kernel; its output accumulators (16 MT x C fp32: 48 registers
 //    per 16 rows at C = 96) stay in registers while it walks the 4C hidden units in chunks of BH = 32;
-//  - GEMM1's fp32 accumulators of a chunk get bias + GELU and are packed to bf16 in registers, where they are
-//    already GEMM2's A fragments (mma_bf16.cuh): no shared-memory round trip, no barrier between the GEMMs;
+//  - GEMM1's fp32 accumulators of a chunk get bias + GELU and are packed to fp16 in registers, where they are
+//    already GEMM2's A fragments (mma_16816.cuh): no shared-memory round trip, no barrier between the GEMMs;
 //  - the h tile is loaded once; weight chunks (W1 rows, W2 columns) stream through a 3-stage cp.async ring
 //    shared by the CTA's warps, so one __syncthreads per chunk both publishes chunk j and frees chunk j-1's
 //    stage for chunk j+2;
 //  - shared rows are padded by 16 bytes, so each 8-row ldmatrix phase hits 32 distinct banks.
-// Numerics as the WMMA kernel: fp32 accumulation, bias + GELU in fp32, one rounding of each hidden value to
-// bf16, then x += gamma * (acc + pwconv2_b).
-// Needs cuda_bf16.h, cuda_pipeline.h, mma_bf16.cuh and ac_mlp_gelu_erf (convnext_mlp.h) before it.
+// Numerics as the WMMA kernel: fp32 accumulation, bias + GELU in fp32, one (saturating) rounding of each hidden value
+// to fp16 (convnext_mlp_operand.cuh), then x += gamma * (acc + pwconv2_b).
+// Needs cuda_pipeline.h, mma_16816.cuh and ac_mlp_gelu_erf (convnext_mlp.h) before it.
 #pragma once
+
+#include "convnext_mlp_operand.cuh"
 
 #ifndef AC_DYNAMIC_SMEM
 #define AC_DYNAMIC_SMEM(T, name) extern __shared__ __align__(128) T name[]
@@ -27,7 +29,7 @@
 
 namespace ac_mlp_mma {
 
-typedef __nv_bfloat16 bf16;
+typedef ac_mlp_op op_t;
 
 constexpr int round128(int b) { return (b + 127) / 128 * 128; }
 
@@ -57,8 +59,8 @@ struct Cfg {
 
 // one chunk of the weights: W1 rows [j BH, j BH + BH) (each C long) and W2 columns [j BH, j BH + BH) of all C rows
 template <class K>
-__device__ __forceinline__ void load_chunk(bf16 *sW1, bf16 *sW2, const bf16 *__restrict__ w1,
-                                           const bf16 *__restrict__ w2, int j) {
+__device__ __forceinline__ void load_chunk(op_t *sW1, op_t *sW2, const op_t *__restrict__ w1,
+                                           const op_t *__restrict__ w2, int j) {
     constexpr int per_w1 = K::C / 8, per_w2 = K::BH / 8;
     for (int i = threadIdx.x; i < K::BH * per_w1; i += K::NTHREADS) {
         const int r = i / per_w1, c = (i % per_w1) * 8;
@@ -72,14 +74,14 @@ __device__ __forceinline__ void load_chunk(bf16 *sW1, bf16 *sW2, const bf16 *__r
 
 template <int C, int NW, int MT>
 __global__ void __launch_bounds__(32 * NW, (Cfg<C, NW, MT>::MINB))
-    convnext_mlp_mma_kernel(int64_t N, const bf16 *__restrict__ h, const bf16 *__restrict__ w1,
-                            const float *__restrict__ b1, const bf16 *__restrict__ w2, const float *__restrict__ b2,
+    convnext_mlp_mma_kernel(int64_t N, const op_t *__restrict__ h, const op_t *__restrict__ w1,
+                            const float *__restrict__ b1, const op_t *__restrict__ w2, const float *__restrict__ b2,
                             const float *__restrict__ gamma, float *__restrict__ x) {
     typedef Cfg<C, NW, MT> K;
     constexpr int NT1 = K::BH / 8;  // GEMM1 n8 tiles per chunk
     constexpr int NT2 = C / 8;      // GEMM2 n8 tiles (output columns)
     AC_DYNAMIC_SMEM(unsigned char, smem);
-    bf16 *sH = (bf16 *)(smem + K::OFF_H);
+    op_t *sH = (op_t *)(smem + K::OFF_H);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     const int64_t row0 = (int64_t)blockIdx.x * K::BM;
 
@@ -88,24 +90,24 @@ __global__ void __launch_bounds__(32 * NW, (Cfg<C, NW, MT>::MINB))
         constexpr int per_row = C / 8;
         for (int i = threadIdx.x; i < K::BM * per_row; i += K::NTHREADS) {
             const int r = i / per_row, c = (i % per_row) * 8;
-            bf16 *d = sH + r * K::LDH + c;
+            op_t *d = sH + r * K::LDH + c;
             if (row0 + r < N)
                 __pipeline_memcpy_async(d, h + (row0 + r) * C + c, 16);
             else
                 *(uint4 *)d = make_uint4(0, 0, 0, 0);
         }
     }
-    load_chunk<K>((bf16 *)(smem + K::OFF_W1), (bf16 *)(smem + K::OFF_W2), w1, w2, 0);
+    load_chunk<K>((op_t *)(smem + K::OFF_W1), (op_t *)(smem + K::OFF_W2), w1, w2, 0);
     __pipeline_commit();
-    load_chunk<K>((bf16 *)(smem + K::OFF_W1 + K::W1_STAGE), (bf16 *)(smem + K::OFF_W2 + K::W2_STAGE), w1, w2, 1);
+    load_chunk<K>((op_t *)(smem + K::OFF_W1 + K::W1_STAGE), (op_t *)(smem + K::OFF_W2 + K::W2_STAGE), w1, w2, 1);
     __pipeline_commit();
 
-    // ldmatrix row addresses, per lane (mma_bf16.cuh): A tiles take row lane % 16, column half lane / 16;
+    // ldmatrix row addresses, per lane (mma_16816.cuh): A tiles take row lane % 16, column half lane / 16;
     // B pairs (two n8 tiles of a 16-row block of a weight matrix) take row 8 (lane / 16) + lane % 8, k half
     // (lane / 8) % 2
     const int a_row = lane % 16, a_col = (lane / 16) * 8;
     const int b_row = (lane / 16) * 8 + lane % 8, b_col = ((lane / 8) % 2) * 8;
-    const bf16 *sA = sH + (warp * 16 * MT + a_row) * K::LDH + a_col;
+    const op_t *sA = sH + (warp * 16 * MT + a_row) * K::LDH + a_col;
 
     float o[MT][NT2][4];
     ac_mma::zero_acc(o);
@@ -119,12 +121,12 @@ __global__ void __launch_bounds__(32 * NW, (Cfg<C, NW, MT>::MINB))
         const int s = j % K::STAGES;
         if (j + 2 < K::NCHUNK) {
             const int s2 = (j + 2) % K::STAGES;
-            load_chunk<K>((bf16 *)(smem + K::OFF_W1 + s2 * K::W1_STAGE), (bf16 *)(smem + K::OFF_W2 + s2 * K::W2_STAGE),
+            load_chunk<K>((op_t *)(smem + K::OFF_W1 + s2 * K::W1_STAGE), (op_t *)(smem + K::OFF_W2 + s2 * K::W2_STAGE),
                           w1, w2, j + 2);
         }
         __pipeline_commit();
-        const bf16 *sW1 = (const bf16 *)(smem + K::OFF_W1 + s * K::W1_STAGE) + b_row * K::LDH + b_col;
-        const bf16 *sW2 = (const bf16 *)(smem + K::OFF_W2 + s * K::W2_STAGE) + b_row * K::LDW + b_col;
+        const op_t *sW1 = (const op_t *)(smem + K::OFF_W1 + s * K::W1_STAGE) + b_row * K::LDH + b_col;
+        const op_t *sW2 = (const op_t *)(smem + K::OFF_W2 + s * K::W2_STAGE) + b_row * K::LDW + b_col;
 
         // GEMM1: acc (16 MT, BH) = h rows . W1 chunk^T, over k = C
         float acc[MT][NT1][4];
@@ -140,13 +142,13 @@ __global__ void __launch_bounds__(32 * NW, (Cfg<C, NW, MT>::MINB))
                 ac_mma::ldmatrix_x4(b, sW1 + np * 16 * K::LDH + kk * 16);
 #pragma unroll
                 for (int m = 0; m < MT; m++) {
-                    ac_mma::mma_16816(acc[m][2 * np], a[m], b);
-                    ac_mma::mma_16816(acc[m][2 * np + 1], a[m], b + 2);
+                    ac_mma::mma_16816<op_t>(acc[m][2 * np], a[m], b);
+                    ac_mma::mma_16816<op_t>(acc[m][2 * np + 1], a[m], b + 2);
                 }
             }
         }
 
-        // bias + GELU in fp32, packed to bf16 pairs: GEMM2's A fragments (k16 step q = n8 tiles 2q, 2q + 1)
+        // bias + GELU in fp32, packed to fp16 pairs: GEMM2's A fragments (k16 step q = n8 tiles 2q, 2q + 1)
         uint32_t p[MT][NT1 / 2][4];
 #pragma unroll
         for (int n = 0; n < NT1; n++) {
@@ -154,16 +156,16 @@ __global__ void __launch_bounds__(32 * NW, (Cfg<C, NW, MT>::MINB))
             const float bb0 = __ldg(b1 + col), bb1 = __ldg(b1 + col + 1);
 #pragma unroll
             for (int m = 0; m < MT; m++) {
-                acc[m][n][0] = ac_mlp_gelu_erf(acc[m][n][0] + bb0);
-                acc[m][n][1] = ac_mlp_gelu_erf(acc[m][n][1] + bb1);
-                acc[m][n][2] = ac_mlp_gelu_erf(acc[m][n][2] + bb0);
-                acc[m][n][3] = ac_mlp_gelu_erf(acc[m][n][3] + bb1);
+                acc[m][n][0] = ac_mlp_op_saturate(ac_mlp_gelu_erf(acc[m][n][0] + bb0));
+                acc[m][n][1] = ac_mlp_op_saturate(ac_mlp_gelu_erf(acc[m][n][1] + bb1));
+                acc[m][n][2] = ac_mlp_op_saturate(ac_mlp_gelu_erf(acc[m][n][2] + bb0));
+                acc[m][n][3] = ac_mlp_op_saturate(ac_mlp_gelu_erf(acc[m][n][3] + bb1));
             }
         }
 #pragma unroll
         for (int m = 0; m < MT; m++)
 #pragma unroll
-            for (int q = 0; q < NT1 / 2; q++) ac_mma::pack_a_from_acc(p[m][q], acc[m][2 * q], acc[m][2 * q + 1]);
+            for (int q = 0; q < NT1 / 2; q++) ac_mma::pack_a_from_acc<op_t>(p[m][q], acc[m][2 * q], acc[m][2 * q + 1]);
 
         // GEMM2: o (16 MT, C) += hidden chunk . W2[:, chunk]^T, over k = BH
 #pragma unroll
@@ -174,8 +176,8 @@ __global__ void __launch_bounds__(32 * NW, (Cfg<C, NW, MT>::MINB))
                 ac_mma::ldmatrix_x4(b, sW2 + np * 16 * K::LDW + q * 16);
 #pragma unroll
                 for (int m = 0; m < MT; m++) {
-                    ac_mma::mma_16816(o[m][2 * np], p[m][q], b);
-                    ac_mma::mma_16816(o[m][2 * np + 1], p[m][q], b + 2);
+                    ac_mma::mma_16816<op_t>(o[m][2 * np], p[m][q], b);
+                    ac_mma::mma_16816<op_t>(o[m][2 * np + 1], p[m][q], b + 2);
                 }
             }
     }

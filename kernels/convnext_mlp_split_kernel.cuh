@@ -1,21 +1,24 @@
-// The ConvNeXt block MLP for the wide stages (C = 384, 768) as two tensor-core GEMMs of ours (BF16, sm_80+)
+// The ConvNeXt block MLP for the wide stages (C = 384, 768) as two tensor-core GEMMs of ours (fp16 operands, sm_80+)
 // whose epilogues do the elementwise work (conette convnext.py:22-74; host/model.c encoder loop):
-//   GEMM1  hid (M, 4C) bf16 = GELU_erf(h (M, C) @ pwconv1_w (4C, C)^T + pwconv1_b)       (EPI_BIAS_GELU)
+//   GEMM1  hid (M, 4C) fp16 = GELU_erf(h (M, C) @ pwconv1_w (4C, C)^T + pwconv1_b)       (EPI_BIAS_GELU)
 //   GEMM2  x (M, C) fp32 += gamma * (hid @ pwconv2_w (C, 4C)^T + pwconv2_b)               (EPI_SCALE_RESIDUAL)
 // Both are D = A (M, K) . B (N, K)^T with A and B K-contiguous (activations row-major, weights as nn.Linear
-// stores them), so ldmatrix reads both operands without a transpose (kernels/mma_bf16.cuh).
+// stores them), so ldmatrix reads both operands without a transpose (kernels/mma_16816.cuh).
 // Why not one kernel as at C <= 192 (convnext_mlp_mma_kernel.cuh): a warp's output rows must stay in registers
 // across the hidden walk, 16 rows x C fp32 = C / 2 registers per lane, which C = 384 and 768 do not fit; and
 // re-reading 16 C^2 bytes of weights per small row block costs more L2 traffic than the hidden tensor. Why not
 // cuBLAS + separate kernels (convnext_mlp_unfused.cu): there GEMM1 writes fp32, a GELU pass reads it and writes
-// bf16, GEMM2 writes fp32 y and a residual pass reads it: 12 bytes per hidden value against 4 here (one bf16 write,
+// fp16, GEMM2 writes fp32 y and a residual pass reads it: 12 bytes per hidden value against 4 here (one fp16 write,
 // one read), ~8 C more bytes per row besides.
 // Tiles: 128 x 128 per CTA of 8 warps (2 x 4, each 64 x 32: 16 mma per 16-wide k step against 6 ldmatrix), K in
 // steps of 32 through a 3-stage cp.async ring, rows padded by 16 bytes (conflict-free ldmatrix phases). Numerics:
-// fp32 accumulation; GEMM1 adds the bias and applies GELU in fp32 and rounds once to bf16, as the fused kernels.
+// fp32 accumulation; GEMM1 adds the bias and applies GELU in fp32 and rounds once (saturating) to fp16, as the
+// fused kernels.
 // Included by kernels/convnext_mlp.cu and tests/emu/convnext_mlp_mma_emu.cpp (run on the CPU with ldmatrix/mma
-// emulated lane by lane). Needs cuda_bf16.h, cuda_pipeline.h, mma_bf16.cuh and ac_mlp_gelu_erf first.
+// emulated lane by lane). Needs cuda_pipeline.h, mma_16816.cuh and ac_mlp_gelu_erf first.
 #pragma once
+
+#include "convnext_mlp_operand.cuh"
 
 #ifndef AC_DYNAMIC_SMEM
 #define AC_DYNAMIC_SMEM(T, name) extern __shared__ __align__(128) T name[]
@@ -23,7 +26,7 @@
 
 namespace ac_mlp_split {
 
-typedef __nv_bfloat16 bf16;
+typedef ac_mlp_op op_t;
 
 enum { EPI_BIAS_GELU = 0, EPI_SCALE_RESIDUAL = 1 };
 
@@ -39,12 +42,12 @@ struct Cfg {
 };
 
 // K-slice kt of the A rows [m0, m0 + BM) (zeros past M) and of the B rows [n0, n0 + BN) into stage buffers
-__device__ __forceinline__ void load_stage(bf16 *sA, bf16 *sB, const bf16 *__restrict__ A, const bf16 *__restrict__ B,
+__device__ __forceinline__ void load_stage(op_t *sA, op_t *sB, const op_t *__restrict__ A, const op_t *__restrict__ B,
                                            int M, int K, int m0, int n0, int kt) {
     constexpr int per_row = Cfg::BK / 8;  // 16-byte pieces
     for (int i = threadIdx.x; i < Cfg::BM * per_row; i += Cfg::NTHREADS) {
         const int r = i / per_row, c = (i % per_row) * 8;
-        bf16 *d = sA + r * Cfg::LDS + c;
+        op_t *d = sA + r * Cfg::LDS + c;
         if (m0 + r < M)
             __pipeline_memcpy_async(d, A + (int64_t)(m0 + r) * K + kt * Cfg::BK + c, 16);
         else
@@ -57,26 +60,26 @@ __device__ __forceinline__ void load_stage(bf16 *sA, bf16 *sB, const bf16 *__res
 }
 
 // grid (N / BN, ceil(M / BM)): CTAs of one row block run next to each other and share its A tile in L2.
-// Requires N % BN == 0, K % BK == 0, 16-byte aligned A/B rows (K % 8 == 0), even N (bf16x2 / float2 stores).
+// Requires N % BN == 0, K % BK == 0, 16-byte aligned A/B rows (K % 8 == 0), even N (half2 / float2 stores).
 template <int EPI>
 __global__ void __launch_bounds__(Cfg::NTHREADS, 2)
-    mlp_gemm_kernel(int M, int N, int K, const bf16 *__restrict__ A, const bf16 *__restrict__ B,
-                    const float *__restrict__ bias, const float *__restrict__ gamma, bf16 *__restrict__ hid,
+    mlp_gemm_kernel(int M, int N, int K, const op_t *__restrict__ A, const op_t *__restrict__ B,
+                    const float *__restrict__ bias, const float *__restrict__ gamma, op_t *__restrict__ hid,
                     float *__restrict__ x) {
     AC_DYNAMIC_SMEM(unsigned char, smem);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     const int wm = warp / 4, wn = warp % 4;
     const int m0 = blockIdx.y * Cfg::BM, n0 = blockIdx.x * Cfg::BN;
     const int KT = K / Cfg::BK;
-#define SA(s) ((bf16 *)(smem + (s) * (Cfg::A_STAGE + Cfg::B_STAGE)))
-#define SB(s) ((bf16 *)(smem + (s) * (Cfg::A_STAGE + Cfg::B_STAGE) + Cfg::A_STAGE))
+#define SA(s) ((op_t *)(smem + (s) * (Cfg::A_STAGE + Cfg::B_STAGE)))
+#define SB(s) ((op_t *)(smem + (s) * (Cfg::A_STAGE + Cfg::B_STAGE) + Cfg::A_STAGE))
 
     load_stage(SA(0), SB(0), A, B, M, K, m0, n0, 0);
     __pipeline_commit();
     if (KT > 1) load_stage(SA(1), SB(1), A, B, M, K, m0, n0, 1);
     __pipeline_commit();
 
-    // ldmatrix row addresses (mma_bf16.cuh): A tiles row lane % 16, k half lane / 16; B n8-tile pairs row
+    // ldmatrix row addresses (mma_16816.cuh): A tiles row lane % 16, k half lane / 16; B n8-tile pairs row
     // 8 (lane / 16) + lane % 8, k half (lane / 8) % 2
     const int a_off = (wm * Cfg::WM + lane % 16) * Cfg::LDS + (lane / 16) * 8;
     const int b_off = (wn * Cfg::WN + (lane / 16) * 8 + lane % 8) * Cfg::LDS + ((lane / 8) % 2) * 8;
@@ -95,7 +98,7 @@ __global__ void __launch_bounds__(Cfg::NTHREADS, 2)
         }
         __pipeline_commit();
         const int s = kt % Cfg::STAGES;
-        const bf16 *sa = SA(s) + a_off, *sb = SB(s) + b_off;
+        const op_t *sa = SA(s) + a_off, *sb = SB(s) + b_off;
 #pragma unroll
         for (int kk = 0; kk < Cfg::BK / 16; kk++) {
             uint32_t a[Cfg::MT][4];
@@ -107,8 +110,8 @@ __global__ void __launch_bounds__(Cfg::NTHREADS, 2)
                 ac_mma::ldmatrix_x4(b, sb + np * 16 * Cfg::LDS + kk * 16);
 #pragma unroll
                 for (int m = 0; m < Cfg::MT; m++) {
-                    ac_mma::mma_16816(acc[m][2 * np], a[m], b);
-                    ac_mma::mma_16816(acc[m][2 * np + 1], a[m], b + 2);
+                    ac_mma::mma_16816<op_t>(acc[m][2 * np], a[m], b);
+                    ac_mma::mma_16816<op_t>(acc[m][2 * np + 1], a[m], b + 2);
                 }
             }
         }
@@ -133,7 +136,8 @@ __global__ void __launch_bounds__(Cfg::NTHREADS, 2)
                 const float v0 = acc[m][n][2 * half], v1 = acc[m][n][2 * half + 1];
                 if (EPI == EPI_BIAS_GELU) {
                     *(uint32_t *)(hid + (int64_t)r * N + col) =
-                        ac_mma::pack_bf16x2(ac_mlp_gelu_erf(v0 + c0), ac_mlp_gelu_erf(v1 + c1));
+                        ac_mma::pack2<op_t>(ac_mlp_op_saturate(ac_mlp_gelu_erf(v0 + c0)),
+                                            ac_mlp_op_saturate(ac_mlp_gelu_erf(v1 + c1)));
                 } else {
                     float2 *px = (float2 *)(x + (int64_t)r * N + col);
                     float2 o = *px;

@@ -1,16 +1,16 @@
-// The ConvNeXt block MLP (conette convnext.py:22-74; host/model.c encoder loop) unfused: cuBLAS GEMM ->
-// bias + GELU(erf) kernel -> cuBLAS GEMM -> epilogue kernel x += gamma * (y + pwconv2_b).
-// x, y: (N, C) fp32; h: (N, C) fp32 or bf16; hidden: (rows, 4C) fp32 pre-activation (and its bf16 GELU output
-// for BF16), all row-major (channels-last), through the caller's workspace in chunks of rows.
-// Why cuBLAS for FP32: FP32 is the validation mode; CUBLAS_COMPUTE_32F_PEDANTIC gives plain fp32 FFMA (no TF32,
-// no reduced-precision split-K) at near-peak CUDA-core speed with no tuning of ours to get wrong. For BF16 it is
-// the fallback for shapes the fused kernel is not built for, and the benchmark's unfused baseline. The BF16
-// GEMM1 writes fp32 so that bias + GELU round to bf16 once, as in the fused kernel.
+// The ConvNeXt block MLP (conette convnext.py:22-74; host/model.c encoder loop) unfused: GEMM -> bias + GELU(erf)
+// -> GEMM -> epilogue kernel x += gamma * (y + pwconv2_b).
+// x, y: (N, C) fp32; h: (N, C) fp32 or fp16; hidden: (rows, 4C) fp32 pre-activation (and its fp16 GELU output in
+// the BF16 mode, convnext_mlp_operand.cuh), all row-major (channels-last), through the caller's workspace in
+// chunks of rows.
+// FP32 (validation) runs the GEMMs as ac_gpu_linear's fixed-order tiles (batch-invariant, see below). In the BF16
+// mode this is the fallback for shapes the fused kernels are not built for, and the benchmark's unfused baseline:
+// cuBLAS GemmEx on fp16 operands, GEMM1 writing fp32 so that bias + GELU round to fp16 once, as in the fused
+// kernels.
 #include <cublas_v2.h>
-#include <cuda_bf16.h>
-
 #include "common.cuh"
 #include "convnext_mlp.h"
+#include "convnext_mlp_operand.cuh"
 #include "decoder_linear.h"
 
 #include <pthread.h>
@@ -73,10 +73,10 @@ static __global__ void bias_gelu_f32_kernel(float *hid, const float *b1, int n, 
         hid[i] = ac_mlp_gelu_erf(hid[i] + b1[i % H]);
 }
 
-// ... or into a bf16 copy, GEMM2's operand (BF16).
-static __global__ void bias_gelu_bf16_kernel(const float *pre, const float *b1, __nv_bfloat16 *out, int n, int H) {
+// ... or into an fp16 copy, GEMM2's operand (BF16 mode).
+static __global__ void bias_gelu_op_kernel(const float *pre, const float *b1, ac_mlp_op *out, int n, int H) {
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
-        out[i] = __float2bfloat16_rn(ac_mlp_gelu_erf(pre[i] + b1[i % H]));
+        out[i] = ac_mlp_op_from_float(ac_mlp_gelu_erf(pre[i] + b1[i % H]));
 }
 
 // x (rows, C) += gamma * (y + b2): host/model.c adds the bias inside the Linear, then the scaled residual.
@@ -118,13 +118,13 @@ extern "C" ac_status ac_convnext_mlp_unfused(ac_precision prec, int64_t N, int C
     int64_t R = (int64_t)(workspace_bytes / per_row);
     if (R > N) R = N;
     if (R > (1 << 30) / H) R = (1 << 30) / H;  // int indices (kernels, cuBLAS) with room for the grid stride
-    // workspace: hid (R, H) fp32 | y (R, C) fp32 | BF16 only: hid16 (R, H) bf16
+    // workspace: hid (R, H) fp32 | y (R, C) fp32 | BF16 only: hid16 (R, H) fp16
     float *hid = (float *)workspace;
     float *y = hid + (size_t)R * H;
-    __nv_bfloat16 *hid16 = (__nv_bfloat16 *)(y + (size_t)R * C);
+    ac_mlp_op *hid16 = (ac_mlp_op *)(y + (size_t)R * C);
     const float one = 1.0f, zero = 0.0f;
     const int bf = prec == AC_PREC_BF16;
-    const cudaDataType_t in_t = bf ? CUDA_R_16BF : CUDA_R_32F;
+    const cudaDataType_t in_t = bf ? CUDA_R_16F : CUDA_R_32F;
     const cublasComputeType_t ct = bf ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_PEDANTIC;
     const size_t in_size = bf ? 2 : 4;
 
@@ -150,7 +150,7 @@ extern "C" ac_status ac_convnext_mlp_unfused(ac_precision prec, int64_t N, int C
                                       in_t, C, &zero, hid, CUDA_R_32F, H, ct, CUBLAS_GEMM_DEFAULT));
         const int nh = rows * H;
         if (bf) {
-            bias_gelu_bf16_kernel<<<mlp_grid(nh), 256, 0, stream>>>(hid, pwconv1_b, hid16, nh, H);
+            bias_gelu_op_kernel<<<mlp_grid(nh), 256, 0, stream>>>(hid, pwconv1_b, hid16, nh, H);
             KERNEL_CHECK();
         } else {
             bias_gelu_f32_kernel<<<mlp_grid(nh), 256, 0, stream>>>(hid, pwconv1_b, nh, H);

@@ -132,6 +132,6 @@ extern "C" ac_status ac_dwconv7_ln(ac_precision out_prec, const float *x, const 
     if (out_prec == AC_PREC_FP32)
         return vec4 ? launch<4>(x, foff, n, frames, F, C, dw_w49, dw_b, ln_w, ln_b, eps, (float *)h, stream)
                     : launch<1>(x, foff, n, frames, F, C, dw_w49, dw_b, ln_w, ln_b, eps, (float *)h, stream);
-    return vec4 ? launch<4>(x, foff, n, frames, F, C, dw_w49, dw_b, ln_w, ln_b, eps, (__nv_bfloat16 *)h, stream)
-                : launch<1>(x, foff, n, frames, F, C, dw_w49, dw_b, ln_w, ln_b, eps, (__nv_bfloat16 *)h, stream);
+    return vec4 ? launch<4>(x, foff, n, frames, F, C, dw_w49, dw_b, ln_w, ln_b, eps, (ac_mlp_op *)h, stream)
+                : launch<1>(x, foff, n, frames, F, C, dw_w49, dw_b, ln_w, ln_b, eps, (ac_mlp_op *)h, stream);
 }

@@ -4,7 +4,8 @@
 // x: (N, C) fp32 channels-last residual stream of one stage, clips packed by frames (foff, device, n + 1) on a
 // (frames, F) grid: each clip's zero padding of 3 is its own (time and frequency), never a neighbour's rows.
 // dw_w49: (49, C) = the stored (C, 1, 7, 7) weight transposed by ac_dwconv7_weight_t, so the 32 lanes of a warp
-// read 32 consecutive channels of one tap. h: (N, C), float for AC_PREC_FP32, __nv_bfloat16 for AC_PREC_BF16.
+// read 32 consecutive channels of one tap. h: (N, C), float for AC_PREC_FP32, for AC_PREC_BF16
+// the MLP's fp16 operand type (kernels/convnext_mlp_operand.cuh: saturating at +-65504).
 #ifndef AC_DWCONV_LN_H
 #define AC_DWCONV_LN_H
 

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cuda_bf16.h>
+
+#include "convnext_mlp_operand.cuh"
 #include <cuda_runtime.h>
 #include <stdint.h>
 
@@ -46,3 +48,4 @@ static __device__ __forceinline__ void ac_warp_ln_stats(const float *v, int C, f
 template <typename T> static __device__ __forceinline__ T ac_from_float(float v);
 template <> __device__ __forceinline__ float ac_from_float<float>(float v) { return v; }
 template <> __device__ __forceinline__ __nv_bfloat16 ac_from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+template <> __device__ __forceinline__ __half ac_from_float<__half>(float v) { return ac_mlp_op_from_float(v); }

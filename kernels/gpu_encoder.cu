@@ -5,6 +5,7 @@
 // 283-315 (forward, frame embeddings), pl_modules/common.py:59-78 (projection).
 #include "common.cuh"
 #include "convnext_mlp.h"
+#include "decoder_linear.h"
 #include "downsample.h"
 #include "dwconv_ln.h"
 #include "encoder_plan.h"
@@ -44,7 +45,8 @@ struct dbuf {
 struct block_w {
     float *dw_w49;  // owned: (49, C)
     const float *dw_b, *ln_w, *ln_b, *pw1_b, *pw2_b, *scale;
-    const void *pw1_w, *pw2_w;  // float or bf16 per precision
+    const void *pw1_w, *pw2_w;  // float (FP32: the model's) or fp16 (BF16: pw_op, ac_convnext_mlp_weight)
+    void *pw_op[2];             // owned (BF16 only): the fp16 pwconv1, pwconv2 weights
 };
 
 struct enc {
@@ -56,7 +58,9 @@ struct enc {
     const float *stem_b, *stem_ln_w, *stem_ln_b;
     const float *ds_ln_w[4], *ds_ln_b[4], *ds_b[4];
     float *ds_w[4];   // owned: (Cout, 2, 2, Cin) fp32
-    void *ds_wb[4];   // owned: same, bf16 (BF16 only)
+    void *ds_wb[4];   // owned: same, bf16 (BF16 only), and its rounding remainder (ac_gpu_bf16_split_lo): the
+    void *ds_wlo[4];  // downsample GEMMs run as split products, ~fp32 accuracy (bench/bf16_sim.py: plain bf16
+                      // operands there were most of the BF16 encoder's error)
     block_w *blocks[4];
     const float *proj_w, *proj_b;
     int64_t min_samples;
@@ -181,9 +185,14 @@ static void enc_free(void *p) {
     for (int s = 0; s < 4; s++) {
         if (e->ds_w[s]) cudaFree(e->ds_w[s]);
         if (e->ds_wb[s]) cudaFree(e->ds_wb[s]);
+        if (e->ds_wlo[s]) cudaFree(e->ds_wlo[s]);
         if (e->blocks[s])
-            for (int k = 0; k < e->cfg->encoder.depths[s]; k++)
-                if (e->blocks[s][k].dw_w49) cudaFree(e->blocks[s][k].dw_w49);
+            for (int k = 0; k < e->cfg->encoder.depths[s]; k++) {
+                block_w *b = &e->blocks[s][k];
+                if (b->dw_w49) cudaFree(b->dw_w49);
+                for (int j = 0; j < 2; j++)
+                    if (b->pw_op[j]) cudaFree(b->pw_op[j]);
+            }
         free(e->blocks[s]);
     }
     free_device_buffers(e);  // first: it waits for an upload that may still read the pinned buffer
@@ -239,11 +248,19 @@ static const float *F32(const ac_gpu_model *g, const char *fmt, int a, int b) {
     return ac_gpu_f32(g, name);
 }
 
-// fp32 or bf16 copy of a weight matrix, per the model's precision
-static const void *MAT(const ac_gpu_model *g, ac_precision prec, const char *fmt, int a, int b) {
+// A pwconv weight as the MLP takes it: the model's fp32 copy (FP32), or an fp16 copy made here into *owned
+// (BF16: the MLP's operand type, kernels/convnext_mlp_operand.cuh). NULL *w when the model lacks it.
+static ac_status pw_weight(const ac_gpu_model *g, ac_precision prec, const char *fmt, int si, int k, int rows,
+                           int cols, const void **w, void **owned) {
     char name[256];
-    snprintf(name, sizeof name, fmt, a, b);
-    return prec == AC_PREC_BF16 ? ac_gpu_bf16(g, name) : (const void *)ac_gpu_f32(g, name);
+    snprintf(name, sizeof name, fmt, si, k);
+    const float *w32 = ac_gpu_f32(g, name);
+    *w = w32;
+    if (!w32 || prec != AC_PREC_BF16) return AC_OK;
+    const int64_t n = (int64_t)rows * cols;
+    CUDA_CHECK(cudaMalloc(owned, sizeof(uint16_t) * (size_t)n));
+    *w = *owned;
+    return ac_convnext_mlp_weight(name, w32, n, *owned, ac_gpu_stream(g));
 }
 
 static ac_status host_tensor(const ac_gpu_model *g, const char *name, float **out) {
@@ -339,8 +356,13 @@ static ac_status enc_init(ac_gpu_model *g, enc *e) {
         NEED(e->ds_ln_w[i] && e->ds_ln_b[i] && e->ds_b[i] && w, E "downsample_layers.{1,2,3}.*");
         const size_t ne = (size_t)dims[i] * dims[i - 1] * 4;
         CUDA_CHECK(cudaMalloc((void **)&e->ds_w[i], sizeof(float) * ne));
-        if (e->prec == AC_PREC_BF16) CUDA_CHECK(cudaMalloc(&e->ds_wb[i], sizeof(__nv_bfloat16) * ne));
+        if (e->prec == AC_PREC_BF16) {
+            CUDA_CHECK(cudaMalloc(&e->ds_wb[i], sizeof(__nv_bfloat16) * ne));
+            CUDA_CHECK(cudaMalloc(&e->ds_wlo[i], sizeof(__nv_bfloat16) * ne));
+        }
         if ((st = ac_downsample_weight_reorder(w, dims[i], dims[i - 1], e->ds_w[i], e->ds_wb[i], s))) return st;
+        if (e->ds_wlo[i] && (st = ac_gpu_bf16_split_lo(e->ds_w[i], e->ds_wb[i], (int64_t)ne, e->ds_wlo[i], s)))
+            return st;
     }
     for (int si = 0; si < 4; si++) {
         e->blocks[si] = (block_w *)calloc((size_t)c->encoder.depths[si], sizeof(block_w));
@@ -354,8 +376,12 @@ static ac_status enc_init(ac_gpu_model *g, enc *e) {
             b->pw1_b = F32(g, E "stages.%d.%d.pwconv1.bias", si, k);
             b->pw2_b = F32(g, E "stages.%d.%d.pwconv2.bias", si, k);
             b->scale = F32(g, E "stages.%d.%d.scale_layer", si, k);
-            b->pw1_w = MAT(g, e->prec, E "stages.%d.%d.pwconv1.weight", si, k);
-            b->pw2_w = MAT(g, e->prec, E "stages.%d.%d.pwconv2.weight", si, k);
+            const int C = dims[si];
+            if ((st = pw_weight(g, e->prec, E "stages.%d.%d.pwconv1.weight", si, k, 4 * C, C, &b->pw1_w,
+                                &b->pw_op[0])) ||
+                (st = pw_weight(g, e->prec, E "stages.%d.%d.pwconv2.weight", si, k, C, 4 * C, &b->pw2_w,
+                                &b->pw_op[1])))
+                return st;
             NEED(dw && b->dw_b && b->ln_w && b->ln_b && b->pw1_b && b->pw2_b && b->scale && b->pw1_w && b->pw2_w,
                  E "stages.*.*");
             CUDA_CHECK(cudaMalloc((void **)&b->dw_w49, sizeof(float) * 49 * dims[si]));
@@ -607,7 +633,7 @@ static ac_status encode_device(ac_gpu_model *g, enc *e, int n, ac_pcm_kind pcm_k
     for (int si = 0; si < AC_ENC_STAGES; si++) d_off[si] = (const int *)(dv + o_foff) + si * (n + 1);
 
     // buffers
-    const size_t elt = e->prec == AC_PREC_BF16 ? sizeof(__nv_bfloat16) : sizeof(float);
+    const size_t elt = e->prec == AC_PREC_BF16 ? sizeof(uint16_t) : sizeof(float);  // h: the MLP's operand type
     size_t act = 0, cols = 0, mlpws = 0;
     for (int si = 1; si < AC_ENC_STAGES; si++) {
         const int64_t N = (int64_t)O[si][n] * F[si];
@@ -622,7 +648,7 @@ static ac_status encode_device(ac_gpu_model *g, enc *e, int n, ac_pcm_kind pcm_k
     if ((st = grow(&e->lm_ws, ac_logmel_workspace(e->lm, R), s)) || (st = grow(&e->bn0, sizeof(float) * lm, s)) ||
         (dmp->fn && (st = grow(&e->logmel, sizeof(float) * lm, s))) || (st = grow(&e->xa, sizeof(float) * act, s)) ||
         (st = grow(&e->xb, sizeof(float) * act, s)) || (st = grow(&e->hb, elt * act, s)) ||
-        (st = grow(&e->cols, elt * (cols ? cols : 1), s)) || (st = grow(&e->mlp_ws, mlpws ? mlpws : 1, s)) ||
+        (st = grow(&e->cols, sizeof(float) * (cols ? cols : 1), s)) || (st = grow(&e->mlp_ws, mlpws ? mlpws : 1, s)) ||
         (st = grow(&e->femb, sizeof(float) * (size_t)T3 * C3, s)) ||
         (st = grow(&e->mem, sizeof(float) * (size_t)T3 * D, s)))
         return st;
@@ -658,12 +684,16 @@ static ac_status encode_device(ac_gpu_model *g, enc *e, int n, ac_pcm_kind pcm_k
     for (int si = 0; si < 4; si++) {
         const int p = si + 1, C = dims[si];  // plan stage of this ConvNeXt stage
         if (si > 0) {
-            if ((st = ac_downsample_ln_im2col(e->prec, xa, d_off[p - 1], d_off[p], n, O[p][n], F[p - 1], dims[si - 1],
-                                              e->ds_ln_w[si], e->ds_ln_b[si], eps, e->cols.p, s)))
+            // fp32 columns in both precisions: BF16 splits them on the fly (ac_gpu_linear's split product)
+            if ((st = ac_downsample_ln_im2col(AC_PREC_FP32, xa, d_off[p - 1], d_off[p], n, O[p][n], F[p - 1],
+                                              dims[si - 1], e->ds_ln_w[si], e->ds_ln_b[si], eps, e->cols.p, s)))
                 return st;
-            const void *w = e->prec == AC_PREC_BF16 ? e->ds_wb[si] : (const void *)e->ds_w[si];
-            if ((st = ac_linear(ac_gpu_cublas(g), e->prec, (int64_t)O[p][n] * F[p], 4 * dims[si - 1], C, e->cols.p, w,
-                                e->ds_b[si], 0, xb, s)))
+            const int64_t rows = (int64_t)O[p][n] * F[p];
+            if (rows > 0x7fffffff)
+                return ac_fail(AC_ERR_INVALID_ARG, "encoder: %lld downsampled tokens in one call (hint: fewer or "
+                               "shorter clips per batch)", (long long)rows);
+            if (rows > 0 && (st = ac_gpu_linear((const float *)e->cols.p, (int)rows, NULL, 4 * dims[si - 1],
+                                                e->ds_w[si], e->ds_wb[si], e->ds_wlo[si], e->ds_b[si], C, 0, xb, s)))
                 return st;
             float *t = xa;
             xa = xb;

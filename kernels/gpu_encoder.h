@@ -4,13 +4,15 @@
 // (host/model.c) clip by clip: the clips are packed along time, never padded into each other, so a clip's result
 // does not depend on what else is in the batch (up to the GEMMs' own row-independent rounding).
 // Activations are channels-last (tokens, C) fp32 (the residual stream and every reduction); with AC_PREC_BF16
-// the GEMM operands (LayerNorm outputs, GELU outputs, weights) are bf16, accumulation fp32. The front end runs in
+// the block MLPs' operands (LayerNorm outputs, GELU outputs, weights) are fp16 (kernels/convnext_mlp_operand.cuh:
+// same tensor-core rate as bf16, 3 more bits) and the downsample GEMMs multiply split bf16 pairs (~fp32 accuracy,
+// kernels/decoder_linear.h), accumulation fp32 everywhere. The front end runs in
 // double in both precisions: FP32 (validation) takes the DFT as a DGEMM on the checkpoint's matrices, exactly the
 // oracle's arithmetic; BF16 a windowed FFT (kernels/logmel.h; AC_STFT=fft|gemm overrides).
-// Device memory, grown on demand and kept between calls: ~20 MB per 10 s clip of the CoNeTTE model in bf16, ~25 MB
-// in fp32 (two residual buffers 5.4 MB each, h and the downsample columns 2.7 MB each in bf16, bn0 0.9 MB, two
+// Device memory, grown on demand and kept between calls: ~23 MB per 10 s clip of the CoNeTTE model in bf16, ~25 MB
+// in fp32 (two residual buffers 5.4 MB each, the downsample columns 5.4 MB, h 2.7 MB in bf16, bn0 0.9 MB, two
 // upload slots of the batch's PCM 1.3 MB each as float), plus the front end's scratch (~270 MB, processed in
-// chunks) and the MLP's workspace (<= 64 MB); a batch of 512 such clips needs ~10 GB in bf16. Host: one pinned
+// chunks) and the MLP's workspace (<= 64 MB); a batch of 512 such clips needs ~12 GB in bf16. Host: one pinned
 // staging buffer of the batch's PCM. The upload runs on a stream of the encoder's own and overlaps the previous
 // call's kernels (gpu_encoder.cu).
 // Not thread-safe: one host thread per ac_gpu_model at a time.

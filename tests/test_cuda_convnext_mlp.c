@@ -4,7 +4,8 @@
 // BF16, every eligible path (mma at C in {96,192}, split at {384,768}, wmma at {96,192,384,768}, unfused
 // everywhere) and the auto choice,
 // C in {8,16,24,32,96,192,384,768} x N in {1,7,63,64,65,1000,4099}, against a double-precision evaluation
-// (host/model.c's order of operations) of the same bf16-representable inputs, error as a share of the
+// (host/model.c's order of operations) of the same fp16-representable inputs (the BF16 mode's MLP operands are
+// fp16: kernels/convnext_mlp_operand.cuh), error as a share of the
 // per-element budget of tests/tolerances.h; x has NaN guard rows on both sides that must stay untouched, h
 // NaN rows past N, the workspace NaN-filled before each run.
 #include <cuda_runtime_api.h>
@@ -13,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bf16.h"
+#include "fp16.h"
 #include "../kernels/convnext_mlp.h"
 #include "../kernels/device.h"
 #include "testutil.h"
@@ -26,15 +27,43 @@ static float frand(void) {  // xorshift64*, uniform in [-1, 1)
     return (float)((double)((g_rng * 2685821657736338717ull) >> 11) / 9007199254740992.0 * 2.0 - 1.0);
 }
 
-// n values uniform in [-scale, scale), rounded to bf16 so that the fp32 and bf16 runs see the same numbers.
-static void fill_bf(float *f, uint16_t *b, size_t n, float scale) {
+// n values uniform in [-scale, scale), rounded to fp16 so that the fp32 and BF16-mode runs see the same numbers.
+static void fill_op(float *f, uint16_t *b, size_t n, float scale) {
     for (size_t i = 0; i < n; i++) {
-        b[i] = ac_f32_to_bf16(frand() * scale);
-        f[i] = ac_bf16_to_f32(b[i]);
+        b[i] = ac_f32_to_f16(frand() * scale);
+        f[i] = ac_f16_to_f32(b[i]);
     }
 }
 
+// host/fp16.h, which the tests and the emulators round with: every fp16 value survives f16 -> f32 -> f16, each
+// midpoint between neighbours goes to the even one and anything nearer to a neighbour to it, and values past
+// the range saturate (CUDA's __float2half_rn would give inf there; the kernels saturate first)
+static void fp16_checks(void) {
+    int bad = 0;
+    for (uint32_t h = 0; h < 0x10000; h++) {
+        const uint16_t b = (uint16_t)h;
+        const float f = ac_f16_to_f32(b);
+        if ((b & 0x7c00) == 0x7c00) {  // inf, NaN
+            bad += (b & 0x3ff) ? !isnan(f) || !(ac_f32_to_f16(f) & 0x3ff) : !isinf(f);
+            continue;
+        }
+        bad += ac_f32_to_f16(f) != b;
+        if ((b & 0x7fff) == 0x7bff) continue;  // 65504: no finite neighbour above
+        const float next = ac_f16_to_f32((uint16_t)(b + 1)), mid = 0.5f * (f + next);  // mid is exact in fp32
+        const uint16_t even = (b & 1) ? (uint16_t)(b + 1) : b;
+        bad += ac_f32_to_f16(mid) != even;
+        bad += ac_f32_to_f16(nextafterf(mid, 0.f)) != b;
+        bad += ac_f32_to_f16(nextafterf(mid, (b & 0x8000) ? -INFINITY : INFINITY)) != (uint16_t)(b + 1);
+    }
+    bad += ac_f32_to_f16(65519.f) != 0x7bff || ac_f32_to_f16(65520.f) != 0x7bff || ac_f32_to_f16(1e30f) != 0x7bff;
+    bad += ac_f32_to_f16(-INFINITY) != 0xfbff || ac_f32_to_f16(1e-9f) != 0 || ac_f32_to_f16(-1e-9f) != 0x8000;
+    bad += ac_f16_to_f32(0x0001) != ldexpf(1.f, -24) || ac_f16_to_f32(0x3c00) != 1.f || ac_f16_to_f32(0xc000) != -2.f;
+    checks++;
+    CHECK(bad == 0, "host fp16 conversion: %d wrong results", bad);
+}
+
 static void host_checks(void) {
+    fp16_checks();
     void *p = (void *)(uintptr_t)256;  // never dereferenced: each call below must fail before touching it
     const float *fp = (const float *)p;
     float *xp = (float *)p;
@@ -97,7 +126,7 @@ static void host_checks(void) {
     // Workspace: grows with N up to a cap, then stays (the unfused path works in row chunks).
     checks += 4;
     CHECK(ac_convnext_mlp_workspace(AC_PREC_FP32, 1, 96) == 20 * 96, "fp32 bytes per row");
-    CHECK(ac_convnext_mlp_workspace(AC_PREC_BF16, 1, 96) == 28 * 96, "bf16 bytes per row");
+    CHECK(ac_convnext_mlp_workspace(AC_PREC_BF16, 1, 96) == 28 * 96, "BF16-mode bytes per row");
     size_t big = ac_convnext_mlp_workspace(AC_PREC_BF16, (int64_t)1 << 40, 768);
     CHECK(big <= ((size_t)64 << 20) && big >= ((size_t)32 << 20), "capped workspace %zu", big);
     CHECK(ac_convnext_mlp_workspace(AC_PREC_FP32, (int64_t)1 << 40, 8) <= ((size_t)64 << 20), "cap at small C");
@@ -139,7 +168,7 @@ static void host_checks(void) {
 typedef struct {
     int C;
     int64_t N;
-    float *h, *w1, *b1, *w2, *b2, *gamma, *x0;  // fp32 values (bf16-representable for h, w1, w2)
+    float *h, *w1, *b1, *w2, *b2, *gamma, *x0;  // fp32 values (fp16-representable for h, w1, w2)
     uint16_t *hb, *w1b, *w2b;
 } problem;
 
@@ -155,7 +184,7 @@ static void reference_row(const problem *P, int64_t r, double *g, double *pj, do
         g[j] = 0.5 * s * (1.0 + erf(s / sqrt(2.0)));
         pj[j] = 1.13 * a;
     }
-    const double u32 = ldexp(1.0, -24), u16 = ldexp(1.0, -8);
+    const double u32 = ldexp(1.0, -24), u16 = ldexp(1.0, -11);  // fp16 unit roundoff
     for (int c = 0; c < C; c++) {
         const float *w = P->w2 + (size_t)c * H;
         double y = P->b2[c], abs_t = fabs(P->b2[c]), sq_t = 0, sq_p = 0;
@@ -168,7 +197,7 @@ static void reference_row(const problem *P, int64_t r, double *g, double *pj, do
         const double tail = 2.0 * u32 * (fabs(x0) + gm * fabs(y));
         const double e32 = TOL_MLP_FP32_EPS * u32 * (abs_t + sqrt(sq_p));
         bud32[c] = gm * e32 + tail;
-        bud16[c] = gm * (TOL_MLP_BF16_SIGMAS * u16 * sqrt(sq_t) + e32) + tail;
+        bud16[c] = gm * (TOL_MLP_OP_SIGMAS * u16 * sqrt(sq_t) + e32) + tail;
     }
 }
 
@@ -204,7 +233,7 @@ static void run_case(const problem *P, ac_precision prec, ac_mlp_path path, cons
     if (prec == AC_PREC_BF16) {
         uint16_t *hb = (uint16_t *)hbuf;
         memcpy(hb, P->hb, 2 * (size_t)N * C);
-        for (size_t i = (size_t)N * C; i < hrows * C; i++) hb[i] = 0x7fc0;
+        for (size_t i = (size_t)N * C; i < hrows * C; i++) hb[i] = 0x7e00;  // fp16 NaN
     } else {
         float *hf = (float *)hbuf;
         memcpy(hf, P->h, 4 * (size_t)N * C);
@@ -290,6 +319,51 @@ static void run_case(const problem *P, ac_precision prec, ac_mlp_path path, cons
     free(hbuf);
 }
 
+// ac_convnext_mlp_weight: the fp16 copy bit for bit as the host rounds (normals, ties, subnormals, the edge of
+// the range), and a weight beyond fp16's range or a NaN refused by name
+static void weight_checks(cudaStream_t stream) {
+    float w[] = {0.f,           -0.f,          1.f,     -1.0009765625f, 1.00048828125f, 1.00146484375f, 3.1415927f,
+                 65504.f,       -65519.f,      6.1e-5f, 5.9604645e-8f,  2.9802322e-8f,  -3.0e-8f,       1e-7f,
+                 1.1920929e-7f, 0.0123456789f, -42.4242f};
+    const int n = (int)(sizeof w / sizeof w[0]);
+    float *d_w = NULL;
+    uint16_t *d_op = NULL, got[sizeof w / sizeof w[0]];
+    cudaError_t err = cudaMalloc((void **)&d_w, sizeof w);
+    if (err == cudaSuccess) err = cudaMalloc((void **)&d_op, sizeof got);
+    if (err == cudaSuccess) err = cudaMemcpy(d_w, w, sizeof w, cudaMemcpyHostToDevice);
+    checks++;
+    CHECK(err == cudaSuccess, "weight setup: %s", cudaGetErrorString(err));
+    if (err != cudaSuccess) {
+        g_device_errors++;
+        return;
+    }
+    ac_status st = ac_convnext_mlp_weight("test.pwconv1.weight", d_w, n, d_op, stream);
+    checks++;
+    CHECK(st == AC_OK, "weight conversion: %s", ac_last_error());
+    err = cudaMemcpy(got, d_op, sizeof got, cudaMemcpyDeviceToHost);
+    int bad = 0;
+    for (int i = 0; i < n && err == cudaSuccess; i++)
+        if (got[i] != ac_f32_to_f16(w[i])) {
+            bad++;
+            fprintf(stderr, "  weight %.9g: device fp16 0x%04x, host 0x%04x\n", w[i], got[i], ac_f32_to_f16(w[i]));
+        }
+    checks++;
+    CHECK(err == cudaSuccess && bad == 0, "fp16 weight copy: %d of %d differ from the host's rounding (%s)", bad, n,
+          cudaGetErrorString(err));
+    const float beyond[] = {65520.f, NAN};  // 65520 rounds to inf in fp16
+    for (int k = 0; k < 2; k++) {
+        w[5] = beyond[k];
+        err = cudaMemcpy(d_w, w, sizeof w, cudaMemcpyHostToDevice);
+        st = err == cudaSuccess ? ac_convnext_mlp_weight("test.pwconv2.weight", d_w, n, d_op, stream) : AC_OK;
+        checks++;
+        CHECK(err == cudaSuccess && st == AC_ERR_INVALID_ARG && strstr(ac_last_error(), "test.pwconv2.weight"),
+              "a weight of %g must be refused by name (status %d: %s)", beyond[k], (int)st, ac_last_error());
+    }
+    checks++;
+    CHECK(ac_convnext_mlp_weight("w", NULL, n, d_op, stream) == AC_ERR_INVALID_ARG, "NULL weight");
+    cudaFree(d_w), cudaFree(d_op);
+}
+
 // The reference is O(rows * 8 C^2) in double: every row up to this many multiply-adds, then a sample
 // (the first and last 40 rows, where tile edges are, and an even spread in between).
 #define REF_MACS 5.0e8
@@ -314,9 +388,9 @@ static void gpu_checks(cudaStream_t stream) {
             P.w2 = malloc(4 * nw), P.w2b = malloc(2 * nw), P.b1 = malloc(4 * (size_t)H), P.b2 = malloc(4 * (size_t)C);
             P.gamma = malloc(4 * (size_t)C), P.x0 = malloc(4 * nh);
             // Scales of a trained block: h a LayerNorm output, pre-activations O(1), layer scale 0.05..1.
-            fill_bf(P.h, P.hb, nh, 1.7f);
-            fill_bf(P.w1, P.w1b, nw, 1.7f / sqrtf((float)C));
-            fill_bf(P.w2, P.w2b, nw, 1.7f / sqrtf((float)H));
+            fill_op(P.h, P.hb, nh, 1.7f);
+            fill_op(P.w1, P.w1b, nw, 1.7f / sqrtf((float)C));
+            fill_op(P.w2, P.w2b, nw, 1.7f / sqrtf((float)H));
             for (int j = 0; j < H; j++) P.b1[j] = 0.5f * frand();
             for (int c = 0; c < C; c++) {
                 P.b2[c] = 0.2f * frand();
@@ -382,7 +456,8 @@ int main(void) {
         fprintf(stderr, "FAIL: cudaStreamCreate\n");
         return 1;
     }
-    gpu_checks(stream);
+    weight_checks(stream);
+    if (!g_device_errors) gpu_checks(stream);
     cudaStreamDestroy(stream);
     return test_finish("test_cuda_convnext_mlp", checks);
 }

@@ -908,6 +908,7 @@ extern "C" cublasStatus_t cublasLtDestroy(cublasLtHandle_t h) {
 static double ld(const float *p) { return *p; }
 static double ld(const double *p) { return *p; }
 static double ld(const __nv_bfloat16 *p) { return emu_bf2f(*p); }
+static double ld(const __half *p) { return __half2float(*p); }
 // Column-major C (m x n) = alpha op(A) op(B) + beta C, in double. Checks that each operand's extent is device memory.
 template <typename TA, typename TC>
 static cublasStatus_t gemm(const char *who, cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
@@ -972,8 +973,12 @@ extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, c
                                        cudaDataType bt, int ldb, const void *bev, void *C, cudaDataType ct, int ldc,
                                        cublasComputeType_t compute, cublasGemmAlgo_t) {
     if (compute != CUBLAS_COMPUTE_32F && compute != CUBLAS_COMPUTE_32F_PEDANTIC) return CUBLAS_STATUS_NOT_SUPPORTED;
-    if (at != bt || ct != CUDA_R_32F || (at != CUDA_R_32F && at != CUDA_R_16BF)) return CUBLAS_STATUS_NOT_SUPPORTED;
+    if (at != bt || ct != CUDA_R_32F || (at != CUDA_R_32F && at != CUDA_R_16BF && at != CUDA_R_16F))
+        return CUBLAS_STATUS_NOT_SUPPORTED;
     const double al = *(const float *)alv, be = *(const float *)bev;
+    if (at == CUDA_R_16F)
+        return gemm("cublasGemmEx(fp16)", h, ta, tb, m, n, k, al, (const __half *)A, lda, (const __half *)B, ldb, be,
+                    (float *)C, ldc);
     if (at == CUDA_R_16BF)
         return gemm("cublasGemmEx(bf16)", h, ta, tb, m, n, k, al, (const __nv_bfloat16 *)A, lda,
                     (const __nv_bfloat16 *)B, ldb, be, (float *)C, ldc);

@@ -2,7 +2,7 @@
 // of cuda_emu.h, for every tile configuration the launcher uses, on row counts with partial last tiles: checks
 // the index arithmetic, the shared-memory layout (poisoned with NaN, with a canary past the configured size),
 // the cp.async waits and the barriers (copies land as late as the waits allow, reading early gives NaN), against
-// a double-precision evaluation with the same bf16 rounding of the hidden activations. Build with AddressSanitizer
+// a double-precision evaluation with the same fp16 rounding of the hidden activations. Build with AddressSanitizer
 // so that any global read past an array fails: tests/emu/run.sh. Not a GPU test: it says nothing about what
 // nvcc makes of the code, only that the code is right if CUDA does what its documentation says.
 #include "cuda_emu.h"
@@ -65,13 +65,13 @@ static int run(int64_t N) {
     int canary_bad = 0;
     pthread_barrier_init(&g_barrier, NULL, K::NTHREADS);
     for (int64_t b = 0; b < (N + BM - 1) / BM; b++) {
-        for (size_t i = 0; i < EMU_SMEM / 2; i++) ((uint16_t *)smem)[i] = 0x7fc0;  // NaN as bf16 and as fp32
+        for (size_t i = 0; i < EMU_SMEM / 2; i++) ((uint16_t *)smem)[i] = 0x7fc0;  // NaN as bf16, fp16 and fp32
         std::vector<std::thread> threads;
         for (int t = 0; t < K::NTHREADS; t++)
             threads.emplace_back([&, t] {
                 threadIdx = {(unsigned)t, 0, 0};
                 blockIdx = {(unsigned)b, 0, 0};
-                convnext_mlp_bf16_kernel<C, BM, BH>(N, p.h.data(), p.w1.data(), p.b1.data(), p.w2.data(),
+                convnext_mlp_wmma_kernel<C, BM, BH>(N, p.h.data(), p.w1.data(), p.b1.data(), p.w2.data(),
                                                     p.b2.data(), p.gamma.data(), x.data());
                 assert(t_groups.empty() && t_open.empty() && "cp.async groups left pending at exit");
             });

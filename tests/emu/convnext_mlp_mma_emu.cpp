@@ -2,11 +2,11 @@
 // kernel (kernels/convnext_mlp_mma_kernel.cuh) in the four configurations the launcher uses (C = 96: 4 warps x 2
 // row tiles, C = 192: 8 warps x 1; with AC_MLP_MMA_ALT=1, 4 warps x 1 at both) and the split GEMM pair with its
 // two epilogues (convnext_mlp_split_kernel.cuh), on row counts with partial last tiles. ldmatrix and mma.sync are
-// emulated lane by lane from the PTX ISA's fragment layouts (kernels/mma_bf16.cuh: every lane computes its own
+// emulated lane by lane from the PTX ISA's fragment layouts (kernels/mma_16816.cuh: every lane computes its own
 // registers from the others' through shuffles), so a kernel that packs a fragment wrongly gets wrong numbers here
 // as on the GPU. cp.async lands as late as the waits allow (NaN until then), dynamic shared memory is an
 // exact-size, NaN-poisoned heap block (AddressSanitizer), warps run in a random order between barriers. Checked
-// against a double-precision evaluation with the same bf16 rounding of the hidden activations, plus: rows past N
+// against a double-precision evaluation with the same fp16 rounding of the hidden activations, plus: rows past N
 // untouched, every row written. What it cannot say: anything about nvcc's code or speed (tools/gpu-check runs the
 // GPU test and the benchmark).
 #include "emu_rt.h"
@@ -41,7 +41,7 @@ void __pipeline_wait_prior(size_t prior) {
     }
 }
 
-#include "../../kernels/mma_bf16.cuh"
+#include "../../kernels/mma_16816.cuh"
 #include "../../kernels/convnext_mlp_mma_kernel.cuh"
 #include "../../kernels/convnext_mlp_split_kernel.cuh"
 
@@ -57,7 +57,7 @@ static int run(int64_t N) {
     const int H = 4 * C;
     const mlp_case p = mlp_make(C, N, &g_rng);
     // exact-size device stand-ins (ASan), x with NaN guard rows
-    emu_buf<__nv_bfloat16> dh(p.h.size()), dw1(p.w1.size()), dw2(p.w2.size());
+    emu_buf<__half> dh(p.h.size()), dw1(p.w1.size()), dw2(p.w2.size());
     emu_buf<float> db1(H), db2(C), dg(C), dx((N + 2 * GUARD) * C);
     memcpy(dh.p(), p.h.data(), 2 * p.h.size());
     memcpy(dw1.p(), p.w1.data(), 2 * p.w1.size());
@@ -77,7 +77,7 @@ static int run(int64_t N) {
         });
     } else {
         typedef ac_mlp_split::Cfg S;
-        emu_buf<__nv_bfloat16> hid(N * H);
+        emu_buf<__half> hid(N * H);
         const unsigned gy = (unsigned)((N + S::BM - 1) / S::BM);
         emu_launch({(unsigned)(H / S::BN), gy, 1}, {(unsigned)S::NTHREADS, 1, 1}, S::SMEM, [&] {
             ac_mlp_split::mlp_gemm_kernel<ac_mlp_split::EPI_BIAS_GELU>((int)N, H, C, dh.p(), dw1.p(), db1.p(), NULL,

@@ -4,7 +4,7 @@
 // and cp.async (cuda_pipeline.h) with the worst legal timing: the destination reads as NaN from the issue until
 // the thread's __pipeline_wait_prior lets the group land. Asserts the alignment rules WMMA and cp.async state.
 #pragma once
-#define AC_CUDA_EMU 1  // kernels/mma_bf16.cuh: emulate ldmatrix / mma.sync through shuffles instead of PTX
+#define AC_CUDA_EMU 1  // kernels/mma_16816.cuh: emulate ldmatrix / mma.sync through shuffles instead of PTX
 #include <cassert>
 #include <cmath>
 #include <cstdint>
@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "../../host/bf16.h"
+#include "../../host/fp16.h"
 
 #define __global__
 #define __device__
@@ -39,8 +40,22 @@ inline float emu_bf2f(__nv_bfloat16 v) { return ac_bf16_to_f32(v.bits); }
 inline __nv_bfloat16 __float2bfloat16_rn(float f) {  // as CUDA: NaN stays a (quiet) NaN
     return {std::isnan(f) ? (uint16_t)0x7fc0 : ac_f32_to_bf16(f)};
 }
+// fp16 as its bits, converted as CUDA's __float2half_rn does (round to nearest even, subnormals, inf past 65504)
+struct __half {
+    uint16_t bits;
+};
+inline float __half2float(__half v) { return ac_f16_to_f32(v.bits); }
+inline __half __float2half_rn(float f) {
+    if (std::fabs(f) >= 65520.0f) return {(uint16_t)(std::signbit(f) ? 0xfc00u : 0x7c00u)};  // ac_f32_to_f16 saturates
+    return {ac_f32_to_f16(f)};
+}
+struct alignas(4) __half2 {
+    __half x, y;
+};
+inline __half2 __floats2half2_rn(float a, float b) { return {__float2half_rn(a), __float2half_rn(b)}; }
 inline float emu_to_f(float v) { return v; }
 inline float emu_to_f(__nv_bfloat16 v) { return emu_bf2f(v); }
+inline float emu_to_f(__half v) { return __half2float(v); }
 
 void __pipeline_memcpy_async(void *dst, const void *src, size_t bytes);
 void __pipeline_commit();

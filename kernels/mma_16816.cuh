@@ -1,13 +1,14 @@
-// BF16 tensor-core fragments at the PTX level (sm_80+): ldmatrix.x4 and mma.sync.m16n8k16 (fp32 accumulators),
-// the two instructions a FlashAttention-style kernel is built from (kernels/convnext_mlp_mma_kernel.cuh).
-// Fragment layouts are those of the PTX ISA ("Matrix Fragments for mma.m16n8k16", "ldmatrix"); with
-// g = lane / 4 and t = lane % 4:
+// Tensor-core fragments at the PTX level (sm_80+): ldmatrix.x4 and mma.sync.m16n8k16 with bf16 or fp16 operands
+// and fp32 accumulators, the two instructions a FlashAttention-style kernel is built from
+// (kernels/convnext_mlp_mma_kernel.cuh). Fragment layouts are those of the PTX ISA ("Matrix Fragments for
+// mma.m16n8k16", "ldmatrix"), the same for both 16-bit types; with g = lane / 4 and t = lane % 4:
 //   A (16 x 16, row-major)  a[0]: (g, 2t..2t+1)  a[1]: (g+8, 2t..2t+1)  a[2]: (g, 2t+8..2t+9)  a[3]: (g+8, 2t+8..2t+9)
 //   B (16 x 8, k x n)       b[0]: (k 2t..2t+1, n g)  b[1]: (k 2t+8..2t+9, n g)
 //   C/D (16 x 8, fp32)      d[0], d[1]: (g, 2t), (g, 2t+1)  d[2], d[3]: (g+8, 2t), (g+8, 2t+1)
-// Two bf16 share a 32-bit register, the lower column in the lower half. So the accumulators of two adjacent n8
-// tiles, rounded to bf16 pairs, are exactly the A fragment of the next product (pack_a_from_acc): the hidden
-// activations of the MLP go from GEMM1 to GEMM2 without touching shared memory.
+// Two 16-bit values share a 32-bit register, the lower column in the lower half. So the accumulators of two
+// adjacent n8 tiles, rounded to pairs, are exactly the A fragment of the next product (pack_a_from_acc): the
+// hidden activations of the MLP go from GEMM1 to GEMM2 without touching shared memory.
+// T (__nv_bfloat16 or __half) names the operand type of mma_16816 and pack2.
 // Under the CPU emulators (AC_CUDA_EMU, tests/emu and tests/emu-runtime) the same layouts are computed from
 // warp shuffles, so a kernel that mixes them up fails there as it would on the GPU.
 #pragma once
@@ -23,12 +24,24 @@ __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
     return r;
 }
 
-// A fragment (16 x 16) from the fp32 accumulators of two n8 tiles that hold columns 0-7 and 8-15 of it
+__device__ __forceinline__ uint32_t pack_f16x2(float lo, float hi) {
+    const __half2 v = __floats2half2_rn(lo, hi);  // .x (lo) in the lower 16 bits; inf past 65504
+    uint32_t r;
+    memcpy(&r, &v, sizeof r);
+    return r;
+}
+
+template <class T> __device__ __forceinline__ uint32_t pack2(float lo, float hi);
+template <> __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) { return pack_bf16x2(lo, hi); }
+template <> __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) { return pack_f16x2(lo, hi); }
+
+// A fragment (16 x 16) of T from the fp32 accumulators of two n8 tiles that hold columns 0-7 and 8-15 of it
+template <class T>
 __device__ __forceinline__ void pack_a_from_acc(uint32_t a[4], const float lo[4], const float hi[4]) {
-    a[0] = pack_bf16x2(lo[0], lo[1]);
-    a[1] = pack_bf16x2(lo[2], lo[3]);
-    a[2] = pack_bf16x2(hi[0], hi[1]);
-    a[3] = pack_bf16x2(hi[2], hi[3]);
+    a[0] = pack2<T>(lo[0], lo[1]);
+    a[1] = pack2<T>(lo[2], lo[3]);
+    a[2] = pack2<T>(hi[0], hi[1]);
+    a[3] = pack2<T>(hi[2], hi[3]);
 }
 
 // Zeroes an array of M x N fp32 accumulator tiles (16 x 8 each, 4 registers per lane); fully unrolled, so the
@@ -54,9 +67,18 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t r[4], const void *smem_row)
                  : "r"(addr));
 }
 
-// d (16 x 8) += a (16 x 16) . b (16 x 8), bf16 products accumulated in fp32
-__device__ __forceinline__ void mma_16816(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+// d (16 x 8) += a (16 x 16) . b (16 x 8), T products accumulated in fp32
+template <class T> __device__ __forceinline__ void mma_16816(float d[4], const uint32_t a[4], const uint32_t b[2]);
+template <>
+__device__ __forceinline__ void mma_16816<__nv_bfloat16>(float d[4], const uint32_t a[4], const uint32_t b[2]) {
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+                 "{%8, %9}, {%0, %1, %2, %3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+template <>
+__device__ __forceinline__ void mma_16816<__half>(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
                  "{%8, %9}, {%0, %1, %2, %3};\n"
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
@@ -64,8 +86,14 @@ __device__ __forceinline__ void mma_16816(float d[4], const uint32_t a[4], const
 
 #else  // CPU emulation: the documented layouts through shuffles (all 32 lanes must call, as on the GPU)
 
-static inline float emu_bf16_lo(uint32_t v) { return ac_bf16_to_f32((uint16_t)(v & 0xffffu)); }
-static inline float emu_bf16_hi(uint32_t v) { return ac_bf16_to_f32((uint16_t)(v >> 16)); }
+// the lower / upper T of a register
+template <class T> inline float emu_lo(uint32_t v) {
+    T x;
+    const uint16_t b = (uint16_t)(v & 0xffffu);
+    memcpy(&x, &b, 2);
+    return emu_to_f(x);
+}
+template <class T> inline float emu_hi(uint32_t v) { return emu_lo<T>(v >> 16); }
 
 inline void ldmatrix_x4(uint32_t r[4], const void *smem_row) {
     const int lane = (int)(threadIdx.x & 31);
@@ -77,7 +105,7 @@ inline void ldmatrix_x4(uint32_t r[4], const void *smem_row) {
     }
 }
 
-inline void mma_16816(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+template <class T> inline void mma_16816(float d[4], const uint32_t a[4], const uint32_t b[2]) {
     const int lane = (int)(threadIdx.x & 31), g = lane / 4, t = lane % 4;
     const unsigned long long a01 = (unsigned long long)a[1] << 32 | a[0], a23 = (unsigned long long)a[3] << 32 | a[2];
     const unsigned long long b01 = (unsigned long long)b[1] << 32 | b[0];
@@ -86,19 +114,19 @@ inline void mma_16816(float d[4], const uint32_t a[4], const uint32_t b[2]) {
         const unsigned long long x01 = __shfl_sync(0xffffffffu, a01, 4 * g + q);
         const unsigned long long x23 = __shfl_sync(0xffffffffu, a23, 4 * g + q);
         const uint32_t r0 = (uint32_t)x01, r1 = (uint32_t)(x01 >> 32), r2 = (uint32_t)x23, r3 = (uint32_t)(x23 >> 32);
-        A[0][2 * q] = emu_bf16_lo(r0), A[0][2 * q + 1] = emu_bf16_hi(r0);
-        A[1][2 * q] = emu_bf16_lo(r1), A[1][2 * q + 1] = emu_bf16_hi(r1);
-        A[0][2 * q + 8] = emu_bf16_lo(r2), A[0][2 * q + 9] = emu_bf16_hi(r2);
-        A[1][2 * q + 8] = emu_bf16_lo(r3), A[1][2 * q + 9] = emu_bf16_hi(r3);
+        A[0][2 * q] = emu_lo<T>(r0), A[0][2 * q + 1] = emu_hi<T>(r0);
+        A[1][2 * q] = emu_lo<T>(r1), A[1][2 * q + 1] = emu_hi<T>(r1);
+        A[0][2 * q + 8] = emu_lo<T>(r2), A[0][2 * q + 9] = emu_hi<T>(r2);
+        A[1][2 * q + 8] = emu_lo<T>(r3), A[1][2 * q + 9] = emu_hi<T>(r3);
     }
     for (int n = 0; n < 2; n++)  // column 2t + n of B lives in lanes 4 (2t + n) + q
         for (int q = 0; q < 4; q++) {
             const unsigned long long x = __shfl_sync(0xffffffffu, b01, 4 * (2 * t + n) + q);
             const uint32_t r0 = (uint32_t)x, r1 = (uint32_t)(x >> 32);
-            B[n][2 * q] = emu_bf16_lo(r0), B[n][2 * q + 1] = emu_bf16_hi(r0);
-            B[n][2 * q + 8] = emu_bf16_lo(r1), B[n][2 * q + 9] = emu_bf16_hi(r1);
+            B[n][2 * q] = emu_lo<T>(r0), B[n][2 * q + 1] = emu_hi<T>(r0);
+            B[n][2 * q + 8] = emu_lo<T>(r1), B[n][2 * q + 9] = emu_hi<T>(r1);
         }
-    for (int i = 0; i < 4; i++) {  // bf16 products are exact; the tensor core's sum order is unspecified
+    for (int i = 0; i < 4; i++) {  // 16-bit products are exact; the tensor core's sum order is unspecified
         double s = d[i];
         for (int k = 0; k < 16; k++) s += (double)A[i / 2][k] * B[i % 2][k];
         d[i] = (float)s;
