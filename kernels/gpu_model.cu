@@ -1,7 +1,7 @@
 // Device copy of a model file (see gpu_model.h). Every float tensor goes into one device allocation as float32,
-// 256-byte aligned each (cuBLAS and vector loads like aligned operands); for AC_PREC_BF16 the >= 2-D tensors
-// also go into a second allocation as bfloat16 (round to nearest even, NaN kept quiet), converted on the host so
-// the bits do not depend on the device. Names are the model file's (host/model_file.h), which are the upstream
+// 256-byte aligned each (cuBLAS and vector loads like aligned operands); for AC_PREC_BF16 the decoder's >= 2-D
+// tensors also go into a second allocation as bfloat16 (round to nearest even, NaN kept quiet), converted on the
+// host so the bits do not depend on the device. Names are the model file's (host/model_file.h), which are the upstream
 // checkpoint's after tools/convert.py.
 #include "common.cuh"
 #include "gpu_model.h"
@@ -76,6 +76,13 @@ extern "C" void ac_gpu_model_free(ac_gpu_model *g) {
     free(g);
 }
 
+// The decoder's weight matrices get bf16 copies in BF16 mode; the encoder makes the operand copies it needs
+// itself (fp16 pwconv weights, ac_convnext_mlp_weight; reordered bf16 pairs for the downsamples), so its tensors
+// would only take device memory (~60 MB for CoNeTTE) and load time.
+extern "C" int ac_gpu_model_wants_bf16(ac_precision prec, const ac_tensor *t) {
+    return prec == AC_PREC_BF16 && t->ndim >= 2 && !strncmp(t->name, "model.decoder.", 14);
+}
+
 static ac_status upload(ac_gpu_model *g) {
     size_t max_numel = 1;
     for (int i = 0; i < g->n; i++) {
@@ -84,7 +91,7 @@ static ac_status upload(ac_gpu_model *g) {
         if (!is_float(t->dtype)) continue;
         g->e[i].off32 = g->bytes32;
         g->bytes32 += align256(sizeof(float) * (size_t)(t->numel ? t->numel : 1));
-        if (g->prec == AC_PREC_BF16 && t->ndim >= 2) {
+        if (ac_gpu_model_wants_bf16(g->prec, t)) {
             g->e[i].off16 = g->bytes16;
             g->bytes16 += align256(sizeof(uint16_t) * (size_t)t->numel);
         }

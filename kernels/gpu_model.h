@@ -1,6 +1,6 @@
 // The model on one CUDA device: every tensor of a model file (weights/FORMAT.md) uploaded once as float32 under
 // its checkpoint name ("preprocessor.encoder.stages.1.0.pwconv1.weight", "model.decoder.layers.0.linear1.bias"),
-// plus bfloat16 copies of the 2-D+ weight matrices when the precision is AC_PREC_BF16; one stream and one
+// plus bfloat16 copies of the decoder's 2-D+ weight matrices when the precision is AC_PREC_BF16; one stream and one
 // cuBLAS / cuBLASLt handle that every GPU stage of this model uses, in order.
 //
 //   ac_gpu_model *g;  ac_gpu_model_load("conette.safetensors", 0, AC_PREC_BF16, &g);
@@ -43,9 +43,10 @@ size_t ac_gpu_model_weight_bytes(const ac_gpu_model *g);       // device bytes h
 // Device float32 copy of tensor `name` (the checkpoint's shape, row-major), NULL when absent. The old upstream
 // name of the layer scale (`...gamma`) and the converted one (`...scale_layer`) both resolve.
 const float *ac_gpu_f32(const ac_gpu_model *g, const char *name);
-// Device bfloat16 copy (round to nearest even) of a tensor with >= 2 dimensions; NULL when absent, 1-D, or the
-// model was loaded for AC_PREC_FP32.
+// Device bfloat16 copy (round to nearest even) of a tensor for which ac_gpu_model_wants_bf16 holds (a decoder
+// tensor "model.decoder.*" with >= 2 dimensions, model loaded for AC_PREC_BF16); NULL for any other.
 const void *ac_gpu_bf16(const ac_gpu_model *g, const char *name);
+int ac_gpu_model_wants_bf16(ac_precision prec, const ac_tensor *t);
 // Number of elements of tensor `name` (0 when absent) and its shape (up to AC_MAX_DIMS; shape may be NULL).
 int64_t ac_gpu_numel(const ac_gpu_model *g, const char *name, int *ndim, int64_t *shape);
 

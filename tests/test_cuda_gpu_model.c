@@ -43,7 +43,9 @@ int main(int argc, char **argv) {
                 CHECK(!memcmp(got, want, sizeof(float) * (size_t)t->numel), "%s differs on device", t->name);
             }
             const void *b = ac_gpu_bf16(g, t->name);
-            int expect_b = prec == AC_PREC_BF16 && t->ndim >= 2;
+            const int expect_b = prec == AC_PREC_BF16 && t->ndim >= 2 && !strncmp(t->name, "model.decoder.", 14);
+            checks++;
+            CHECK(ac_gpu_model_wants_bf16(prec, t) == expect_b, "%s: wants_bf16", t->name);
             CHECK((b != NULL) == expect_b, "%s: bf16 copy %s", t->name, b ? "present" : "absent");
             if (b && expect_b) {
                 cudaMemcpy(gb, b, sizeof(uint16_t) * (size_t)t->numel, cudaMemcpyDeviceToHost);
