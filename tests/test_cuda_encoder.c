@@ -7,17 +7,20 @@
 //         int16 PCM = the same samples as float (x / 32768 is exact); the clips encoded back to back with no
 //         synchronisation between the calls = each alone, bit for bit (the uploads' copy stream and slots);
 //         the batch from PCM already on the device (ac_gpu_encode_resident) = the host path, bit for bit.
-//   BF16: frame embeddings and projection within TOL_GPU_ENC_BF16_REL.
+//   BF16: frame embeddings and projection within TOL_GPU_ENC_BF16_REL; a checkpoint with a pwconv weight beyond
+//         fp16's range (the BF16 MLPs' operands) refused at load, naming the tensor, and taken by FP32.
 // The encoder's buffers are NaN-poisoned before every call (AC_ENC_POISON=1).
 // Usage: test_cuda_encoder [MODEL [AUDIO_DIR]]. Without arguments: the tiny fixture, then the full-size one when
 // the build has converted it (build/tests/fixture-full.safetensors, test_model_fixture_full). Exits 77 without GPU.
 // AC_TEST_PRECISION=fp32|bf16 checks one precision only (the emulated full-size run takes hours per precision).
 #include "../kernels/device.h"
 #include "../kernels/gpu_encoder.h"
+#include "../kernels/gpu_model.h"
 #include "model.h"
 #include "testutil.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -340,6 +343,56 @@ static void run_model(const char *path, const char *audio_dir) {
     ac_model_free(m);
 }
 
+// A checkpoint whose first pwconv1 weight is 1e5, beyond fp16's +-65504: the BF16 encoder (fp16 MLP operands,
+// kernels/convnext_mlp_operand.cuh) must refuse it when it loads, naming the tensor; FP32 takes it as it is.
+static void range_checks(const char *path) {
+    const char *name = "preprocessor.encoder.stages.0.0.pwconv1.weight";
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL, "open %s", path);
+    if (!f) return;
+    fseek(f, 0, SEEK_END);
+    const long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)size);
+    const int read_ok = buf && fread(buf, 1, (size_t)size, f) == (size_t)size;
+    fclose(f);
+    uint64_t hlen = 0;
+    for (int i = 7; read_ok && i >= 0; i--) hlen = hlen << 8 | buf[i];
+    cJSON *hdr = read_ok && hlen + 8 <= (uint64_t)size ? cJSON_ParseWithLength((const char *)buf + 8, hlen) : NULL;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(hdr, name);
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(t, "dtype");
+    const cJSON *offs = cJSON_GetObjectItemCaseSensitive(t, "data_offsets");
+    const int ok = cJSON_IsString(dt) && !strcmp(dt->valuestring, "F32") && cJSON_GetArraySize(offs) == 2;
+    checks++;
+    CHECK(ok, "%s: no F32 tensor %s to alter", path, name);
+    char tmp[] = "/tmp/ac_range_XXXXXX";
+    const int fd = ok ? mkstemp(tmp) : -1;
+    if (fd >= 0) {
+        const float big = 1e5f;
+        memcpy(buf + 8 + hlen + (size_t)cJSON_GetArrayItem(offs, 0)->valuedouble, &big, 4);
+        const int wrote = write(fd, buf, (size_t)size) == size;
+        close(fd);
+        checks++;
+        CHECK(wrote, "write %s", tmp);
+        for (int p = 0; p < 2 && wrote; p++) {
+            const ac_precision prec = p ? AC_PREC_BF16 : AC_PREC_FP32;
+            ac_gpu_model *g = NULL;
+            ac_status st = ac_gpu_model_load(tmp, 0, prec, &g);
+            if (st == AC_OK) st = ac_gpu_encoder_prepare(g);
+            checks++;
+            if (prec == AC_PREC_FP32) CHECK(st == AC_OK, "fp32 with a weight of 1e5: %s", ac_last_error());
+            else
+                CHECK(st == AC_ERR_INVALID_ARG && strstr(ac_last_error(), name),
+                      "bf16 with a weight of 1e5 must be refused naming %s (status %d: %s)", name, (int)st,
+                      st ? ac_last_error() : "");
+            ac_gpu_model_free(g);
+        }
+        unlink(tmp);
+    }
+    cJSON_Delete(hdr);
+    free(buf);
+}
+
 int main(int argc, char **argv) {
     int ndev = 0;
     if (!ac_cuda_compiled() || ac_cuda_device_count(&ndev) != AC_OK || ndev == 0) {
@@ -350,6 +403,7 @@ int main(int argc, char **argv) {
     const char *audio = argc > 2 ? argv[2] : AC_TEST_DATA "/audio";
     if (argc > 1) run_model(argv[1], audio);
     else {
+        range_checks(AC_TEST_BIN "/fixture-tiny.safetensors");
         run_model(AC_TEST_BIN "/fixture-tiny.safetensors", audio);
         const char *full = AC_TEST_BIN "/fixture-full.safetensors";
         if (access(full, R_OK) == 0) run_model(full, audio);
