@@ -40,6 +40,13 @@ inline float emu_bf2f(__nv_bfloat16 v) { return ac_bf16_to_f32(v.bits); }
 inline __nv_bfloat16 __float2bfloat16_rn(float f) {  // as CUDA: NaN stays a (quiet) NaN
     return {std::isnan(f) ? (uint16_t)0x7fc0 : ac_f32_to_bf16(f)};
 }
+struct alignas(4) __nv_bfloat162 {
+    __nv_bfloat16 x, y;
+};
+inline __nv_bfloat16 __float2bfloat16(float f) { return __float2bfloat16_rn(f); }
+inline float __bfloat162float(__nv_bfloat16 v) { return emu_bf2f(v); }
+inline __nv_bfloat162 __floats2bfloat162_rn(float a, float b) { return {__float2bfloat16_rn(a), __float2bfloat16_rn(b)}; }
+inline __nv_bfloat162 __halves2bfloat162(__nv_bfloat16 a, __nv_bfloat16 b) { return {a, b}; }
 // fp16 as its bits, converted as CUDA's __float2half_rn does (round to nearest even, subnormals, inf past 65504)
 struct __half {
     uint16_t bits;

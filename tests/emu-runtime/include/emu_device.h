@@ -54,13 +54,6 @@ template <typename A, typename B> inline typename std::common_type<A, B>::type m
 template <typename T> inline T __ldg(const T *p) { return *p; }
 
 // bf16 beyond cuda_emu.h
-struct alignas(4) __nv_bfloat162 {
-    __nv_bfloat16 x, y;
-};
-inline __nv_bfloat16 __float2bfloat16(float f) { return __float2bfloat16_rn(f); }
-inline float __bfloat162float(__nv_bfloat16 v) { return emu_bf2f(v); }
-inline __nv_bfloat162 __floats2bfloat162_rn(float a, float b) { return {__float2bfloat16_rn(a), __float2bfloat16_rn(b)}; }
-inline __nv_bfloat162 __halves2bfloat162(__nv_bfloat16 a, __nv_bfloat16 b) { return {a, b}; }
 inline __nv_bfloat162 __float22bfloat162_rn(float2 v) { return __floats2bfloat162_rn(v.x, v.y); }
 
 // warp collectives: every lane of the calling thread's warp must call them (an exited lane counts as arrived)
