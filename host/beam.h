@@ -6,6 +6,10 @@
 
 #include "model.h"
 
+#ifdef __cplusplus
+extern "C" {  // the CUDA launchers (kernels/) include this
+#endif
+
 typedef struct {
     void *ctx;
     // logits (n_rows, V) for the token at position `step` of each row; tokens[r] is that token
@@ -25,4 +29,7 @@ typedef struct {
 ac_status ac_beam_search(const ac_beam_params *p, int n_clips, const int *bos_ids, const ac_logits_source *src,
                          ac_caption *out);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

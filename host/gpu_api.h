@@ -9,13 +9,7 @@
 #include "../kernels/gpu_types.h"
 #include "model_file.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
 #include "model.h"
-#ifdef __cplusplus
-}
-#endif
 
 #ifdef __cplusplus
 extern "C" {

@@ -11,6 +11,10 @@
 #include "ac.h"
 #include "model_file.h"
 
+#ifdef __cplusplus
+extern "C" {  // the CUDA launchers (kernels/) include this
+#endif
+
 #define AC_MAX_BEAM 16
 #define AC_MAX_PRED 256
 
@@ -86,4 +90,7 @@ void ac_caption_set_beams(const ac_model_config *cfg, const ac_caption *src, ac_
 // Detokenize ids with the model's tokenizer rules (FORMAT.md tokenizer.post_decoding).
 void ac_detokenize(const ac_model_config *cfg, const int *ids, int n, char *out, size_t cap);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

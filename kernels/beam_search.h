@@ -13,13 +13,7 @@
 #include <cuda_runtime_api.h>
 #include <stdint.h>
 
-#ifdef __cplusplus
-extern "C" {  // host/model.h and host/beam.h are plain C headers
-#endif
 #include "model.h"
-#ifdef __cplusplus
-}
-#endif
 
 #ifdef __cplusplus
 extern "C" {

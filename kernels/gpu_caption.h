@@ -9,13 +9,7 @@
 
 #include "gpu_model.h"
 #include "logmel.h"  // ac_pcm_kind
-#ifdef __cplusplus
-extern "C" {  // host/model.h and host/beam.h are plain C headers
-#endif
 #include "model.h"
-#ifdef __cplusplus
-}
-#endif
 
 #ifdef __cplusplus
 extern "C" {

@@ -13,13 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifdef __cplusplus
-extern "C" {  // host/model.h and host/beam.h are plain C headers
-#endif
 #include "beam.h"
-#ifdef __cplusplus
-}
-#endif
 #include "gpu_model.h"
 
 #ifdef __cplusplus
