@@ -70,10 +70,10 @@ static void launch_bf16(dim3 grid, cudaStream_t stream, const float *x, int M_ma
         linear_bf16_kernel<T, T, false><<<grid, 128, 0, stream>>>(x, M_max, d_M, K, W, nullptr, b, N, gelu, vec, y);
 }
 
-extern "C" ac_status ac_gpu_linear(const float *x, int M_max, const int *d_M, int K, const float *W, const void *W_bf16,
-                                   const void *W_bf16_lo, const float *b, int N, int gelu, float *y,
-                                   cudaStream_t stream) {
-    if (!x || !y || (!W && !W_bf16) || (W_bf16_lo && !W_bf16) || M_max < 0 || K < 1 || N < 1)
+extern "C" ac_status ac_gpu_linear_grid(const float *x, int M_max, const int *d_M, int K, const float *W,
+                                        const void *W_bf16, const void *W_bf16_lo, const float *b, int N, int gelu,
+                                        float *y, cudaStream_t stream, int max_grid_y) {
+    if (!x || !y || (!W && !W_bf16) || (W_bf16_lo && !W_bf16) || M_max < 0 || K < 1 || N < 1 || max_grid_y < 1)
         return ac_fail(AC_ERR_INVALID_ARG, "linear: x %p W %p/%p/%p (fp32/bf16/bf16 lo) y %p, M %d K %d N %d",
                        (const void *)x, (const void *)W, W_bf16, W_bf16_lo, (void *)y, M_max, K, N);
     if (M_max == 0) return AC_OK;
@@ -83,17 +83,32 @@ extern "C" ac_status ac_gpu_linear(const float *x, int M_max, const int *d_M, in
         ac_status st = bf16_tile(M_max, N, &tile);
         if (st) return st;
     }
-    const dim3 grid(CEIL_DIV(N, tile), CEIL_DIV(M_max, tile));
-    if (grid.y > 65535)
+    // Rows past one grid's reach (65,535 row tiles: 2-4 M rows, an encoder downsample of a big batch of long
+    // clips) go in several launches: every row is summed alone, so the split changes no bit. Not with d_M: the
+    // grid must cover the rows the device will count, and the decoder's are few.
+    const int64_t rows_per = (int64_t)max_grid_y * tile;
+    if (d_M && M_max > rows_per)
         return ac_fail(AC_ERR_INVALID_ARG, "linear: %d rows exceed the grid (hint: smaller batches)", M_max);
-    if (W_bf16) {
-        const int vec = K % 8 == 0 && (uintptr_t)x % 16 == 0 && (uintptr_t)W_bf16 % 16 == 0 &&
-                        (uintptr_t)W_bf16_lo % 16 == 0;
-        const __nv_bfloat16 *wh = (const __nv_bfloat16 *)W_bf16, *wl = (const __nv_bfloat16 *)W_bf16_lo;
-        if (tile == 64) launch_bf16<64>(grid, stream, x, M_max, d_M, K, wh, wl, b, N, gelu, vec, y);
-        else launch_bf16<32>(grid, stream, x, M_max, d_M, K, wh, wl, b, N, gelu, vec, y);
-    } else
-        linear_f32_kernel<<<grid, 256, 0, stream>>>(x, M_max, d_M, K, W, b, N, gelu, y);
-    KERNEL_CHECK();
+    for (int64_t r0 = 0; r0 < M_max; r0 += rows_per) {
+        const int M = (int)(M_max - r0 < rows_per ? M_max - r0 : rows_per);
+        const float *xr = x + r0 * K;  // r0 is a multiple of the tile: 16-byte alignment is kept
+        float *yr = y + r0 * N;
+        const dim3 grid(CEIL_DIV(N, tile), CEIL_DIV(M, tile));
+        if (W_bf16) {
+            const int vec = K % 8 == 0 && (uintptr_t)xr % 16 == 0 && (uintptr_t)W_bf16 % 16 == 0 &&
+                            (uintptr_t)W_bf16_lo % 16 == 0;
+            const __nv_bfloat16 *wh = (const __nv_bfloat16 *)W_bf16, *wl = (const __nv_bfloat16 *)W_bf16_lo;
+            if (tile == 64) launch_bf16<64>(grid, stream, xr, M, d_M, K, wh, wl, b, N, gelu, vec, yr);
+            else launch_bf16<32>(grid, stream, xr, M, d_M, K, wh, wl, b, N, gelu, vec, yr);
+        } else
+            linear_f32_kernel<<<grid, 256, 0, stream>>>(xr, M, d_M, K, W, b, N, gelu, yr);
+        KERNEL_CHECK();
+    }
     return AC_OK;
+}
+
+extern "C" ac_status ac_gpu_linear(const float *x, int M_max, const int *d_M, int K, const float *W, const void *W_bf16,
+                                   const void *W_bf16_lo, const float *b, int N, int gelu, float *y,
+                                   cudaStream_t stream) {
+    return ac_gpu_linear_grid(x, M_max, d_M, K, W, W_bf16, W_bf16_lo, b, N, gelu, y, stream, 65535);
 }

@@ -24,6 +24,12 @@ extern "C" {
 ac_status ac_gpu_linear(const float *x, int M_max, const int *d_M, int K, const float *W, const void *W_bf16,
                         const void *W_bf16_lo, const float *b, int N, int gelu, float *y, cudaStream_t stream);
 
+// The same with at most max_grid_y row tiles per launch (ac_gpu_linear: 65,535, CUDA's limit; more rows with a
+// host-known M go in several launches, bit-identical). For the tests, which check that split with small limits.
+ac_status ac_gpu_linear_grid(const float *x, int M_max, const int *d_M, int K, const float *W, const void *W_bf16,
+                             const void *W_bf16_lo, const float *b, int N, int gelu, float *y, cudaStream_t stream,
+                             int max_grid_y);
+
 // W_lo (n bf16, device) = bf16(W - W_hi) element by element, W (n float) and W_hi (n bf16, W rounded to nearest
 // even) on the device: the second half of a split weight for ac_gpu_linear.
 ac_status ac_gpu_bf16_split_lo(const float *W, const void *W_hi, int64_t n, void *W_lo, cudaStream_t stream);

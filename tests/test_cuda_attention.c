@@ -320,6 +320,29 @@ static void test_linear(int M_max, int M, int K, int N, int gelu, int bf16) {
             free(t[0]);
             free(t[1]);
         }
+        // rows in several launches when one grid cannot hold them (ac_gpu_linear_grid with a limit of one row
+        // tile per launch; AC_LINEAR_TILE=32 for BF16, FP32 tiles are 64): the same bits as one launch; with d_M
+        // the grid must cover M_max, so beyond one tile the call is refused
+        if (M > 32) {
+            float *t[2] = {malloc(sizeof(float) * (size_t)M * N), malloc(sizeof(float) * (size_t)M * N)};
+            setenv("AC_LINEAR_TILE", "32", 1);
+            for (int k = 0; k < 2; k++) {
+                CHECK(cudaMemset(d_y, 0xff, sizeof(float) * (size_t)M_max * N) == cudaSuccess, "memset");
+                CHECK_OK(ac_gpu_linear_grid(d_x, M, NULL, K, d_W, d_Wb, d_Wl, d_b, N, gelu, d_y, 0, k ? 1 : 65535));
+                to_host(t[k], d_y, sizeof(float) * (size_t)M * N);
+            }
+            checks++;
+            CHECK(!memcmp(t[0], t[1], sizeof(float) * (size_t)M * N), "%s: %d rows in launches of one row tile "
+                  "differ from one launch", what, M);
+            if (M_max > 64) {  // beyond one tile of either size
+                checks++;
+                CHECK(ac_gpu_linear_grid(d_x, M_max, d_M, K, d_W, d_Wb, d_Wl, d_b, N, gelu, d_y, 0, 1) ==
+                          AC_ERR_INVALID_ARG, "%s: device row count beyond one grid accepted", what);
+            }
+            unsetenv("AC_LINEAR_TILE");
+            free(t[0]);
+            free(t[1]);
+        }
     }
     cudaFree(d_x);
     cudaFree(d_W);
