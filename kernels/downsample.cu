@@ -19,11 +19,10 @@ static __global__ void reorder_kernel(const float *__restrict__ w, int Cout, int
     }
 }
 
-template <typename OutT>
 static __global__ void ln_im2col_kernel(const float *__restrict__ x, const int *__restrict__ foff_in,
                                         const int *__restrict__ foff_out, int n, int64_t tokens, int F, int Cin,
                                         const float *__restrict__ ln_w, const float *__restrict__ ln_b, float eps,
-                                        OutT *__restrict__ cols) {
+                                        float *__restrict__ cols) {
     extern __shared__ float sm[];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     float *v = sm + warp * Cin;
@@ -33,7 +32,7 @@ static __global__ void ln_im2col_kernel(const float *__restrict__ x, const int *
     const int g = (int)(tok / Fo), fo = (int)(tok % Fo);
     const int c = ac_clip_of(foff_out, n, g);
     const int to = g - foff_out[c];
-    OutT *dst = cols + tok * 4 * Cin;
+    float *dst = cols + tok * 4 * Cin;
     for (int ij = 0; ij < 4; ij++) {
         const int64_t src = ((int64_t)foff_in[c] + 2 * to + ij / 2) * F + 2 * fo + ij % 2;
         const float *xs = x + src * Cin;
@@ -43,7 +42,7 @@ static __global__ void ln_im2col_kernel(const float *__restrict__ x, const int *
         float mean, inv;
         ac_warp_ln_stats(v, Cin, eps, &mean, &inv);
         for (int ch = lane; ch < Cin; ch += 32)
-            dst[ij * Cin + ch] = ac_from_float<OutT>((v[ch] - mean) * inv * __ldg(ln_w + ch) + __ldg(ln_b + ch));
+            dst[ij * Cin + ch] = (v[ch] - mean) * inv * __ldg(ln_w + ch) + __ldg(ln_b + ch);
     }
 }
 
@@ -57,30 +56,21 @@ extern "C" ac_status ac_downsample_weight_reorder(const float *w, int Cout, int 
     return AC_OK;
 }
 
-extern "C" ac_status ac_downsample_ln_im2col(ac_precision prec, const float *x, const int *foff_in,
-                                             const int *foff_out, int n, int frames_out, int F, int Cin,
-                                             const float *ln_w, const float *ln_b, float eps, void *cols,
-                                             cudaStream_t stream) {
-    if (n < 1 || frames_out < 0 || F < 2 || Cin < 1 || Cin > 1536 || (prec != AC_PREC_FP32 && prec != AC_PREC_BF16) ||
-        !x || !foff_in || !foff_out || !ln_w || !ln_b || !cols)
-        return ac_fail(AC_ERR_INVALID_ARG, "downsample: n %d, frames %d, F %d (>= 2), Cin %d (<= 1536), precision %d "
-                       "or a NULL pointer", n, frames_out, F, Cin, (int)prec);
+extern "C" ac_status ac_downsample_ln_im2col(const float *x, const int *foff_in, const int *foff_out, int n,
+                                             int frames_out, int F, int Cin, const float *ln_w, const float *ln_b,
+                                             float eps, float *cols, cudaStream_t stream) {
+    if (n < 1 || frames_out < 0 || F < 2 || Cin < 1 || Cin > 1536 || !x || !foff_in || !foff_out || !ln_w || !ln_b ||
+        !cols)
+        return ac_fail(AC_ERR_INVALID_ARG, "downsample: n %d, frames %d, F %d (>= 2), Cin %d (<= 1536) or a NULL "
+                       "pointer", n, frames_out, F, Cin);
     const int64_t tokens = (int64_t)frames_out * (F / 2);
     if (tokens == 0) return AC_OK;
     const size_t smem = sizeof(float) * DS_WARPS * Cin;
     const unsigned grid = (unsigned)CEIL_DIV(tokens, (int64_t)DS_WARPS);
-    if (prec == AC_PREC_FP32) {
-        if (smem > 48 * 1024)
-            CUDA_CHECK(cudaFuncSetAttribute(ln_im2col_kernel<float>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-        ln_im2col_kernel<float><<<grid, 32 * DS_WARPS, smem, stream>>>(x, foff_in, foff_out, n, tokens, F, Cin, ln_w,
-                                                                       ln_b, eps, (float *)cols);
-    } else {
-        if (smem > 48 * 1024)
-            CUDA_CHECK(cudaFuncSetAttribute(ln_im2col_kernel<__nv_bfloat16>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            (int)smem));
-        ln_im2col_kernel<__nv_bfloat16><<<grid, 32 * DS_WARPS, smem, stream>>>(x, foff_in, foff_out, n, tokens, F, Cin,
-                                                                               ln_w, ln_b, eps, (__nv_bfloat16 *)cols);
-    }
+    if (smem > 48 * 1024)
+        CUDA_CHECK(cudaFuncSetAttribute(ln_im2col_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    ln_im2col_kernel<<<grid, 32 * DS_WARPS, smem, stream>>>(x, foff_in, foff_out, n, tokens, F, Cin, ln_w, ln_b, eps,
+                                                            cols);
     KERNEL_CHECK();
     return AC_OK;
 }

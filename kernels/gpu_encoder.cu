@@ -685,8 +685,8 @@ static ac_status encode_device(ac_gpu_model *g, enc *e, int n, ac_pcm_kind pcm_k
         const int p = si + 1, C = dims[si];  // plan stage of this ConvNeXt stage
         if (si > 0) {
             // fp32 columns in both precisions: BF16 splits them on the fly (ac_gpu_linear's split product)
-            if ((st = ac_downsample_ln_im2col(AC_PREC_FP32, xa, d_off[p - 1], d_off[p], n, O[p][n], F[p - 1],
-                                              dims[si - 1], e->ds_ln_w[si], e->ds_ln_b[si], eps, e->cols.p, s)))
+            if ((st = ac_downsample_ln_im2col(xa, d_off[p - 1], d_off[p], n, O[p][n], F[p - 1], dims[si - 1],
+                                              e->ds_ln_w[si], e->ds_ln_b[si], eps, (float *)e->cols.p, s)))
                 return st;
             const int64_t rows = (int64_t)O[p][n] * F[p];
             if (rows > 0x7fffffff)
@@ -718,7 +718,7 @@ static ac_status encode_device(ac_gpu_model *g, enc *e, int n, ac_pcm_kind pcm_k
     if ((st = ac_freq_mean(xa, T3, F[4], C3, femb, s))) return st;
     if ((st = dump_stage(dmp, "frame_embs", femb, O[4], C3, 0, 0, s))) return st;
     // the projection stays fp32 in both precisions: (T', C3) x (C3, D) is ~0.1 % of the encoder's work
-    if ((st = ac_linear(ac_gpu_cublas(g), AC_PREC_FP32, T3, C3, D, femb, e->proj_w, e->proj_b, 1, mem, s))) return st;
+    if ((st = ac_linear(T3, C3, D, femb, e->proj_w, e->proj_b, 1, mem, s))) return st;
     prof_mark(e, P_HEAD, s);
     prof_collect(e);
     if ((st = dump_stage(dmp, "projection", mem, O[4], 1, D, 2, s))) return st;

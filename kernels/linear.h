@@ -1,8 +1,7 @@
-// nn.Linear on the device: y (M, N) = x (M, K) . W^T + b, optionally ReLU'd (the projection, pl_modules/
-// common.py:59-78; the downsample convs as GEMMs). W (N, K) as nn.Linear stores it; y float32.
-// AC_PREC_FP32: x, W float, cublasSgemm (the model's handle is in pedantic math: no TF32). AC_PREC_BF16: x, W
-// __nv_bfloat16, cublasGemmEx on tensor cores with fp32 accumulation. Like ref_linear, y starts as the bias and
-// the product is accumulated onto it (beta = 1).
+// nn.Linear on the device, float32: y (M, N) = x (M, K) . W^T + b, optionally ReLU'd (the projection of the frame
+// embeddings, pl_modules/common.py:59-78: Linear then ReLU). W (N, K) as nn.Linear stores it. The product is
+// ac_gpu_linear's fixed-order fp32 tiles (kernels/decoder_linear.h), so a clip's rows do not depend on its batch;
+// it stays fp32 in both precisions: (T', 768) x (768, 256) is ~0.1 % of the encoder's work.
 #ifndef AC_LINEAR_H
 #define AC_LINEAR_H
 
@@ -10,14 +9,13 @@
 #include <stdint.h>
 
 #include "ac.h"
-#include "gpu_types.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-ac_status ac_linear(void *cublas, ac_precision prec, int64_t M, int K, int N, const void *x, const void *W,
-                    const float *b, int relu, float *y, cudaStream_t stream);
+ac_status ac_linear(int64_t M, int K, int N, const float *x, const float *W, const float *b, int relu, float *y,
+                    cudaStream_t stream);
 
 #ifdef __cplusplus
 }
