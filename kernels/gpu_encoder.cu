@@ -17,6 +17,7 @@
 #include "stem.h"
 
 #include <cuda_bf16.h>
+#include <math.h>
 #include <new>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,8 @@ struct block_w {
 struct enc {
     ac_precision prec;
     char mlp_paths[64];  // ac_gpu_encoder_mlp_paths
+    double fp16_bound;   // ac_gpu_encoder_fp16_bound (BF16 only) and the block where it is largest
+    char fp16_block[32];
     const ac_model_config *cfg;
     ac_logmel_plan *lm;
     float *stem_wt;  // owned: (taps, C0)
@@ -272,6 +275,40 @@ static ac_status host_tensor(const ac_gpu_model *g, const char *name, float **ou
     return ac_tensor_to_f32(t, *out);
 }
 
+// The largest magnitude the input-dependent fp16 operands of block (si, k)'s MLP can take, whatever the input:
+// h = LayerNorm output, |h_c| <= |ln_w_c| sqrt(C - 1) + |ln_b_c| (a normalised value of C elements is at most
+// sqrt(C - 1) standard deviations from their mean: Samuelson's inequality; eps only shrinks it); the GELU outputs,
+// GELU(v) <= max(v, 0) + 0.17, of pre-activations |v_j| <= |b1_j| + sum_c |W1_jc| max|h_c|. Host arithmetic on
+// the checkpoint's values, once at load (~4 C^2 per block).
+static ac_status block_fp16_bound(const ac_gpu_model *g, int si, int k, int C, double *bound) {
+    char n[4][128];
+    const char *what[4] = {"norm.weight", "norm.bias", "pwconv1.weight", "pwconv1.bias"};
+    float *t[4] = {NULL, NULL, NULL, NULL};
+    ac_status st = AC_OK;
+    for (int i = 0; i < 4 && !st; i++) {
+        snprintf(n[i], sizeof n[i], E "stages.%d.%d.%s", si, k, what[i]);
+        st = host_tensor(g, n[i], &t[i]);
+    }
+    double *hmax = st ? NULL : (double *)malloc(sizeof(double) * (size_t)C);
+    if (!st && !hmax) st = ac_fail(AC_ERR_NOMEM, "encoder: host out of memory");
+    if (!st) {
+        double b = 0;
+        for (int c = 0; c < C; c++) {
+            hmax[c] = fabs((double)t[0][c]) * sqrt((double)(C - 1)) + fabs((double)t[1][c]);
+            if (hmax[c] > b) b = hmax[c];
+        }
+        for (int j = 0; j < 4 * C; j++) {
+            double v = fabs((double)t[3][j]);
+            for (int c = 0; c < C; c++) v += fabs((double)t[2][(size_t)j * C + c]) * hmax[c];
+            if (v + 0.17 > b) b = v + 0.17;
+        }
+        *bound = b;
+    }
+    free(hmax);
+    for (int i = 0; i < 4; i++) free(t[i]);
+    return st;
+}
+
 // AC_STFT=fft or AC_STFT=gemm in the environment overrides the method the precision picks (logmel.h)
 extern "C" ac_stft_method ac_gpu_stft_method(ac_precision prec) {
     const char *v = getenv("AC_STFT");
@@ -386,8 +423,20 @@ static ac_status enc_init(ac_gpu_model *g, enc *e) {
                  E "stages.*.*");
             CUDA_CHECK(cudaMalloc((void **)&b->dw_w49, sizeof(float) * 49 * dims[si]));
             if ((st = ac_dwconv7_weight_t(dw, dims[si], b->dw_w49, s))) return st;
+            double bound = 0;
+            if (e->prec == AC_PREC_BF16 && (st = block_fp16_bound(g, si, k, C, &bound))) return st;
+            if (bound > e->fp16_bound) {
+                e->fp16_bound = bound;
+                snprintf(e->fp16_block, sizeof e->fp16_block, "stages.%d.%d", si, k);
+            }
         }
     }
+    // A bound past fp16's range is not an error: it holds for any input, real activations sit far below it. But
+    // then clamping (convnext_mlp_operand.cuh) cannot be ruled out, so say so once, with the way around it.
+    if (e->fp16_bound > 65504.0)
+        fprintf(stderr, "audiocap: warning: %s: ConvNeXt block %s's MLP operands could reach %.3g for some input, "
+                "beyond fp16's 65504: the BF16 mode would clamp such values there (--precision fp32 never does)\n",
+                ac_model_file_name(ac_gpu_model_file(g)), e->fp16_block, e->fp16_bound);
     e->proj_w = ac_gpu_f32(g, "model.projection.2.weight");
     e->proj_b = ac_gpu_f32(g, "model.projection.2.bias");
     NEED(e->proj_w && e->proj_b, "model.projection.2.*");
@@ -450,6 +499,15 @@ extern "C" ac_pcm_kind ac_gpu_encoder_staged_kind(ac_gpu_model *g) {
 
 extern "C" int64_t ac_gpu_encoder_min_samples(const ac_gpu_model *g) {
     return ac_enc_min_samples(ac_gpu_model_config(g));
+}
+
+extern "C" ac_status ac_gpu_encoder_fp16_bound(ac_gpu_model *g, double *bound, const char **block) {
+    enc *e = NULL;
+    ac_status st = get_enc(g, &e);
+    if (st) return st;
+    *bound = e->fp16_bound;
+    if (block) *block = e->fp16_block;
+    return AC_OK;
 }
 
 static size_t mlp_workspace(const enc *e, int64_t N, int C) { return ac_convnext_mlp_workspace(e->prec, N, C); }

@@ -80,6 +80,12 @@ ac_status ac_gpu_encoder_prepare(ac_gpu_model *g);
 // a result looks wrong). A static string of the encoder's, or "?" when the encoder cannot be prepared.
 const char *ac_gpu_encoder_mlp_paths(ac_gpu_model *g);
 
+// BF16 mode: an upper bound, valid for ANY input, on the magnitude of the ConvNeXt MLPs' input-dependent fp16
+// operands (the LayerNorm outputs h and the GELU outputs), computed from the checkpoint at load, and the block
+// ("stages.S.K", a static string of the encoder's) where it is largest; 0 and "" in FP32. At or below 65504 no
+// value can be clamped (kernels/convnext_mlp_operand.cuh); above it the encoder warned once on stderr at load.
+ac_status ac_gpu_encoder_fp16_bound(ac_gpu_model *g, double *bound, const char **block);
+
 // The front end's STFT method for this precision: AC_STFT_DFT_GEMM in FP32, AC_STFT_FFT in BF16, unless the
 // environment's AC_STFT=fft|gemm overrides it (read at each call; the encoder reads it once, at its creation).
 ac_stft_method ac_gpu_stft_method(ac_precision prec);

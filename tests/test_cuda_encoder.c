@@ -8,7 +8,9 @@
 //         synchronisation between the calls = each alone, bit for bit (the uploads' copy stream and slots);
 //         the batch from PCM already on the device (ac_gpu_encode_resident) = the host path, bit for bit.
 //   BF16: frame embeddings and projection within TOL_GPU_ENC_BF16_REL; a checkpoint with a pwconv weight beyond
-//         fp16's range (the BF16 MLPs' operands) refused at load, naming the tensor, and taken by FP32.
+//         fp16's range (the BF16 MLPs' operands) refused at load, naming the tensor, and taken by FP32; the
+//         operands' load-time bound (ac_gpu_encoder_fp16_bound) within range for the fixture, and naming the
+//         block whose LayerNorm weight was set to 1e5.
 // The encoder's buffers are NaN-poisoned before every call (AC_ENC_POISON=1).
 // Usage: test_cuda_encoder [MODEL [AUDIO_DIR]]. Without arguments: the tiny fixture, then the full-size one when
 // the build has converted it (build/tests/fixture-full.safetensors, test_model_fixture_full). Exits 77 without GPU.
@@ -343,13 +345,12 @@ static void run_model(const char *path, const char *audio_dir) {
     ac_model_free(m);
 }
 
-// A checkpoint whose first pwconv1 weight is 1e5, beyond fp16's +-65504: the BF16 encoder (fp16 MLP operands,
-// kernels/convnext_mlp_operand.cuh) must refuse it when it loads, naming the tensor; FP32 takes it as it is.
-static void range_checks(const char *path) {
-    const char *name = "preprocessor.encoder.stages.0.0.pwconv1.weight";
+// The tiny fixture with one value changed (`value` at element 0 of tensor `name`), written to a temporary file
+// whose path goes to tmp; 0 if the tensor is not F32 or the file cannot be written (a failed check).
+static int altered_copy(const char *path, const char *name, float value, char *tmp) {
     FILE *f = fopen(path, "rb");
     CHECK(f != NULL, "open %s", path);
-    if (!f) return;
+    if (!f) return 0;
     fseek(f, 0, SEEK_END);
     const long size = ftell(f);
     fseek(f, 0, SEEK_SET);
@@ -362,19 +363,46 @@ static void range_checks(const char *path) {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(hdr, name);
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(t, "dtype");
     const cJSON *offs = cJSON_GetObjectItemCaseSensitive(t, "data_offsets");
-    const int ok = cJSON_IsString(dt) && !strcmp(dt->valuestring, "F32") && cJSON_GetArraySize(offs) == 2;
+    int ok = cJSON_IsString(dt) && !strcmp(dt->valuestring, "F32") && cJSON_GetArraySize(offs) == 2;
     checks++;
     CHECK(ok, "%s: no F32 tensor %s to alter", path, name);
-    char tmp[] = "/tmp/ac_range_XXXXXX";
+    strcpy(tmp, "/tmp/ac_range_XXXXXX");
     const int fd = ok ? mkstemp(tmp) : -1;
-    if (fd >= 0) {
-        const float big = 1e5f;
-        memcpy(buf + 8 + hlen + (size_t)cJSON_GetArrayItem(offs, 0)->valuedouble, &big, 4);
-        const int wrote = write(fd, buf, (size_t)size) == size;
-        close(fd);
+    if (ok) {
+        memcpy(buf + 8 + hlen + (size_t)cJSON_GetArrayItem(offs, 0)->valuedouble, &value, 4);
+        ok = fd >= 0 && write(fd, buf, (size_t)size) == size;
         checks++;
-        CHECK(wrote, "write %s", tmp);
-        for (int p = 0; p < 2 && wrote; p++) {
+        CHECK(ok, "write %s", tmp);
+    }
+    if (fd >= 0) close(fd);
+    cJSON_Delete(hdr);
+    free(buf);
+    return ok;
+}
+
+// The BF16 encoder's fp16 MLP operands (kernels/convnext_mlp_operand.cuh) against checkpoints beyond their range:
+// a pwconv weight of 1e5 is refused at load, naming the tensor (FP32 takes it); a LayerNorm weight of 1e5 is
+// loaded, and ac_gpu_encoder_fp16_bound names its block with a bound of at least 1e5 sqrt(C - 1), where the
+// unaltered fixture's bound is finite and within 65504 (0 in FP32).
+static void range_checks(const char *path) {
+    for (int p = 0; p < 2; p++) {
+        const ac_precision prec = p ? AC_PREC_BF16 : AC_PREC_FP32;
+        ac_gpu_model *g = NULL;
+        double bound = -1;
+        const char *block = NULL;
+        ac_status st = ac_gpu_model_load(path, 0, prec, &g);
+        if (st == AC_OK) st = ac_gpu_encoder_fp16_bound(g, &bound, &block);
+        checks++;
+        CHECK(st == AC_OK && (p ? bound > 0 && bound <= 65504 && block && block[0] : bound == 0),
+              "%s fixture's fp16 bound %g (%s): %s", p ? "bf16" : "fp32", bound, block ? block : "-",
+              st ? ac_last_error() : "");
+        if (p && st == AC_OK) printf("  tiny fixture: BF16 MLP operands bounded by %.4g (%s)\n", bound, block);
+        ac_gpu_model_free(g);
+    }
+    const char *pw = "preprocessor.encoder.stages.0.0.pwconv1.weight";
+    char tmp[32];
+    if (altered_copy(path, pw, 1e5f, tmp)) {
+        for (int p = 0; p < 2; p++) {
             const ac_precision prec = p ? AC_PREC_BF16 : AC_PREC_FP32;
             ac_gpu_model *g = NULL;
             ac_status st = ac_gpu_model_load(tmp, 0, prec, &g);
@@ -382,15 +410,31 @@ static void range_checks(const char *path) {
             checks++;
             if (prec == AC_PREC_FP32) CHECK(st == AC_OK, "fp32 with a weight of 1e5: %s", ac_last_error());
             else
-                CHECK(st == AC_ERR_INVALID_ARG && strstr(ac_last_error(), name),
-                      "bf16 with a weight of 1e5 must be refused naming %s (status %d: %s)", name, (int)st,
+                CHECK(st == AC_ERR_INVALID_ARG && strstr(ac_last_error(), pw),
+                      "bf16 with a weight of 1e5 must be refused naming %s (status %d: %s)", pw, (int)st,
                       st ? ac_last_error() : "");
             ac_gpu_model_free(g);
         }
         unlink(tmp);
     }
-    cJSON_Delete(hdr);
-    free(buf);
+    const char *ln = "preprocessor.encoder.stages.1.0.norm.weight";
+    if (altered_copy(path, ln, 1e5f, tmp)) {
+        ac_gpu_model *g = NULL;
+        double bound = 0;
+        const char *block = NULL;
+        ac_status st = ac_gpu_model_load(tmp, 0, AC_PREC_BF16, &g);
+        int C = 0;
+        if (st == AC_OK) {
+            C = ac_gpu_model_config(g)->encoder.dims[1];
+            st = ac_gpu_encoder_fp16_bound(g, &bound, &block);
+        }
+        checks++;
+        CHECK(st == AC_OK && block && !strcmp(block, "stages.1.0") && bound >= 1e5 * sqrt(C - 1.0),
+              "a LayerNorm weight of 1e5 in stages.1.0 (C %d): bound %g in %s, %s", C, bound, block ? block : "-",
+              st ? ac_last_error() : "loaded");
+        ac_gpu_model_free(g);
+        unlink(tmp);
+    }
 }
 
 int main(int argc, char **argv) {
