@@ -128,12 +128,12 @@ extern "C" ac_status ac_convnext_mlp_check_args(const char *who, ac_precision pr
 }
 
 // w_op = w rounded to the operand type (saturating); *bad = 1 (a benign race: every writer stores 1) where an
-// element is beyond the operand's range or not a number
+// element is beyond the operand's range (it would round to inf) or not a number
 static __global__ void weight_to_op_kernel(const float *__restrict__ w, int64_t n, ac_mlp_op *__restrict__ w_op,
                                            int *__restrict__ bad) {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         const float v = w[i];
-        if (!(fabsf(v) <= AC_MLP_OP_MAX)) *bad = 1;
+        if (!(fabsf(v) < AC_MLP_OP_INF)) *bad = 1;
         w_op[i] = ac_mlp_op_from_float(v);
     }
 }
@@ -162,9 +162,9 @@ extern "C" ac_status ac_convnext_mlp_weight(const char *name, const float *w, in
     if (st != AC_OK) return st;
     CUDA_CHECK(freed);
     if (bad)
-        return ac_fail(AC_ERR_INVALID_ARG, "%s: a value beyond +-65504 or not a number, which the BF16 mode's fp16 "
-                       "MLP operands cannot hold (hint: check the checkpoint; --precision fp32 runs it as it is)",
-                       name);
+        return ac_fail(AC_ERR_INVALID_ARG, "%s: a value that rounds past fp16's largest (65504) or not a number, "
+                       "which the BF16 mode's fp16 MLP operands cannot hold (hint: check the checkpoint; "
+                       "--precision fp32 runs it as it is)", name);
     return AC_OK;
 }
 

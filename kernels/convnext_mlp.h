@@ -62,8 +62,9 @@ ac_status ac_convnext_mlp_unfused(ac_precision prec, int64_t N, int C, const voi
                                   cudaStream_t stream);
 
 // The BF16 mode's operand copy of a pwconv weight: w_op (n fp16, device) = w (n float, device), rounded to nearest
-// even. AC_ERR_INVALID_ARG naming `name` if any element is beyond fp16's +-65504 or not a number (the copy is then
-// saturated, and should not be used). Synchronises `stream` to read that verdict: a load-time call.
+// even. AC_ERR_INVALID_ARG naming `name` if any element is beyond fp16's range (|w| >= 65520, which rounds to inf)
+// or not a number (the copy is then saturated, and should not be used). Synchronises `stream` to read that
+// verdict: a load-time call.
 ac_status ac_convnext_mlp_weight(const char *name, const float *w, int64_t n, void *w_op, cudaStream_t stream);
 
 typedef enum { AC_MLP_AUTO = 0, AC_MLP_UNFUSED = 1, AC_MLP_WMMA = 2, AC_MLP_MMA = 3, AC_MLP_SPLIT = 4 } ac_mlp_path;

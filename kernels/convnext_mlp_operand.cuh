@@ -19,6 +19,7 @@
 typedef __half ac_mlp_op;
 
 #define AC_MLP_OP_MAX 65504.0f
+#define AC_MLP_OP_INF 65520.0f  // the smallest magnitude __float2half_rn rounds to inf (the midpoint past 65504)
 
 // v clamped into fp16's finite range; NaN stays NaN (so poisoned inputs still show in the tests)
 __device__ __forceinline__ float ac_mlp_op_saturate(float v) {
