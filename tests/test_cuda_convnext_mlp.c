@@ -3,7 +3,8 @@
 // the workspace size and which path may run what. Part 2, GPU (exits 77 without one): FP32 (unfused) and, for
 // BF16, every eligible path (mma at C in {96,192}, split at {384,768}, wmma at {96,192,384,768}, unfused
 // everywhere) and the auto choice,
-// C in {8,16,24,32,96,192,384,768} x N in {1,7,63,64,65,1000,4099}, against a double-precision evaluation
+// C in {8,16,24,32,96,128,192,384,768} (AC_TEST_MLP_WIDTHS=8,96,128: those only) x N in {1,7,63,64,65,1000,4099},
+// against a double-precision evaluation
 // (host/model.c's order of operations) of the same fp16-representable inputs (the BF16 mode's MLP operands are
 // fp16: kernels/convnext_mlp_operand.cuh), error as a share of the
 // per-element budget of tests/tolerances.h; x has NaN guard rows on both sides that must stay untouched, h
@@ -378,9 +379,17 @@ static void gpu_checks(cudaStream_t stream) {
     const int is_small = small && small[0] == '1';
     const int64_t *Nv = is_small ? Ns_small : Ns;
     const size_t nN = is_small ? sizeof Ns_small / sizeof Ns_small[0] : sizeof Ns / sizeof Ns[0];
+    // AC_TEST_MLP_WIDTHS=8,96,128 (CI's quick emulated run): only these widths
+    const char *widths = getenv("AC_TEST_MLP_WIDTHS");
     for (size_t ci = 0; ci < sizeof Cs / sizeof Cs[0]; ci++)
         for (size_t ni = 0; ni < nN; ni++) {
             const int C = Cs[ci], H = 4 * C;
+            if (widths) {
+                char key[16], list[128];
+                snprintf(key, sizeof key, ",%d,", C);
+                snprintf(list, sizeof list, ",%s,", widths);
+                if (!strstr(list, key)) continue;
+            }
             const int64_t N = Nv[ni];
             problem P = {.C = C, .N = N};
             const size_t nh = (size_t)N * C, nw = (size_t)H * C;
