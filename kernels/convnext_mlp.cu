@@ -1,7 +1,7 @@
 // The ConvNeXt block MLP's launchers: fused tensor-core kernels (fp16 operands in the reduced precision,
-// convnext_mlp_operand.cuh) and the choice between them and the
-// unfused cuBLAS path (convnext_mlp_unfused.cu). Mirrors conette convnext.py:22-74 (pwconv1 -> GELU -> pwconv2 ->
-// gamma * . -> residual) as host/model.c's encoder loop computes it:
+// convnext_mlp_operand.cuh) and the choice between them and the unfused cuBLAS path (convnext_mlp_unfused.cu).
+// Mirrors conette convnext.py:22-74 (pwconv1 -> GELU -> pwconv2 -> gamma * . -> residual) as host/model.c's encoder
+// loop computes it:
 //   x (N, C) fp32 += gamma (C) * (GELU_erf(h (N, C) fp16 @ pwconv1_w (4C, C)^T + pwconv1_b) @ pwconv2_w (C, 4C)^T
 //                                + pwconv2_b)
 // all row-major (channels-last rows), weights as nn.Linear stores them.
@@ -26,10 +26,12 @@
 // BM = 64 for C = 96/192 (3/6 tiles) halves the weight traffic per row where registers allow.
 // Shared memory (bytes): C=96 ~42 K, 192 ~68 K, 384 ~91 K, 768 ~120 K (BH = 16 there, so W1 and W2 chunks fit
 // next to the 48 K h tile within the A100's 163 K as well as the H100's 227 K).
-#include "convnext_mlp_operand.cuh"
+#include <cuda_bf16.h>  // mma_16816.cuh's bf16 specialisations
 #include <cuda_pipeline.h>
 #include <mma.h>
 #include <stdint.h>
+
+#include "convnext_mlp_operand.cuh"
 
 #include "common.cuh"
 #include <stdlib.h>

@@ -4,10 +4,10 @@
 #pragma once
 
 #include <cuda_bf16.h>
-
-#include "convnext_mlp_operand.cuh"
 #include <cuda_runtime.h>
 #include <stdint.h>
+
+#include "convnext_mlp_operand.cuh"
 
 // Largest k with off[k] <= g: the clip owning packed frame g (off: (n + 1) non-decreasing, off[0] = 0,
 // g < off[n]); an empty clip never wins because a later clip with the same offset is preferred.
@@ -47,5 +47,4 @@ static __device__ __forceinline__ void ac_warp_ln_stats(const float *v, int C, f
 
 template <typename T> static __device__ __forceinline__ T ac_from_float(float v);
 template <> __device__ __forceinline__ float ac_from_float<float>(float v) { return v; }
-template <> __device__ __forceinline__ __nv_bfloat16 ac_from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 template <> __device__ __forceinline__ __half ac_from_float<__half>(float v) { return ac_mlp_op_from_float(v); }
