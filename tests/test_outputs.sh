@@ -158,22 +158,25 @@ sys.exit(0 if len(ls) >= 10 and ls[-1]['files_done'] == 12 and ls[-1]['files_tot
 expect '[ $? -eq 0 ]' "progress JSON lines on stderr"
 expect 'tail -1 "$tmp/prog" | grep -q "12 ok, 0 failed, 0 skipped (already done), 12 clips"' "final summary"
 
-# SIGKILL in segment mode, then --resume: every (file, segment) exactly once, no partial file left behind
+# SIGKILL in segment mode, then --resume: every (file, segment) exactly once, no partial file left behind. The set
+# is sized so that a clean run takes >= 2 s on this machine, so the kills land mid-run (tests/kill_resume.sh)
+. "$(dirname "$0")/kill_resume.sh"
 mkdir -p "$tmp/long"
-for i in $(seq -w 10 25); do ln -s "$tmp/mid.wav" "$tmp/long/f$i.wav"; done  # 16 x 6 segments
+n_long=16
+for i in $(seq 1 $n_long); do ln -s "$tmp/mid.wav" "$tmp/long/f$i.wav"; done  # x 6 segments each
+seg=("$bin" caption -q -m "$model" --segment 5 --batch-size 4)  # an array: kill -9 must reach audiocap itself
+T=$(wall_s "${seg[@]}" -o "$tmp/seg_ref.jsonl" "$tmp/long")
+grow=$(awk -v t="$T" -v n=$n_long 'BEGIN { m = int(n * 2.0 / (t > 0.01 ? t : 0.01)) + 1; print (m > 1000 ? 1000 : m) }')
+if [ "$grow" -gt $n_long ]; then
+  for i in $(seq $((n_long + 1)) "$grow"); do ln -s "$tmp/mid.wav" "$tmp/long/f$i.wav"; done
+  n_long=$grow
+  T=$(wall_s "${seg[@]}" -o "$tmp/seg_ref.jsonl" "$tmp/long")
+fi
 out="$tmp/seg_resumed.jsonl"
-kills=0
-for attempt in $(seq 1 30); do
-  "$bin" caption -q -m "$model" --segment 5 --batch-size 4 --resume -o "$out" "$tmp/long" 2>/dev/null &
-  pid=$!
-  sleep "0.$((RANDOM % 4))$((RANDOM % 10))5"
-  if kill -9 $pid 2>/dev/null; then kills=$((kills + 1)); fi
-  wait $pid 2>/dev/null
-  [ $kills -ge 5 ] && break
-done
-"$bin" caption -q -m "$model" --segment 5 --batch-size 4 --resume -o "$out" "$tmp/long"
-"$bin" caption -q -m "$model" --segment 5 --batch-size 4 -o "$tmp/seg_ref.jsonl" "$tmp/long"
-expect '[ $kills -ge 3 ]' "the segment run was really killed ($kills kills)"
+kill_resume "$T" "$out" "${seg[@]}" --resume -o "$out" "$tmp/long"
+"${seg[@]}" --resume -o "$out" "$tmp/long"
+expect '[ $kills_mid -ge 3 ]' "the segment run was really killed mid-output ($kills_mid of $kills kills)"
+expect '[ "$(wc -l <"$tmp/seg_ref.jsonl")" -eq $((n_long * 6)) ]' "the clean run: 6 segment rows for each of $n_long files"
 expect 'cmp -s "$out" "$tmp/seg_ref.jsonl"' "after $kills kills and resumes: the same rows as one clean run ($(wc -l <"$out") vs $(wc -l <"$tmp/seg_ref.jsonl"))"
 
 # --check: decode-only scan, no model needed; the same rows (ids, statuses, durations) without captions
