@@ -41,7 +41,7 @@ static void usage_main(FILE *f) {
             "audiocap %s: natural-language captions for audio (CoNeTTE family)\n\n"
             "usage: audiocap <command> [options]\n\n"
             "commands:\n"
-            "  caption    caption audio files with a model (CPU)\n"
+            "  caption    caption audio files with a model (CPU, or CUDA GPUs with --device)\n"
             "  features   decode, resample to 32 kHz and compute the model's log-mel features\n"
             "  info       validate a model file and summarise it (hyper-parameters, vocabulary, tensors)\n"
             "  devices    list CUDA devices and run a launch self-test on each\n"

@@ -79,16 +79,10 @@ expect 'cmp -s "$tmp/slurm1.jsonl" "$tmp/part1.jsonl"' "SLURM_ARRAY_TASK_ID/COUN
 # clean run takes >= 2 s on this machine, so the kills land mid-run however fast it is (tests/kill_resume.sh)
 . "$(dirname "$0")/kill_resume.sh"
 mkdir -p "$tmp/many"
-n_many=300
-for i in $(seq 1 $n_many); do ln -s "$data/audio/example.flac" "$tmp/many/c$i.flac"; done
+for i in $(seq 1 300); do ln -s "$data/audio/example.flac" "$tmp/many/c$i.flac"; done
 many=("$bin" caption -q -m "$model" --batch-size 1)  # an array, not a function: kill -9 must reach audiocap itself
-T=$(wall_s "${many[@]}" -o "$tmp/clean.jsonl" "$tmp/many")
-grow=$(awk -v t="$T" -v n=$n_many 'BEGIN { m = int(n * 2.0 / (t > 0.01 ? t : 0.01)) + 1; print (m > 6000 ? 6000 : m) }')
-if [ "$grow" -gt $n_many ]; then
-  for i in $(seq $((n_many + 1)) "$grow"); do ln -s "$data/audio/example.flac" "$tmp/many/c$i.flac"; done
-  n_many=$grow
-  T=$(wall_s "${many[@]}" -o "$tmp/clean.jsonl" "$tmp/many")
-fi
+size_set "$tmp/many" "$data/audio/example.flac" flac 6000 "${many[@]}" -o "$tmp/clean.jsonl" "$tmp/many"
+n_many=$n_set
 out="$tmp/resumed.jsonl"
 kill_resume "$T" "$out" "${many[@]}" --resume -o "$out" "$tmp/many"
 echo "$(rows "$out") of $n_many rows before the last resume"

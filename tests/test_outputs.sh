@@ -162,16 +162,10 @@ expect 'tail -1 "$tmp/prog" | grep -q "12 ok, 0 failed, 0 skipped (already done)
 # is sized so that a clean run takes >= 2 s on this machine, so the kills land mid-run (tests/kill_resume.sh)
 . "$(dirname "$0")/kill_resume.sh"
 mkdir -p "$tmp/long"
-n_long=16
-for i in $(seq 1 $n_long); do ln -s "$tmp/mid.wav" "$tmp/long/f$i.wav"; done  # x 6 segments each
+for i in $(seq 1 16); do ln -s "$tmp/mid.wav" "$tmp/long/c$i.wav"; done  # x 6 segments each
 seg=("$bin" caption -q -m "$model" --segment 5 --batch-size 4)  # an array: kill -9 must reach audiocap itself
-T=$(wall_s "${seg[@]}" -o "$tmp/seg_ref.jsonl" "$tmp/long")
-grow=$(awk -v t="$T" -v n=$n_long 'BEGIN { m = int(n * 2.0 / (t > 0.01 ? t : 0.01)) + 1; print (m > 1000 ? 1000 : m) }')
-if [ "$grow" -gt $n_long ]; then
-  for i in $(seq $((n_long + 1)) "$grow"); do ln -s "$tmp/mid.wav" "$tmp/long/f$i.wav"; done
-  n_long=$grow
-  T=$(wall_s "${seg[@]}" -o "$tmp/seg_ref.jsonl" "$tmp/long")
-fi
+size_set "$tmp/long" "$tmp/mid.wav" wav 1000 "${seg[@]}" -o "$tmp/seg_ref.jsonl" "$tmp/long"
+n_long=$n_set
 out="$tmp/seg_resumed.jsonl"
 kill_resume "$T" "$out" "${seg[@]}" --resume -o "$out" "$tmp/long"
 "${seg[@]}" --resume -o "$out" "$tmp/long"
