@@ -17,23 +17,25 @@ wall_s() {
 rows() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
 
 # size_set DIR SRC EXT CAP CMD...: DIR holds links DIR/c<i>.EXT -> SRC, i = 1..n_set. Times CMD (a clean run over DIR)
-# and, when it took under 2 s, adds links until a run should take ~2 s (CAP files at most) and times it again, so
-# that the random kills below land mid-run on a machine of any speed. Sets T (seconds) and n_set.
+# and, while one took under 2 s, adds links for a ~2.2 s run (CAP files at most) and times it again (a run's fixed
+# start makes one step fall short), so that the random kills below land mid-run on a machine of any speed. Sets
+# T (seconds) and n_set.
 size_set() {
-  local dir=$1 src=$2 ext=$3 cap=$4 grow i
+  local dir=$1 src=$2 ext=$3 cap=$4 grow i round
   shift 4
   n_set=$(find "$dir" -name "*.$ext" | wc -l)
   T=$(wall_s "$@")
-  grow=$(awk -v t="$T" -v n="$n_set" -v cap="$cap" 'BEGIN { m = int(n * 2.0 / (t > 0.01 ? t : 0.01)) + 1; print (m > cap ? cap : m) }')
-  if [ "$grow" -gt "$n_set" ]; then
+  for round in 1 2 3 4; do
+    grow=$(awk -v t="$T" -v n="$n_set" -v cap="$cap" 'BEGIN { m = t >= 2 ? n : int(n * 2.2 / (t > 0.01 ? t : 0.01)) + 1; print (m > cap ? cap : m) }')
+    [ "$grow" -gt "$n_set" ] || break
     for i in $(seq $((n_set + 1)) "$grow"); do ln -s "$src" "$dir/c$i.$ext"; done
     n_set=$grow
     T=$(wall_s "$@")
-  fi
+  done
 }
 
 # kill_resume T OUT CMD...: start CMD (a --resume run that writes OUT) up to 40 times and SIGKILL each one after a
-# random 2-12 % of T seconds (T: a clean run's wall time; 5 kills then stop well short of the end), until 5 kills
+# random 3-15 % of T seconds (T: a clean run's wall time; 5 kills then stop well short of the end), until 5 kills
 # landed mid-output. Sets `kills` (kills that found the run alive) and `kills_mid` (of those, the ones after the
 # run had added rows to OUT: a kill between or inside row writes, the case --resume must repair).
 kill_resume() {
@@ -46,7 +48,7 @@ kill_resume() {
     before=$(rows "$out")
     "$@" 2>/dev/null &
     pid=$!
-    delay=$(awk -v t="$T" -v r="$RANDOM" 'BEGIN { printf "%.3f", t * (0.02 + 0.10 * r / 32767) }')
+    delay=$(awk -v t="$T" -v r="$RANDOM" 'BEGIN { printf "%.3f", t * (0.03 + 0.12 * r / 32767) }')
     sleep "$delay"
     kill -9 "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
