@@ -746,12 +746,8 @@ static ac_status encode_device(ac_gpu_model *g, enc *e, int n, ac_pcm_kind pcm_k
             if ((st = ac_downsample_ln_im2col(xa, d_off[p - 1], d_off[p], n, O[p][n], F[p - 1], dims[si - 1],
                                               e->ds_ln_w[si], e->ds_ln_b[si], eps, (float *)e->cols.p, s)))
                 return st;
-            const int64_t rows = (int64_t)O[p][n] * F[p];
-            if (rows > 0x7fffffff)
-                return ac_fail(AC_ERR_INVALID_ARG, "encoder: %lld downsampled tokens in one call (hint: fewer or "
-                               "shorter clips per batch)", (long long)rows);
-            if (rows > 0 && (st = ac_gpu_linear((const float *)e->cols.p, (int)rows, NULL, 4 * dims[si - 1],
-                                                e->ds_w[si], e->ds_wb[si], e->ds_wlo[si], e->ds_b[si], C, 0, xb, s)))
+            if ((st = ac_linear((int64_t)O[p][n] * F[p], 4 * dims[si - 1], C, (const float *)e->cols.p, e->ds_w[si],
+                                e->ds_wb[si], e->ds_wlo[si], e->ds_b[si], 0, xb, s)))
                 return st;
             float *t = xa;
             xa = xb;
@@ -776,7 +772,7 @@ static ac_status encode_device(ac_gpu_model *g, enc *e, int n, ac_pcm_kind pcm_k
     if ((st = ac_freq_mean(xa, T3, F[4], C3, femb, s))) return st;
     if ((st = dump_stage(dmp, "frame_embs", femb, O[4], C3, 0, 0, s))) return st;
     // the projection stays fp32 in both precisions: (T', C3) x (C3, D) is ~0.1 % of the encoder's work
-    if ((st = ac_linear(T3, C3, D, femb, e->proj_w, e->proj_b, 1, mem, s))) return st;
+    if ((st = ac_linear(T3, C3, D, femb, e->proj_w, NULL, NULL, e->proj_b, 1, mem, s))) return st;
     prof_mark(e, P_HEAD, s);
     prof_collect(e);
     if ((st = dump_stage(dmp, "projection", mem, O[4], 1, D, 2, s))) return st;

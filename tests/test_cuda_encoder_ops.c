@@ -412,7 +412,7 @@ static void gpu_linear(int M, int K, int N, int relu) {
     if (relu) ref_relu(r, (int64_t)M * N);
     float *dx = dup(x, 4 * (size_t)M * K), *dw = dup(w, 4 * (size_t)N * K);
     float *db = dup(b, 4 * N), *dy = dpoison(4 * (size_t)M * N);
-    CHECK_OK(ac_linear(M, K, N, dx, dw, db, relu, dy, 0));
+    CHECK_OK(ac_linear(M, K, N, dx, dw, NULL, NULL, db, relu, dy, 0));
     float *gy = dget(dy, (size_t)M * N);
     char l[128];
     snprintf(l, sizeof l, "linear%s fp32 %dx%d->%d", relu ? "+ReLU" : "", M, K, N);
