@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "convnext_mlp.h"
+#include "gelu.cuh"
 
 #include "convnext_mlp_kernel.cuh"
 #include "mma_16816.cuh"

@@ -98,11 +98,4 @@ ac_status ac_convnext_mlp_check_args(const char *who, ac_precision prec, int64_t
 }
 #endif
 
-#ifdef __CUDACC__
-// nn.GELU() (approximate='none'): 0.5 v (1 + erf(v / sqrt 2)), in host/ref/ref_ops.c's order; erff is CUDA's
-// (max 2 ulp), where the CPU oracle uses a rational erf within 4.2e-7.
-static __device__ __forceinline__ float ac_mlp_gelu_erf(float v) {
-    return 0.5f * v * (1.0f + erff(v * 0.70710678118654752440f));
-}
-#endif
 #endif

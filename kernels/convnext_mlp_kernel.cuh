@@ -2,7 +2,7 @@
 // configuration; included by kernels/convnext_mlp.cu (see there for the structure, layouts and the upstream
 // lines it mirrors) and by tests/emu/convnext_mlp_emu.cpp, which runs this same code on the CPU (one host thread per CUDA thread, WMMA and
 // cp.async emulated) so that the index arithmetic is checked without a GPU. Needs cuda_pipeline.h,
-// mma.h (or the emulator's stand-ins) and ac_mlp_gelu_erf (convnext_mlp.h) before it.
+// mma.h (or the emulator's stand-ins) and ac_gelu_erf_fast (gelu.cuh) before it.
 #pragma once
 
 #include "convnext_mlp_operand.cuh"
@@ -142,7 +142,7 @@ __global__ void __launch_bounds__(256, (Cfg<C, BM, BH>::MINB))
             float v = sAcc[m * K::LDA + n];
 #pragma unroll
             for (int s = 1; s < K::KSPLIT; s++) v += sAcc[(s * BM + m) * K::LDA + n];
-            sHid[m * K::LDW + n] = ac_mlp_op_from_float(ac_mlp_gelu_erf(v + b1[hc + n]));
+            sHid[m * K::LDW + n] = ac_mlp_op_from_float(ac_gelu_erf_fast(v + b1[hc + n]));
         }
         if (j + 1 < K::NCHUNK)
             __pipeline_wait_prior(1);  // W2 chunk j landed; W1 chunk j+1 may still be in flight

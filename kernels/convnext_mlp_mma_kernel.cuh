@@ -18,7 +18,7 @@
 //  - shared rows are padded by 16 bytes, so each 8-row ldmatrix phase hits 32 distinct banks.
 // Numerics as the WMMA kernel: fp32 accumulation, bias + GELU in fp32, one (saturating) rounding of each hidden value
 // to fp16 (convnext_mlp_operand.cuh), then x += gamma * (acc + pwconv2_b).
-// Needs cuda_pipeline.h, mma_16816.cuh and ac_mlp_gelu_erf (convnext_mlp.h) before it.
+// Needs cuda_pipeline.h, mma_16816.cuh and ac_gelu_erf_fast (gelu.cuh) before it.
 #pragma once
 
 #include "convnext_mlp_operand.cuh"
@@ -156,10 +156,10 @@ __global__ void __launch_bounds__(32 * NW, (Cfg<C, NW, MT>::MINB))
             const float bb0 = __ldg(b1 + col), bb1 = __ldg(b1 + col + 1);
 #pragma unroll
             for (int m = 0; m < MT; m++) {
-                acc[m][n][0] = ac_mlp_op_saturate(ac_mlp_gelu_erf(acc[m][n][0] + bb0));
-                acc[m][n][1] = ac_mlp_op_saturate(ac_mlp_gelu_erf(acc[m][n][1] + bb1));
-                acc[m][n][2] = ac_mlp_op_saturate(ac_mlp_gelu_erf(acc[m][n][2] + bb0));
-                acc[m][n][3] = ac_mlp_op_saturate(ac_mlp_gelu_erf(acc[m][n][3] + bb1));
+                acc[m][n][0] = ac_mlp_op_saturate(ac_gelu_erf_fast(acc[m][n][0] + bb0));
+                acc[m][n][1] = ac_mlp_op_saturate(ac_gelu_erf_fast(acc[m][n][1] + bb1));
+                acc[m][n][2] = ac_mlp_op_saturate(ac_gelu_erf_fast(acc[m][n][2] + bb0));
+                acc[m][n][3] = ac_mlp_op_saturate(ac_gelu_erf_fast(acc[m][n][3] + bb1));
             }
         }
 #pragma unroll

@@ -15,7 +15,7 @@
 // fp32 accumulation; GEMM1 adds the bias and applies GELU in fp32 and rounds once (saturating) to fp16, as the
 // fused kernels.
 // Included by kernels/convnext_mlp.cu and tests/emu/convnext_mlp_mma_emu.cpp (run on the CPU with ldmatrix/mma
-// emulated lane by lane). Needs cuda_pipeline.h, mma_16816.cuh and ac_mlp_gelu_erf first.
+// emulated lane by lane). Needs cuda_pipeline.h, mma_16816.cuh and ac_gelu_erf_fast (gelu.cuh) first.
 #pragma once
 
 #include "convnext_mlp_operand.cuh"
@@ -136,8 +136,8 @@ __global__ void __launch_bounds__(Cfg::NTHREADS, 2)
                 const float v0 = acc[m][n][2 * half], v1 = acc[m][n][2 * half + 1];
                 if (EPI == EPI_BIAS_GELU) {
                     *(uint32_t *)(hid + (int64_t)r * N + col) =
-                        ac_mma::pack2<op_t>(ac_mlp_op_saturate(ac_mlp_gelu_erf(v0 + c0)),
-                                            ac_mlp_op_saturate(ac_mlp_gelu_erf(v1 + c1)));
+                        ac_mma::pack2<op_t>(ac_mlp_op_saturate(ac_gelu_erf_fast(v0 + c0)),
+                                            ac_mlp_op_saturate(ac_gelu_erf_fast(v1 + c1)));
                 } else {
                     float2 *px = (float2 *)(x + (int64_t)r * N + col);
                     float2 o = *px;

@@ -12,6 +12,7 @@
 #include "convnext_mlp.h"
 #include "convnext_mlp_operand.cuh"
 #include "decoder_linear.h"
+#include "gelu.cuh"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -70,13 +71,13 @@ static int mlp_grid(int n) {  // grid-stride kernels: enough blocks to fill any 
 // modulo would cost more than the memory traffic of this baseline.
 static __global__ void bias_gelu_f32_kernel(float *hid, const float *b1, int n, int H) {
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
-        hid[i] = ac_mlp_gelu_erf(hid[i] + b1[i % H]);
+        hid[i] = ac_gelu_erf(hid[i] + b1[i % H]);
 }
 
 // ... or into an fp16 copy, GEMM2's operand (BF16 mode).
 static __global__ void bias_gelu_op_kernel(const float *pre, const float *b1, ac_mlp_op *out, int n, int H) {
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
-        out[i] = ac_mlp_op_from_float(ac_mlp_gelu_erf(pre[i] + b1[i % H]));
+        out[i] = ac_mlp_op_from_float(ac_gelu_erf_fast(pre[i] + b1[i % H]));
 }
 
 // x (rows, C) += gamma * (y + b2): host/model.c adds the bias inside the Linear, then the scaled residual.

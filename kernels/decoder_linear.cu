@@ -8,7 +8,7 @@
 //         steps of 16 in increasing order (tiles of 128, or 64 for the split product, per load round);
 //         16-byte loads when K % 8 == 0 (every decoder matrix of the published models), scalar loads otherwise.
 #include "common.cuh"
-#include "decoder_gelu.cuh"
+#include "gelu.cuh"
 #include "decoder_linear.h"
 
 #include <cuda_bf16.h>

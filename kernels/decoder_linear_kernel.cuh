@@ -1,7 +1,7 @@
 // The decoder's linear kernels (FP32 tiles on CUDA cores, BF16 WMMA tiles), optional erf GELU; included by
 // kernels/decoder_linear.cu (see there for the tiling and the batch-invariance contract) and by
 // tests/emu/decoder_ops_emu.cpp, which runs this same code on the CPU against host/ref/ref_ops.c.
-// Needs stdint.h, decoder_gelu.cuh and CUDA (cuda_bf16.h, mma.h; or the emulator's stand-ins) before it.
+// Needs stdint.h, gelu.cuh and CUDA (cuda_bf16.h, mma.h; or the emulator's stand-ins) before it.
 #pragma once
 
 #define LIN_BM 64

@@ -101,7 +101,9 @@
 //   |gamma_c| * E_c + 2^-23 * (|x0_c| + |gamma_c y_c|)          (the last: rounding of gamma*y and of the add)
 // FP32 (CUDA-core fp32, TF32 off): E_c = TOL_MLP_FP32_EPS * 2^-24 * (|b2| + sum_j |t_j| + ||W2[c][j] * 1.13 *
 // (|b1_j| + sum_k |h_k W1[j][k]|)||_2): float32 summation error of the two GEMMs, the first propagated through
-// GELU (slope <= 1.13), erff's 2 ulp inside the sum_j |t_j| term. A K-term fp32 sum in the worst (sequential)
+// GELU (slope <= 1.13). The GELU's rational erf (kernels/gelu.cuh, |error| <= 4.2e-7) puts GELU_j off by at
+// most 3.5 * 2^-24 |pre_j|, weighted by W2[c][j] of random signs: under half of the L2 term's 8 * 1.13 * 2^-24
+// per unit (erff, before 2026-11-28, had 2 ulp). A K-term fp32 sum in the worst (sequential)
 // order errs by about 0.4 * 2^-24 * sum |t| when the terms have random signs (random walk of K partial sums of
 // size ~sqrt(i)); 8 is ~20x that. Dropping one hidden unit or one channel misses by ~|t_j|, ~800x the budget at
 // K = 3072, so a wrong index fails loudly.

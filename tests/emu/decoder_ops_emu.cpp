@@ -20,7 +20,7 @@ void cblas_sgemm() { abort(); }
 #include "../tolerances.h"
 
 #define CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
-#include "../../kernels/decoder_gelu.cuh"
+#include "../../kernels/gelu.cuh"
 #include "../../kernels/decoder_linear_kernel.cuh"
 #include "../../kernels/decoder_add_ln_kernel.cuh"
 #include "../../kernels/decoder_embed_kernel.cuh"
