@@ -4,13 +4,14 @@
 // amplitude-modulated tones and noise + tones, 1.5-30 s long, gains 0 to -40 dB. Both precisions caption the
 // same clips in the same batches (kernels/gpu_caption.h). One JSON line on stdout:
 //   {"bench":"gpu_bf16_agreement","clips":N,"beam":3,"identical_text":..,"identical_tokens":..,
-//    "share_identical":..,"malformed_bf16":..,"malformed_fp32":..,"device":".."}
+//    "share_identical":..,"malformed_bf16":..,"malformed_fp32":..,"stft_bf16":"fft32","device":".."}
 // A caption is malformed when its status is not OK (every clip is long enough), it has no beam, its best index,
 // a token id or its length is out of range, or a score is not finite. Exit status 1 if any is, 77 without a GPU.
 //   bench_gpu_bf16_agreement MODEL [--clips 1024] [--batch 256] [--beam 3]
 #include "bench_util.h"
 #include "../kernels/device.h"
 #include "../kernels/gpu_caption.h"
+#include "../kernels/gpu_encoder.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -152,9 +153,12 @@ int main(int argc, char **argv) {
         for (int k = 0; k < n; k++) free(x[k]);
         done += n;
     }
+    const ac_stft_method sm = ac_gpu_stft_method(AC_PREC_BF16);  // the BF16 front end (fp32's is the DFT GEMM)
+    const char *stft16 = sm == AC_STFT_FFT32 ? "fft32" : sm == AC_STFT_FFT ? "fft" : "gemm";
     printf("{\"bench\":\"gpu_bf16_agreement\",\"clips\":%d,\"beam\":%d,\"identical_text\":%d,\"identical_tokens\":%d,"
-           "\"share_identical\":%.4f,\"malformed_bf16\":%d,\"malformed_fp32\":%d,\"device\":\"%s\"}\n",
-           done, beam, same_text, same_tok, (double)same_text / done, bad16, bad32, dev);
+           "\"share_identical\":%.4f,\"malformed_bf16\":%d,\"malformed_fp32\":%d,\"stft_bf16\":\"%s\","
+           "\"device\":\"%s\"}\n",
+           done, beam, same_text, same_tok, (double)same_text / done, bad16, bad32, stft16, dev);
     fprintf(stderr, "bf16 vs fp32: %d/%d best captions identical (%.2f %%; target >= 98 %%), %d malformed in bf16, "
             "%d in fp32\n", same_text, done, 100.0 * same_text / done, bad16, bad32);
     free(x), free(ns), free(o32), free(o16);

@@ -12,8 +12,8 @@
 //
 // "tflops": an analytic count from the model's config (2 FLOP per multiply-add), per clip:
 //   front end  frames * (STFT + 3 (n_fft/2+1) [power] + 2 (n_fft/2+1) n_mels [mel]), STFT = 2.5 n_fft log2 n_fft
-//              (real FFT, bf16) or 2 n_fft (n_fft + 2) (the DFT as a GEMM, fp32; AC_STFT overrides: logmel.h),
-//              all in FP64
+//              (real FFT) or 2 n_fft (n_fft + 2) (the DFT as a GEMM, fp32), in FP64; bf16's fft32 (FP32) counts
+//              its mel as 4 (n_fft/2+1), each bin in at most two filters (AC_STFT overrides: logmel.h)
 //   stem       tokens0 * C0 * 2 kt kf
 //   blocks     tokens_s * (2 * 49 C_s [depthwise] + 2 * 8 C_s^2 [pwconv1 + pwconv2]) per block
 //   downsample tokens_s * 2 * 4 C_{s-1} C_s
@@ -43,15 +43,21 @@ static void usage(void) {
                     "[--iters N] [--warmup N] [--pcm f32|s16] [--pcm-from host|device|both]\n");
 }
 
+static const char *stft_name(ac_stft_method m) {
+    return m == AC_STFT_DFT_GEMM ? "gemm" : m == AC_STFT_FFT ? "fft" : "fft32";
+}
+
 static void analytic(const ac_model_config *c, int64_t n_samples, ac_precision prec, double *flop, double *bytes,
                      double *weight_bytes) {
     int T[AC_ENC_STAGES], F[AC_ENC_STAGES];
     ac_enc_stage_dims(c, n_samples, T, F);
     const int *d = c->encoder.dims;
     const double nfft = c->frontend.n_fft, nb = nfft / 2 + 1, nm = c->frontend.n_mels, elt = prec ? 2 : 4;
-    const int gemm = ac_gpu_stft_method(prec) == AC_STFT_DFT_GEMM;
-    double fl = T[0] * ((gemm ? 2 * nfft * 2 * nb : 2.5 * nfft * log2(nfft)) + 3 * nb + 2 * nb * nm);
-    double by = 4.0 * n_samples + 2.0 * T[0] * (8 * nfft + 16 * nb + 8 * nb + 8 * nm + 4 * nm);
+    const ac_stft_method sm = ac_gpu_stft_method(prec);
+    const int gemm = sm == AC_STFT_DFT_GEMM, f32 = sm == AC_STFT_FFT32;
+    double fl = T[0] * ((gemm ? 2 * nfft * 2 * nb : 2.5 * nfft * log2(nfft)) + 3 * nb + (f32 ? 4 * nb : 2 * nb * nm));
+    double by = 4.0 * n_samples + (f32 ? T[0] * (8 * nfft + 16 * nb + 8 * nm)
+                                       : 2.0 * T[0] * (8 * nfft + 16 * nb + 8 * nb + 8 * nm + 4 * nm));
     double w = 0;
     const double tok0 = (double)T[1] * F[1];
     fl += tok0 * d[0] * 2.0 * c->encoder.stem_kernel[0] * c->encoder.stem_kernel[1];
@@ -248,7 +254,7 @@ int main(int argc, char **argv) {
                    "\"gbytes_per_s\":%.2f,\"device\":\"%s\"}\n",
                    resident ? "gpu_encoder_resident" : "gpu_encoder", prec ? "bf16" : "fp32", B, seconds,
                    s16 ? "s16" : "f32", ac_gpu_encoder_mlp_paths(g),
-                   ac_gpu_stft_method(prec) == AC_STFT_DFT_GEMM ? "gemm" : "fft", cps, per, cps * flop / 1e12, gbs,
+                   stft_name(ac_gpu_stft_method(prec)), cps, per, cps * flop / 1e12, gbs,
                    ac_gpu_model_device_name(g));
             fflush(stdout);
         }

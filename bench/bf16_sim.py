@@ -11,14 +11,18 @@ does since the commit after 988d77a (fp16 MLP operands, split products elsewhere
   --down bf16|tf32|split|fp32  the three 2x2 downsample convolutions
   --dec bf16|tf32|split|fp32   every decoder linear (in_proj, out_proj, FFN, classifier, cross K/V), not the
                             768->256 projection of the frame embeddings (float32 in the engine)
+  --frontend f32|same       f32 (the engine since 2026-11-28): the float32 arm's STFT, power and mel run in
+                            float64, as the engine's FP32 mode computes them (kernels/logmel.h), the reduced arm's
+                            in float32 (upstream's own, as the BF16 mode's fft32); same: both arms float32, as
+                            before (the engine's BF16 front end was float64 then, like its FP32 one)
 "split" is x_lo W_hi + x_hi W_lo + x_hi W_hi on bf16 halves (kernels/decoder_linear_kernel.cuh). tf32 keeps 10
-significand bits (round to nearest). The front end, depthwise convs, LayerNorms, attention and the stem stay float32,
-as in the engine's BF16 mode. Tensor cores' own accumulation order is not modelled.
+significand bits (round to nearest). The depthwise convs, LayerNorms, attention and the stem stay float32, as in
+the engine's BF16 mode. Tensor cores' own accumulation order is not modelled.
 
 Clips: 10 s at 32 kHz, a tone (100 Hz - 9 kHz) plus noise of random level, seeded. One line per batch of 8 to
 stderr, one JSON line at the end on stdout.
 usage: refenv/bin/python bench/bf16_sim.py --model build-gpu/gpu-model [--clips 128] [--mlp fp16] [--down split]
-                                           [--dec split]
+                                           [--dec split] [--frontend f32]
 """
 import argparse
 import json
@@ -38,6 +42,7 @@ def main():
     ap.add_argument("--mlp", choices=["bf16", "fp16", "fp32"], default="fp16")
     ap.add_argument("--down", choices=["bf16", "tf32", "split", "fp32"], default="split")
     ap.add_argument("--dec", choices=["bf16", "tf32", "split", "fp32"], default="split")
+    ap.add_argument("--frontend", choices=["f32", "same"], default="f32")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
 
@@ -84,6 +89,13 @@ def main():
                 return product(a.down, F.conv2d, x, conv.weight, conv.bias, stride=conv.stride)
             return F.conv2d(x, conv.weight, conv.bias, conv.stride)
         conv.forward = cf
+    if a.frontend == "f32":  # the float32 arm's front end in float64 (its sums; one rounding at the log-mel)
+        import copy
+        spec, lmel = enc.spectrogram_extractor, enc.logmel_extractor
+        spec64, lmel64 = copy.deepcopy(spec).double(), copy.deepcopy(lmel).double()
+        spec_fwd, lmel_fwd = spec.forward, lmel.forward
+        spec.forward = lambda x: spec_fwd(x) if state["sim"] else spec64(x.double())
+        lmel.forward = lambda x: lmel_fwd(x) if x.dtype != torch.float64 else lmel64(x).float()
     plain_linear = F.linear
 
     def dec_linear(x, w, b=None):  # nn.MultiheadAttention calls F.linear too: patch the function itself
@@ -120,6 +132,7 @@ def main():
         print(f"bf16_sim: {total} clips, {same} identical ({100 * same / total:.1f} %), frame_embs rel err {rel:.3g}, "
               f"{time.time() - t0:.0f} s", file=sys.stderr, flush=True)
     print(json.dumps({"bench": "bf16_sim", "clips": total, "mlp": a.mlp, "down": a.down, "dec": a.dec,
+                      "frontend": a.frontend,
                       "identical": same, "share_identical": round(same / total, 4),
                       "frame_embs_rel_err_max": round(worst_rel, 6), "torch": torch.__version__}))
     return 0

@@ -309,12 +309,13 @@ static ac_status block_fp16_bound(const ac_gpu_model *g, int si, int k, int C, d
     return st;
 }
 
-// AC_STFT=fft or AC_STFT=gemm in the environment overrides the method the precision picks (logmel.h)
+// AC_STFT=fft32, fft or gemm in the environment overrides the method the precision picks (logmel.h)
 extern "C" ac_stft_method ac_gpu_stft_method(ac_precision prec) {
     const char *v = getenv("AC_STFT");
+    if (v && !strcmp(v, "fft32")) return AC_STFT_FFT32;
     if (v && !strcmp(v, "fft")) return AC_STFT_FFT;
     if (v && !strcmp(v, "gemm")) return AC_STFT_DFT_GEMM;
-    return prec == AC_PREC_FP32 ? AC_STFT_DFT_GEMM : AC_STFT_FFT;
+    return prec == AC_PREC_FP32 ? AC_STFT_DFT_GEMM : AC_STFT_FFT32;
 }
 
 static ac_status frontend_init(ac_gpu_model *g, enc *e) {
@@ -333,7 +334,7 @@ static ac_status frontend_init(ac_gpu_model *g, enc *e) {
     if (!st) st = host_tensor(g, E "bn0.bias", &bb);
     if (!st) st = host_tensor(g, E "bn0.running_mean", &bm);
     if (!st) st = host_tensor(g, E "bn0.running_var", &bv);
-    if (!st && p.method == AC_STFT_FFT) st = ac_stft_window_from_dft(cr, ci, nfft, win);
+    if (!st && p.method != AC_STFT_DFT_GEMM) st = ac_stft_window_from_dft(cr, ci, nfft, win);
     if (!st) {
         ac_bn0_fold(bw, bb, bm, bv, (float)c->frontend.bn_eps, nm, alpha, beta);
         p.n_fft = nfft;

@@ -6,15 +6,16 @@
 // Activations are channels-last (tokens, C) fp32 (the residual stream and every reduction); with AC_PREC_BF16
 // the block MLPs' operands (LayerNorm outputs, GELU outputs, weights) are fp16 (kernels/convnext_mlp_operand.cuh:
 // same tensor-core rate as bf16, 3 more bits) and the downsample GEMMs multiply split bf16 pairs (~fp32 accuracy,
-// kernels/decoder_linear.h), accumulation fp32 everywhere. The front end runs in
-// double in both precisions: FP32 (validation) takes the DFT as a DGEMM on the checkpoint's matrices, exactly the
-// oracle's arithmetic; BF16 a windowed FFT (kernels/logmel.h; AC_STFT=fft|gemm overrides).
-// Device memory, grown on demand and kept between calls: ~23 MB per 10 s clip of the CoNeTTE model in bf16, ~25 MB
-// in fp32 (two residual buffers 5.4 MB each, the downsample columns 5.4 MB, h 2.7 MB in bf16, bn0 0.9 MB, two
-// upload slots of the batch's PCM 1.3 MB each as float), plus the front end's scratch (~270 MB, processed in
-// chunks) and the MLP's workspace (<= 64 MB); a batch of 512 such clips needs ~12 GB in bf16. Host: one pinned
-// staging buffer of the batch's PCM. The upload runs on a stream of the encoder's own and overlaps the previous
-// call's kernels (gpu_encoder.cu).
+// kernels/decoder_linear.h), accumulation fp32 everywhere. The front end: FP32 (validation) takes the DFT as a
+// DGEMM on the checkpoint's matrices in double, exactly the oracle's arithmetic; BF16 a windowed float32 FFT and
+// one kernel for power, mel, log and bn0 (kernels/logmel.h; AC_STFT=fft32|fft|gemm overrides, fft: the FFT in
+// double).
+// Device memory, grown on demand and kept between calls: ~23 MB per 10 s clip of the CoNeTTE model in bf16, ~25 MB in
+// fp32 (two residual buffers 5.4 MB each, the downsample columns 5.4 MB, h 2.7 MB in bf16, bn0 0.9 MB, two upload slots
+// of the batch's PCM 1.3 MB each as float), plus the front end's scratch (~270 MB in double, ~135 MB fft32, processed
+// in chunks) and the MLP's workspace (<= 64 MB); a batch of 512 such clips needs ~12 GB in bf16. Host: one pinned
+// staging buffer of the batch's PCM. The upload runs on a stream of the encoder's own and overlaps the previous call's
+// kernels (gpu_encoder.cu).
 // Not thread-safe: one host thread per ac_gpu_model at a time.
 //
 //   const float *mem; int64_t off[n]; int nf[n], len[n]; ac_status cs[n];
@@ -86,8 +87,8 @@ const char *ac_gpu_encoder_mlp_paths(ac_gpu_model *g);
 // value can be clamped (kernels/convnext_mlp_operand.cuh); above it the encoder warned once on stderr at load.
 ac_status ac_gpu_encoder_fp16_bound(ac_gpu_model *g, double *bound, const char **block);
 
-// The front end's STFT method for this precision: AC_STFT_DFT_GEMM in FP32, AC_STFT_FFT in BF16, unless the
-// environment's AC_STFT=fft|gemm overrides it (read at each call; the encoder reads it once, at its creation).
+// The front end's STFT method for this precision: AC_STFT_DFT_GEMM in FP32, AC_STFT_FFT32 in BF16, unless the
+// environment's AC_STFT=fft32|fft|gemm overrides it (read at each call; the encoder reads it once, at its creation).
 ac_stft_method ac_gpu_stft_method(ac_precision prec);
 
 #ifdef __cplusplus

@@ -990,6 +990,7 @@ extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, c
 namespace {
 struct FftPlan {
     int n, idist, odist, batch;
+    cufftType type;
     cudaStream_t stream;
     int dev;  // current at planning
 };
@@ -1000,12 +1001,12 @@ int g_next_plan = 1;
 extern "C" cufftResult cufftPlanMany(cufftHandle *plan, int rank, int *n, int *inembed, int istride, int idist,
                                      int *onembed, int ostride, int odist, cufftType type, int batch) {
     (void)inembed, (void)onembed;
-    if (rank != 1 || type != CUFFT_D2Z || istride != 1 || ostride != 1 || batch < 1 || n[0] < 1 || idist < n[0] ||
-        odist < n[0] / 2 + 1)
+    if (rank != 1 || (type != CUFFT_D2Z && type != CUFFT_R2C) || istride != 1 || ostride != 1 || batch < 1 ||
+        n[0] < 1 || idist < n[0] || odist < n[0] / 2 + 1)
         return CUFFT_INVALID_VALUE;
     std::lock_guard<std::mutex> l(g_plans_mu);
     *plan = g_next_plan++;
-    g_plans[*plan] = {n[0], idist, odist, batch, nullptr, t_dev};
+    g_plans[*plan] = {n[0], idist, odist, batch, type, nullptr, t_dev};
     return CUFFT_SUCCESS;
 }
 extern "C" cufftResult cufftSetStream(cufftHandle p, cudaStream_t s) {
@@ -1026,7 +1027,9 @@ extern "C" cufftResult cufftDestroy(cufftHandle p) {
     g_plans.erase(it);
     return CUFFT_SUCCESS;
 }
-static void fft_rec(std::complex<double> *x, int n) {  // in place, radix 2 (n a power of two)
+// in place, radix 2 (n a power of two), butterflies in T; twiddles computed in double and rounded once to T, as
+// cuFFT's precomputed tables are
+template <typename T> static void fft_rec(std::complex<T> *x, int n) {
     for (int i = 1, j = 0; i < n; i++) {
         int bit = n >> 1;
         for (; j & bit; bit >>= 1) j ^= bit;
@@ -1035,16 +1038,19 @@ static void fft_rec(std::complex<double> *x, int n) {  // in place, radix 2 (n a
     }
     for (int len = 2; len <= n; len <<= 1) {
         for (int i = 0; i < len / 2; i++) {
-            std::complex<double> w = std::polar(1.0, -2 * M_PI * i / len);
+            const std::complex<double> wd = std::polar(1.0, -2 * M_PI * i / len);
+            const std::complex<T> w((T)wd.real(), (T)wd.imag());
             for (int s = i; s < n; s += len) {
-                std::complex<double> u = x[s], v = x[s + len / 2] * w;
+                std::complex<T> u = x[s], v = x[s + len / 2] * w;
                 x[s] = u + v;
                 x[s + len / 2] = u - v;
             }
         }
     }
 }
-extern "C" cufftResult cufftExecD2Z(cufftHandle plan, cufftDoubleReal *in, cufftDoubleComplex *out) {
+// The plan's checks and its transforms, queued on its stream: In real, Out {x, y} complex of the same precision.
+template <typename In, typename Out>
+static cufftResult exec_real(cufftHandle plan, cufftType type, const char *who, In *in, Out *out) {
     FftPlan p;
     {
         std::lock_guard<std::mutex> l(g_plans_mu);
@@ -1052,35 +1058,36 @@ extern "C" cufftResult cufftExecD2Z(cufftHandle plan, cufftDoubleReal *in, cufft
         if (it == g_plans.end()) return CUFFT_INVALID_PLAN;
         p = it->second;
     }
+    if (p.type != type) return CUFFT_INVALID_VALUE;
     if (device_dead()) return CUFFT_EXEC_FAILED;
     if (p.dev != t_dev || (p.stream && p.stream->dev != p.dev) || foreign(in, p.dev) || foreign(out, p.dev)) {
-        misuse(cudaErrorInvalidDevice, "cufftExecD2Z: a plan of device %d while device %d is current, or a stream or "
-               "buffer of another device", p.dev, t_dev);
+        misuse(cudaErrorInvalidDevice, "%s: a plan of device %d while device %d is current, or a stream or "
+               "buffer of another device", who, p.dev, t_dev);
         return CUFFT_EXEC_FAILED;
     }
     const int nb = p.n / 2 + 1;
-    if (!emu_is_device_range(in, ((size_t)(p.batch - 1) * p.idist + p.n) * sizeof(double)) ||
-        !emu_is_device_range(out, ((size_t)(p.batch - 1) * p.odist + nb) * sizeof(cufftDoubleComplex))) {
-        misuse(cudaErrorInvalidValue, "cufftExecD2Z: input or output (batch %d) not in device memory", p.batch);
+    if (!emu_is_device_range(in, ((size_t)(p.batch - 1) * p.idist + p.n) * sizeof(In)) ||
+        !emu_is_device_range(out, ((size_t)(p.batch - 1) * p.odist + nb) * sizeof(Out))) {
+        misuse(cudaErrorInvalidValue, "%s: input or output (batch %d) not in device memory", who, p.batch);
         return CUFFT_EXEC_FAILED;
     }
     enqueue(p.stream, [=] {  // on the plan's stream
-        std::vector<std::complex<double>> x(p.n);
+        std::vector<std::complex<In>> x(p.n);
         const bool pow2 = (p.n & (p.n - 1)) == 0;
         for (int b = 0; b < p.batch; b++) {
-            const double *src = in + (size_t)b * p.idist;
-            cufftDoubleComplex *dst = out + (size_t)b * p.odist;
+            const In *src = in + (size_t)b * p.idist;
+            Out *dst = out + (size_t)b * p.odist;
             if (pow2) {
                 for (int i = 0; i < p.n; i++) x[i] = src[i];
                 fft_rec(x.data(), p.n);
                 for (int f = 0; f < nb; f++) dst[f] = {x[f].real(), x[f].imag()};
             } else {
                 for (int f = 0; f < nb; f++) {
-                    double re = 0, im = 0;
+                    In re = 0, im = 0;
                     for (int i = 0; i < p.n; i++) {
                         double ph = -2 * M_PI * (double)(((long)f * i) % p.n) / p.n;
-                        re += src[i] * cos(ph);
-                        im += src[i] * sin(ph);
+                        re += src[i] * (In)cos(ph);
+                        im += src[i] * (In)sin(ph);
                     }
                     dst[f] = {re, im};
                 }
@@ -1088,4 +1095,10 @@ extern "C" cufftResult cufftExecD2Z(cufftHandle plan, cufftDoubleReal *in, cufft
         }
     });
     return CUFFT_SUCCESS;
+}
+extern "C" cufftResult cufftExecD2Z(cufftHandle plan, cufftDoubleReal *in, cufftDoubleComplex *out) {
+    return exec_real(plan, CUFFT_D2Z, "cufftExecD2Z", in, out);
+}
+extern "C" cufftResult cufftExecR2C(cufftHandle plan, cufftReal *in, cufftComplex *out) {
+    return exec_real(plan, CUFFT_R2C, "cufftExecR2C", in, out);
 }

@@ -1,5 +1,6 @@
-// CPU stand-in for cuFFT: batched 1-D double real-to-complex transforms (radix-2 when the length is a power of
-// two, a direct DFT otherwise), advanced layouts with unit strides only.
+// CPU stand-in for cuFFT: batched 1-D real-to-complex transforms, double (D2Z) or float (R2C: the butterflies in
+// float, so the float path's rounding noise is there as on a GPU), radix-2 when the length is a power of two, a
+// direct DFT otherwise; advanced layouts with unit strides only.
 #ifndef EMU_CUFFT_H
 #define EMU_CUFFT_H
 #include "cuda_runtime.h"
@@ -10,6 +11,8 @@ typedef enum { CUFFT_SUCCESS = 0, CUFFT_INVALID_PLAN = 1, CUFFT_ALLOC_FAILED = 2
 typedef enum { CUFFT_R2C = 0x2a, CUFFT_D2Z = 0x6a } cufftType;
 typedef struct { double x, y; } cufftDoubleComplex;
 typedef double cufftDoubleReal;
+typedef struct { float x, y; } cufftComplex;
+typedef float cufftReal;
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -18,6 +21,7 @@ cufftResult cufftPlanMany(cufftHandle *plan, int rank, int *n, int *inembed, int
 cufftResult cufftSetStream(cufftHandle plan, cudaStream_t s);
 cufftResult cufftDestroy(cufftHandle plan);
 cufftResult cufftExecD2Z(cufftHandle plan, cufftDoubleReal *in, cufftDoubleComplex *out);
+cufftResult cufftExecR2C(cufftHandle plan, cufftReal *in, cufftComplex *out);
 #ifdef __cplusplus
 }
 #endif
