@@ -148,7 +148,8 @@ __global__ void __launch_bounds__(32 * NW, (Cfg<C, NW, MT>::MINB))
             }
         }
 
-        // bias + GELU in fp32, packed to fp16 pairs: GEMM2's A fragments (k16 step q = n8 tiles 2q, 2q + 1)
+        // bias + GELU in fp32, packed to fp16 pairs (saturating): GEMM2's A fragments (k16 step q = n8 tiles 2q,
+        // 2q + 1)
         uint32_t p[MT][NT1 / 2][4];
 #pragma unroll
         for (int n = 0; n < NT1; n++) {
@@ -156,16 +157,17 @@ __global__ void __launch_bounds__(32 * NW, (Cfg<C, NW, MT>::MINB))
             const float bb0 = __ldg(b1 + col), bb1 = __ldg(b1 + col + 1);
 #pragma unroll
             for (int m = 0; m < MT; m++) {
-                acc[m][n][0] = ac_mlp_op_saturate(ac_gelu_erf_fast(acc[m][n][0] + bb0));
-                acc[m][n][1] = ac_mlp_op_saturate(ac_gelu_erf_fast(acc[m][n][1] + bb1));
-                acc[m][n][2] = ac_mlp_op_saturate(ac_gelu_erf_fast(acc[m][n][2] + bb0));
-                acc[m][n][3] = ac_mlp_op_saturate(ac_gelu_erf_fast(acc[m][n][3] + bb1));
+                acc[m][n][0] = ac_gelu_erf_fast(acc[m][n][0] + bb0);
+                acc[m][n][1] = ac_gelu_erf_fast(acc[m][n][1] + bb1);
+                acc[m][n][2] = ac_gelu_erf_fast(acc[m][n][2] + bb0);
+                acc[m][n][3] = ac_gelu_erf_fast(acc[m][n][3] + bb1);
             }
         }
 #pragma unroll
         for (int m = 0; m < MT; m++)
 #pragma unroll
-            for (int q = 0; q < NT1 / 2; q++) ac_mma::pack_a_from_acc<op_t>(p[m][q], acc[m][2 * q], acc[m][2 * q + 1]);
+            for (int q = 0; q < NT1 / 2; q++)
+                ac_mma::pack_a_from_acc<op_t, true>(p[m][q], acc[m][2 * q], acc[m][2 * q + 1]);
 
         // GEMM2: o (16 MT, C) += hidden chunk . W2[:, chunk]^T, over k = BH
 #pragma unroll

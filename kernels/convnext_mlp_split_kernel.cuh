@@ -136,8 +136,7 @@ __global__ void __launch_bounds__(Cfg::NTHREADS, 2)
                 const float v0 = acc[m][n][2 * half], v1 = acc[m][n][2 * half + 1];
                 if (EPI == EPI_BIAS_GELU) {
                     *(uint32_t *)(hid + (int64_t)r * N + col) =
-                        ac_mma::pack2<op_t>(ac_mlp_op_saturate(ac_gelu_erf_fast(v0 + c0)),
-                                            ac_mlp_op_saturate(ac_gelu_erf_fast(v1 + c1)));
+                        ac_mma::pack2_sat<op_t>(ac_gelu_erf_fast(v0 + c0), ac_gelu_erf_fast(v1 + c1));
                 } else {
                     float2 *px = (float2 *)(x + (int64_t)r * N + col);
                     float2 o = *px;

@@ -31,17 +31,38 @@ __device__ __forceinline__ uint32_t pack_f16x2(float lo, float hi) {
     return r;
 }
 
+// As pack_f16x2, each value clamped to fp16's finite range (+-65504) where rounding would give inf; NaN stays NaN.
+// On sm_80+ one cvt.rn.satfinite.f16x2.f32, a single F2FP.SATFINITE instruction where clamping each value first
+// took three (cuobjdump, sm_90); the emulators clamp, then round: the same bits, as (65504, 65520) rounds to 65504.
+__device__ __forceinline__ uint32_t pack_f16x2_sat(float lo, float hi) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    uint32_t r;
+    asm("cvt.rn.satfinite.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));  // first source: upper half
+    return r;
+#else
+    return pack_f16x2(fabsf(lo) > 65504.0f ? copysignf(65504.0f, lo) : lo,
+                      fabsf(hi) > 65504.0f ? copysignf(65504.0f, hi) : hi);
+#endif
+}
+
 template <class T> __device__ __forceinline__ uint32_t pack2(float lo, float hi);
 template <> __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) { return pack_bf16x2(lo, hi); }
 template <> __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) { return pack_f16x2(lo, hi); }
+// saturating to T's finite range (bf16 has float's: nothing to clamp)
+template <class T> __device__ __forceinline__ uint32_t pack2_sat(float lo, float hi);
+template <> __device__ __forceinline__ uint32_t pack2_sat<__nv_bfloat16>(float lo, float hi) {
+    return pack_bf16x2(lo, hi);
+}
+template <> __device__ __forceinline__ uint32_t pack2_sat<__half>(float lo, float hi) { return pack_f16x2_sat(lo, hi); }
 
 // A fragment (16 x 16) of T from the fp32 accumulators of two n8 tiles that hold columns 0-7 and 8-15 of it
-template <class T>
+// (Sat: through pack2_sat)
+template <class T, bool Sat = false>
 __device__ __forceinline__ void pack_a_from_acc(uint32_t a[4], const float lo[4], const float hi[4]) {
-    a[0] = pack2<T>(lo[0], lo[1]);
-    a[1] = pack2<T>(lo[2], lo[3]);
-    a[2] = pack2<T>(hi[0], hi[1]);
-    a[3] = pack2<T>(hi[2], hi[3]);
+    a[0] = Sat ? pack2_sat<T>(lo[0], lo[1]) : pack2<T>(lo[0], lo[1]);
+    a[1] = Sat ? pack2_sat<T>(lo[2], lo[3]) : pack2<T>(lo[2], lo[3]);
+    a[2] = Sat ? pack2_sat<T>(hi[0], hi[1]) : pack2<T>(hi[0], hi[1]);
+    a[3] = Sat ? pack2_sat<T>(hi[2], hi[3]) : pack2<T>(hi[2], hi[3]);
 }
 
 // Zeroes an array of M x N fp32 accumulator tiles (16 x 8 each, 4 registers per lane); fully unrolled, so the
