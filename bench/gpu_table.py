@@ -54,7 +54,8 @@ def linear_shapes(rows):
 def defaults_check(rows):
     """The defaults chosen without a GPU, each set beside what this run measured for its alternatives, so that the
     session reading the table knows which to change: MLP path per width, decoder linear tile per shape, CUDA graphs
-    for decoding, the STFT method, the MLP paths in the whole encoder, workers per GPU."""
+    for decoding, the STFT method (and its share of the BF16 caption agreement), the MLP paths in the whole
+    encoder, workers per GPU."""
     lines = []
     by_c = {}
     for r in rows:
@@ -98,14 +99,25 @@ def defaults_check(rows):
             return float(str(v).split()[0])
         except (ValueError, IndexError):
             return None
-    if ("auto", "fft") in prof and ("auto", "gemm") in prof:
-        f, g = front_us(prof[("auto", "fft")]), front_us(prof[("auto", "gemm")])
-        if f is not None and g is not None:
-            lines.append("  STFT, bf16 front end (us per clip): " + verdict("fft", f, {"gemm": g}))
-    if ("auto", "fft") in prof and ("unfused", "fft") in prof:
+    # bf16's default front end: fft32 since 2026-11-28 (runs before it profiled fft as the default)
+    d_stft = "fft32" if ("auto", "fft32") in prof else "fft"
+    if ("auto", d_stft) in prof:
+        f = front_us(prof[("auto", d_stft)])
+        alts = {s: front_us(prof[("auto", s)]) for s in ("fft32", "fft", "gemm") if s != d_stft and ("auto", s) in prof}
+        alts = {k: v for k, v in alts.items() if v is not None}
+        if f is not None and alts:
+            lines.append("  STFT, bf16 front end (us per clip): " + verdict(d_stft, f, alts))
+    if ("auto", d_stft) in prof and ("unfused", d_stft) in prof:
         lines.append("  MLP paths in the whole encoder (us per clip): "
-                     + verdict("auto", float(prof[("auto", "fft")]["us_per_clip"]),
-                               {"cuBLAS everywhere": float(prof[("unfused", "fft")]["us_per_clip"])}))
+                     + verdict("auto", float(prof[("auto", d_stft)]["us_per_clip"]),
+                               {"cuBLAS everywhere": float(prof[("unfused", d_stft)]["us_per_clip"])}))
+    # the agreement bench reruns with AC_STFT=fft when the default misses 98 %: the float32 front end's share
+    agree = {r.get("stft_bf16"): float(r["share_identical"]) for r in rows
+             if r["bench"] == "gpu_bf16_agreement" and "share_identical" in r}
+    if "fft32" in agree and "fft" in agree:
+        lines.append(f"  bf16 front end and caption agreement (share identical to fp32, target 0.98): fft32 "
+                     f"{agree['fft32']:.4f}, fft (double) {agree['fft']:.4f}"
+                     + ("; flip to fft" if agree["fft"] >= 0.98 > agree["fft32"] else ""))
     bulk = {r.get("workers"): float(r["files_per_s"]) for r in rows
             if r["bench"] == "bulk_caption" and r.get("format") == "wav" and "files_per_s" in r}
     if 2 in bulk and 1 in bulk:

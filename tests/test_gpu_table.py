@@ -65,12 +65,16 @@ class GpuTable(unittest.TestCase):
                        caption("gpu_caption", 0, "auto", 36.0), caption("gpu_caption", 1, "auto", 24.0),
                        caption("gpu_caption_resident", 0, "auto", 30.0),
                        caption("gpu_caption_resident", 0, "64", 33.0),
-                       {"bench": "gpu_encoder_profile", "mlp": "auto", "stft": "fft", "us_per_clip": 300.0,
+                       {"bench": "gpu_encoder_profile", "mlp": "auto", "stft": "fft32", "us_per_clip": 300.0,
                         "front end": "20.0 us (7 %)"},
+                       {"bench": "gpu_encoder_profile", "mlp": "auto", "stft": "fft", "us_per_clip": 310.0,
+                        "front end": "30.0 us (10 %)"},
                        {"bench": "gpu_encoder_profile", "mlp": "auto", "stft": "gemm", "us_per_clip": 330.0,
                         "front end": "50.0 us (15 %)"},
-                       {"bench": "gpu_encoder_profile", "mlp": "unfused", "stft": "fft", "us_per_clip": 290.0,
+                       {"bench": "gpu_encoder_profile", "mlp": "unfused", "stft": "fft32", "us_per_clip": 290.0,
                         "front end": "20.0 us (7 %)"},
+                       {"bench": "gpu_bf16_agreement", "stft_bf16": "fft32", "share_identical": 0.975},
+                       {"bench": "gpu_bf16_agreement", "stft_bf16": "fft", "share_identical": 0.99},
                        {"bench": "bulk_caption", "format": "wav", "workers": 1, "files_per_s": 700.0},
                        {"bench": "bulk_caption", "format": "wav", "workers": 2, "files_per_s": 600.0}])
         self.assertTrue(line_with(lines, "MLP bf16 C 96 ").endswith(": keep"))
@@ -81,6 +85,8 @@ class GpuTable(unittest.TestCase):
         self.assertIn("flip to on (50 % better)", line_with(lines, "CUDA graphs, gpu_caption bf16"))
         self.assertTrue(line_with(lines, "linear tile, gpu_caption_resident").endswith(": keep"))
         self.assertTrue(line_with(lines, "STFT, bf16 front end").endswith(": keep"))
+        self.assertIn("default fft32 20.00, best other fft 30.00", line_with(lines, "STFT, bf16 front end"))
+        self.assertTrue(line_with(lines, "caption agreement").endswith("fft (double) 0.9900; flip to fft"))
         # 300 against 290: 3.4 %, inside the noise
         self.assertTrue(line_with(lines, "MLP paths in the whole encoder").endswith(": keep"))
         # higher is better for files/s
