@@ -103,8 +103,8 @@ def defaults_check(rows):
     d_stft = "fft32" if ("auto", "fft32") in prof else "fft"
     if ("auto", d_stft) in prof:
         f = front_us(prof[("auto", d_stft)])
-        alts = {s: front_us(prof[("auto", s)]) for s in ("fft32", "fft", "gemm") if s != d_stft and ("auto", s) in prof}
-        alts = {k: v for k, v in alts.items() if v is not None}
+        alts = {s: front_us(prof[("auto", s)]) for s in ("fft32", "fft", "gemm") if ("auto", s) in prof}
+        alts = {k: v for k, v in alts.items() if v is not None and k != d_stft}
         if f is not None and alts:
             lines.append("  STFT, bf16 front end (us per clip): " + verdict(d_stft, f, alts))
     if ("auto", d_stft) in prof and ("unfused", d_stft) in prof:
