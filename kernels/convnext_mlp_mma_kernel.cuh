@@ -57,18 +57,26 @@ struct Cfg {
     static_assert(C % 16 == 0 && H % BH == 0 && NCHUNK >= 2, "whole k16 steps, n16 pairs and chunks");
 };
 
-// one chunk of the weights: W1 rows [j BH, j BH + BH) (each C long) and W2 columns [j BH, j BH + BH) of all C rows
+// one chunk of the weights: W1 rows [j BH, j BH + BH) (each C long) and W2 columns [j BH, j BH + BH) of all C rows.
+// The copies per thread are a compile-time count (whole when NTHREADS divides them, as in every configuration the
+// launcher uses), so the loops unroll and each copy's offsets depend on threadIdx.x alone; a W1 chunk is one
+// contiguous run of BH x C elements, so its source is 8 i elements in. A runtime-bounded loop here cost ~10
+// integer instructions per 16-byte copy in every chunk (cuobjdump).
 template <class K>
 __device__ __forceinline__ void load_chunk(op_t *sW1, op_t *sW2, const op_t *__restrict__ w1,
                                            const op_t *__restrict__ w2, int j) {
-    constexpr int per_w1 = K::C / 8, per_w2 = K::BH / 8;
-    for (int i = threadIdx.x; i < K::BH * per_w1; i += K::NTHREADS) {
-        const int r = i / per_w1, c = (i % per_w1) * 8;
-        __pipeline_memcpy_async(sW1 + r * K::LDH + c, w1 + (int64_t)(j * K::BH + r) * K::C + c, 16);
+    constexpr int per_w1 = K::C / 8, per_w2 = K::BH / 8, n1 = K::BH * per_w1, n2 = K::C * per_w2;
+    const op_t *w1j = w1 + (int64_t)j * K::BH * K::C, *w2j = w2 + j * K::BH;
+#pragma unroll
+    for (int k = 0; k < (n1 + K::NTHREADS - 1) / K::NTHREADS; k++) {
+        const int i = threadIdx.x + k * K::NTHREADS;
+        if (n1 % K::NTHREADS == 0 || i < n1)
+            __pipeline_memcpy_async(sW1 + (i / per_w1) * K::LDH + (i % per_w1) * 8, w1j + 8 * i, 16);
     }
-    for (int i = threadIdx.x; i < K::C * per_w2; i += K::NTHREADS) {
-        const int r = i / per_w2, c = (i % per_w2) * 8;
-        __pipeline_memcpy_async(sW2 + r * K::LDW + c, w2 + (int64_t)r * K::H + j * K::BH + c, 16);
+#pragma unroll
+    for (int k = 0; k < (n2 + K::NTHREADS - 1) / K::NTHREADS; k++) {
+        const int i = threadIdx.x + k * K::NTHREADS, r = i / per_w2, c = (i % per_w2) * 8;
+        if (n2 % K::NTHREADS == 0 || i < n2) __pipeline_memcpy_async(sW2 + r * K::LDW + c, w2j + (int64_t)r * K::H + c, 16);
     }
 }
 

@@ -41,20 +41,25 @@ struct Cfg {
     static_assert(BM == 2 * WM && BN == 4 * WN && NT % 2 == 0, "8 warps as 2 x 4, n8 tiles in pairs");
 };
 
-// K-slice kt of the A rows [m0, m0 + BM) (zeros past M) and of the B rows [n0, n0 + BN) into stage buffers
+// K-slice kt of the A rows [m0, m0 + BM) (zeros past M) and of the B rows [n0, n0 + BN) into stage buffers. The
+// copies per thread are a compile-time count (2 + 2), so the loops unroll and each copy's row and column depend on
+// threadIdx.x alone (as in the mma kernel's load_chunk).
 __device__ __forceinline__ void load_stage(op_t *sA, op_t *sB, const op_t *__restrict__ A, const op_t *__restrict__ B,
                                            int M, int K, int m0, int n0, int kt) {
     constexpr int per_row = Cfg::BK / 8;  // 16-byte pieces
-    for (int i = threadIdx.x; i < Cfg::BM * per_row; i += Cfg::NTHREADS) {
-        const int r = i / per_row, c = (i % per_row) * 8;
+    static_assert(Cfg::BM * per_row % Cfg::NTHREADS == 0 && Cfg::BN * per_row % Cfg::NTHREADS == 0, "whole rounds");
+#pragma unroll
+    for (int k = 0; k < Cfg::BM * per_row / Cfg::NTHREADS; k++) {
+        const int i = threadIdx.x + k * Cfg::NTHREADS, r = i / per_row, c = (i % per_row) * 8;
         op_t *d = sA + r * Cfg::LDS + c;
         if (m0 + r < M)
             __pipeline_memcpy_async(d, A + (int64_t)(m0 + r) * K + kt * Cfg::BK + c, 16);
         else
             *(uint4 *)d = make_uint4(0, 0, 0, 0);
     }
-    for (int i = threadIdx.x; i < Cfg::BN * per_row; i += Cfg::NTHREADS) {
-        const int r = i / per_row, c = (i % per_row) * 8;
+#pragma unroll
+    for (int k = 0; k < Cfg::BN * per_row / Cfg::NTHREADS; k++) {
+        const int i = threadIdx.x + k * Cfg::NTHREADS, r = i / per_row, c = (i % per_row) * 8;
         __pipeline_memcpy_async(sB + r * Cfg::LDS + c, B + (int64_t)(n0 + r) * K + kt * Cfg::BK + c, 16);
     }
 }
