@@ -511,6 +511,8 @@ int main(int argc, char **argv) {
         gpu_dwconv(Tb, 1, 7, 768, prec);
         gpu_dwconv(Tb, 1, 56, 96, prec);   // stage 1 of ConvNeXt-Tiny: 8 strips of 7 columns per row
         gpu_dwconv(Tb, 1, 64, 400, prec);  // a row over the kernel's shared-memory cap: two column chunks
+        gpu_dwconv(Ta, 6, 28, 192, prec);  // stage 2: interior strips with the compile-time C = 192
+        gpu_dwconv(Tb, 1, 56, 768, prec);  // compile-time C with the row in chunks of 28 columns (strips per chunk)
         const int Td[] = {2, 7, 4, 3, 13}, Te[] = {31, 2};
         gpu_downsample(Td, 5, 8, 8, 16, prec);
         gpu_downsample(Te, 2, 7, 33, 20, prec);  // odd F and T: the last row/column are dropped
