@@ -153,8 +153,7 @@ int main(int argc, char **argv) {
         for (int k = 0; k < n; k++) free(x[k]);
         done += n;
     }
-    const ac_stft_method sm = ac_gpu_stft_method(AC_PREC_BF16);  // the BF16 front end (fp32's is the DFT GEMM)
-    const char *stft16 = sm == AC_STFT_FFT32 ? "fft32" : sm == AC_STFT_FFT ? "fft" : "gemm";
+    const char *stft16 = ac_gpu_stft_name(ac_gpu_stft_method(AC_PREC_BF16));  // fp32's is always the DFT GEMM
     printf("{\"bench\":\"gpu_bf16_agreement\",\"clips\":%d,\"beam\":%d,\"identical_text\":%d,\"identical_tokens\":%d,"
            "\"share_identical\":%.4f,\"malformed_bf16\":%d,\"malformed_fp32\":%d,\"stft_bf16\":\"%s\","
            "\"device\":\"%s\"}\n",

@@ -43,10 +43,6 @@ static void usage(void) {
                     "[--iters N] [--warmup N] [--pcm f32|s16] [--pcm-from host|device|both]\n");
 }
 
-static const char *stft_name(ac_stft_method m) {
-    return m == AC_STFT_DFT_GEMM ? "gemm" : m == AC_STFT_FFT ? "fft" : "fft32";
-}
-
 static void analytic(const ac_model_config *c, int64_t n_samples, ac_precision prec, double *flop, double *bytes,
                      double *weight_bytes) {
     int T[AC_ENC_STAGES], F[AC_ENC_STAGES];
@@ -254,7 +250,7 @@ int main(int argc, char **argv) {
                    "\"gbytes_per_s\":%.2f,\"device\":\"%s\"}\n",
                    resident ? "gpu_encoder_resident" : "gpu_encoder", prec ? "bf16" : "fp32", B, seconds,
                    s16 ? "s16" : "f32", ac_gpu_encoder_mlp_paths(g),
-                   stft_name(ac_gpu_stft_method(prec)), cps, per, cps * flop / 1e12, gbs,
+                   ac_gpu_stft_name(ac_gpu_stft_method(prec)), cps, per, cps * flop / 1e12, gbs,
                    ac_gpu_model_device_name(g));
             fflush(stdout);
         }

@@ -309,12 +309,18 @@ static ac_status block_fp16_bound(const ac_gpu_model *g, int si, int k, int C, d
     return st;
 }
 
+// AC_STFT's names, indexed by ac_stft_method
+static const char *const STFT_NAMES[] = {"gemm", "fft", "fft32"};
+
+extern "C" const char *ac_gpu_stft_name(ac_stft_method m) {
+    return (unsigned)m < sizeof STFT_NAMES / sizeof STFT_NAMES[0] ? STFT_NAMES[m] : "?";
+}
+
 // AC_STFT=fft32, fft or gemm in the environment overrides the method the precision picks (logmel.h)
 extern "C" ac_stft_method ac_gpu_stft_method(ac_precision prec) {
     const char *v = getenv("AC_STFT");
-    if (v && !strcmp(v, "fft32")) return AC_STFT_FFT32;
-    if (v && !strcmp(v, "fft")) return AC_STFT_FFT;
-    if (v && !strcmp(v, "gemm")) return AC_STFT_DFT_GEMM;
+    for (int m = 0; v && m < (int)(sizeof STFT_NAMES / sizeof STFT_NAMES[0]); m++)
+        if (!strcmp(v, STFT_NAMES[m])) return (ac_stft_method)m;
     return prec == AC_PREC_FP32 ? AC_STFT_DFT_GEMM : AC_STFT_FFT32;
 }
 

@@ -90,6 +90,8 @@ ac_status ac_gpu_encoder_fp16_bound(ac_gpu_model *g, double *bound, const char *
 // The front end's STFT method for this precision: AC_STFT_DFT_GEMM in FP32, AC_STFT_FFT32 in BF16, unless the
 // environment's AC_STFT=fft32|fft|gemm overrides it (read at each call; the encoder reads it once, at its creation).
 ac_stft_method ac_gpu_stft_method(ac_precision prec);
+// The method's AC_STFT name: "gemm", "fft" or "fft32".
+const char *ac_gpu_stft_name(ac_stft_method m);
 
 #ifdef __cplusplus
 }

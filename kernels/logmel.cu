@@ -165,10 +165,8 @@ static ac_status plan_init(ac_logmel_plan *p, const ac_logmel_params *a) {
         p->fft_ok = 1;
         CUFFT_CHECK(cufftSetStream(p->fft, p->stream));
     }
-    CUDA_CHECK(cudaMalloc((void **)&p->alpha, sizeof(float) * a->n_mels));
-    CUDA_CHECK(cudaMalloc((void **)&p->beta, sizeof(float) * a->n_mels));
-    CUDA_CHECK(cudaMemcpy(p->alpha, a->alpha, sizeof(float) * a->n_mels, cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaMemcpy(p->beta, a->beta, sizeof(float) * a->n_mels, cudaMemcpyHostToDevice));
+    if ((st = upload(a->alpha, (size_t)a->n_mels, &p->alpha)) || (st = upload(a->beta, (size_t)a->n_mels, &p->beta)))
+        return st;
     CUDA_CHECK(cudaDeviceSynchronize());  // pageable copies may still be in flight; the plan's stream won't wait
     return AC_OK;
 }
@@ -178,7 +176,8 @@ extern "C" ac_status ac_logmel_plan_create(const ac_logmel_params *a, ac_logmel_
     const int gemm = a->method == AC_STFT_DFT_GEMM;
     if (a->n_fft < 2 || a->hop < 1 || a->n_mels < 1 || a->n_mels > 2 * (a->n_fft / 2 + 1) || a->chunk_rows < 0 ||
         (a->method != AC_STFT_DFT_GEMM && a->method != AC_STFT_FFT && a->method != AC_STFT_FFT32) ||
-        (a->method == AC_STFT_FFT32 && (size_t)(a->n_fft / 2 + 1) * (MEL32_THREADS / 32) * sizeof(float) > MEL32_SMEM_MAX) ||
+        (a->method == AC_STFT_FFT32 &&
+         (size_t)(a->n_fft / 2 + 1) * (MEL32_THREADS / 32) * sizeof(float) > MEL32_SMEM_MAX) ||
         (gemm && (!a->conv_real || !a->conv_imag)) ||
         (!gemm && !a->window) || !a->alpha || !a->beta || !a->melW || !a->cublas)
         return ac_fail(AC_ERR_INVALID_ARG, "log-mel plan: n_fft %d, hop %d, n_mels %d (<= n_fft + 2), method %d, "
@@ -322,7 +321,8 @@ static ac_status run_fft32(ac_logmel_plan *p, ac_pcm_kind kind, const void *pcm,
                            const int *foff, int n, int64_t R, void *workspace, float *logmel_out, float *bn0_out) {
     const int nb = p->nb, fw = MEL32_THREADS / 32;
     float *frames = (float *)workspace;
-    cufftComplex *spec = (cufftComplex *)((char *)workspace + al(sizeof(float) * (size_t)scratch_rows(p, R) * p->n_fft));
+    const size_t frames_bytes = al(sizeof(float) * (size_t)scratch_rows(p, R) * p->n_fft);
+    cufftComplex *spec = (cufftComplex *)((char *)workspace + frames_bytes);
     const size_t smem = sizeof(float) * fw * nb;
     if (smem > 48 * 1024)
         CUDA_CHECK(cudaFuncSetAttribute(power_mel_log_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
@@ -330,7 +330,8 @@ static ac_status run_fft32(ac_logmel_plan *p, ac_pcm_kind kind, const void *pcm,
         const int64_t rows = R - r0 < p->chunk ? R - r0 : p->chunk, Rp = rows_padded(p, rows);
         if (kind == AC_PCM_F32)
             frames_kernel<float, float><<<(unsigned)Rp, 128, 0, p->stream>>>((const float *)pcm, pcm_off, foff, n, r0,
-                                                                             rows, p->n_fft, p->hop, p->window32, frames);
+                                                                             rows, p->n_fft, p->hop, p->window32,
+                                                                             frames);
         else
             frames_kernel<int16_t, float><<<(unsigned)Rp, 128, 0, p->stream>>>((const int16_t *)pcm, pcm_off, foff, n,
                                                                                r0, rows, p->n_fft, p->hop, p->window32,
@@ -356,6 +357,7 @@ extern "C" ac_status ac_logmel_run(ac_logmel_plan *p, ac_pcm_kind kind, const vo
     if (!workspace || workspace_bytes < ac_logmel_workspace(p, R))
         return ac_fail(AC_ERR_INTERNAL, "log-mel: workspace %zu bytes < %zu needed", workspace_bytes,
                        ac_logmel_workspace(p, R));
+    if (p->method == AC_STFT_FFT32) return run_fft32(p, kind, pcm, pcm_off, foff, n, R, workspace, logmel_out, bn0_out);
     const int nb = p->nb;
     const int64_t Rw = scratch_rows(p, R);
     double *frames = (double *)workspace;
@@ -364,7 +366,6 @@ extern "C" ac_status ac_logmel_run(ac_logmel_plan *p, ac_pcm_kind kind, const vo
     double *mel = spec;      // the spectrum is dead once squared (rows n_mels <= Rw 2 nb, checked at plan creation)
     const double *win = p->method == AC_STFT_FFT ? p->window : NULL;
     const double one = 1.0, zero = 0.0;
-    if (p->method == AC_STFT_FFT32) return run_fft32(p, kind, pcm, pcm_off, foff, n, R, workspace, logmel_out, bn0_out);
     CUBLAS_CHECK(cublasSetStream(p->blas, p->stream));
     for (int64_t r0 = 0; r0 < R; r0 += p->chunk) {
         const int64_t rows = R - r0 < p->chunk ? R - r0 : p->chunk, Rp = rows_padded(p, rows);

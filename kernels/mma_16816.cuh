@@ -15,6 +15,8 @@
 
 #include <stdint.h>
 
+#include "convnext_mlp_operand.cuh"  // ac_mlp_op_saturate: pack_f16x2_sat's clamp off the device
+
 namespace ac_mma {
 
 __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
@@ -33,15 +35,15 @@ __device__ __forceinline__ uint32_t pack_f16x2(float lo, float hi) {
 
 // As pack_f16x2, each value clamped to fp16's finite range (+-65504) where rounding would give inf; NaN stays NaN.
 // On sm_80+ one cvt.rn.satfinite.f16x2.f32, a single F2FP.SATFINITE instruction where clamping each value first
-// took three (cuobjdump, sm_90); the emulators clamp, then round: the same bits, as (65504, 65520) rounds to 65504.
+// took three (cuobjdump, sm_90); the emulators clamp (ac_mlp_op_saturate), then round: the same bits, as
+// (65504, 65520) rounds to 65504.
 __device__ __forceinline__ uint32_t pack_f16x2_sat(float lo, float hi) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     uint32_t r;
     asm("cvt.rn.satfinite.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));  // first source: upper half
     return r;
 #else
-    return pack_f16x2(fabsf(lo) > 65504.0f ? copysignf(65504.0f, lo) : lo,
-                      fabsf(hi) > 65504.0f ? copysignf(65504.0f, hi) : hi);
+    return pack_f16x2(ac_mlp_op_saturate(lo), ac_mlp_op_saturate(hi));
 #endif
 }
 
