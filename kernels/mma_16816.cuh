@@ -10,7 +10,8 @@
 // hidden activations of the MLP go from GEMM1 to GEMM2 without touching shared memory.
 // T (__nv_bfloat16 or __half) names the operand type of mma_16816 and pack2.
 // Under the CPU emulators (AC_CUDA_EMU, tests/emu and tests/emu-runtime) the same layouts are computed from
-// warp shuffles, so a kernel that mixes them up fails there as it would on the GPU.
+// every lane's registers (one warp exchange per instruction), so a kernel that mixes them up fails there as it
+// would on the GPU.
 #pragma once
 
 #include <stdint.h>
@@ -107,7 +108,8 @@ __device__ __forceinline__ void mma_16816<__half>(float d[4], const uint32_t a[4
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
-#else  // CPU emulation: the documented layouts through shuffles (all 32 lanes must call, as on the GPU)
+#else  // CPU emulation: the documented layouts, each lane's registers from one warp exchange (all 32 lanes must
+      // call, as on the GPU)
 
 // the lower / upper T of a register
 template <class T> inline float emu_lo(uint32_t v) {
@@ -121,33 +123,28 @@ template <class T> inline float emu_hi(uint32_t v) { return emu_lo<T>(v >> 16); 
 inline void ldmatrix_x4(uint32_t r[4], const void *smem_row) {
     const int lane = (int)(threadIdx.x & 31);
     assert((uintptr_t)smem_row % 16 == 0 && "ldmatrix: each row address must be 16-byte aligned");
-    const unsigned long long mine = (unsigned long long)(uintptr_t)smem_row;
-    for (int i = 0; i < 4; i++) {
-        const unsigned long long row = __shfl_sync(0xffffffffu, mine, 8 * i + lane / 4);
-        memcpy(&r[i], (const char *)(uintptr_t)row + 4 * (lane % 4), 4);
-    }
+    const void *rows[32];  // one warp exchange for the 32 row addresses
+    emu_warp_allgather(&smem_row, rows, sizeof(void *));
+    for (int i = 0; i < 4; i++) memcpy(&r[i], (const char *)rows[8 * i + lane / 4] + 4 * (lane % 4), 4);
 }
 
 template <class T> inline void mma_16816(float d[4], const uint32_t a[4], const uint32_t b[2]) {
     const int lane = (int)(threadIdx.x & 31), g = lane / 4, t = lane % 4;
-    const unsigned long long a01 = (unsigned long long)a[1] << 32 | a[0], a23 = (unsigned long long)a[3] << 32 | a[2];
-    const unsigned long long b01 = (unsigned long long)b[1] << 32 | b[0];
+    uint32_t mine[6] = {a[0], a[1], a[2], a[3], b[0], b[1]}, all[32][6];  // one warp exchange of every fragment
+    emu_warp_allgather(mine, all, sizeof mine);
     float A[2][16], B[2][16];  // rows g, g + 8 of A; columns 2t, 2t + 1 of B; each over k = 0..15
     for (int q = 0; q < 4; q++) {  // lane 4g + q holds k = 2q, 2q+1 (a[0], a[1]) and 2q+8, 2q+9 (a[2], a[3])
-        const unsigned long long x01 = __shfl_sync(0xffffffffu, a01, 4 * g + q);
-        const unsigned long long x23 = __shfl_sync(0xffffffffu, a23, 4 * g + q);
-        const uint32_t r0 = (uint32_t)x01, r1 = (uint32_t)(x01 >> 32), r2 = (uint32_t)x23, r3 = (uint32_t)(x23 >> 32);
-        A[0][2 * q] = emu_lo<T>(r0), A[0][2 * q + 1] = emu_hi<T>(r0);
-        A[1][2 * q] = emu_lo<T>(r1), A[1][2 * q + 1] = emu_hi<T>(r1);
-        A[0][2 * q + 8] = emu_lo<T>(r2), A[0][2 * q + 9] = emu_hi<T>(r2);
-        A[1][2 * q + 8] = emu_lo<T>(r3), A[1][2 * q + 9] = emu_hi<T>(r3);
+        const uint32_t *x = all[4 * g + q];
+        A[0][2 * q] = emu_lo<T>(x[0]), A[0][2 * q + 1] = emu_hi<T>(x[0]);
+        A[1][2 * q] = emu_lo<T>(x[1]), A[1][2 * q + 1] = emu_hi<T>(x[1]);
+        A[0][2 * q + 8] = emu_lo<T>(x[2]), A[0][2 * q + 9] = emu_hi<T>(x[2]);
+        A[1][2 * q + 8] = emu_lo<T>(x[3]), A[1][2 * q + 9] = emu_hi<T>(x[3]);
     }
     for (int n = 0; n < 2; n++)  // column 2t + n of B lives in lanes 4 (2t + n) + q
         for (int q = 0; q < 4; q++) {
-            const unsigned long long x = __shfl_sync(0xffffffffu, b01, 4 * (2 * t + n) + q);
-            const uint32_t r0 = (uint32_t)x, r1 = (uint32_t)(x >> 32);
-            B[n][2 * q] = emu_lo<T>(r0), B[n][2 * q + 1] = emu_hi<T>(r0);
-            B[n][2 * q + 8] = emu_lo<T>(r1), B[n][2 * q + 9] = emu_hi<T>(r1);
+            const uint32_t *x = all[4 * (2 * t + n) + q];
+            B[n][2 * q] = emu_lo<T>(x[4]), B[n][2 * q + 1] = emu_hi<T>(x[4]);
+            B[n][2 * q + 8] = emu_lo<T>(x[5]), B[n][2 * q + 9] = emu_hi<T>(x[5]);
         }
     for (int i = 0; i < 4; i++) {  // 16-bit products are exact; the tensor core's sum order is unspecified
         double s = d[i];

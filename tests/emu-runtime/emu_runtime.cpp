@@ -621,6 +621,7 @@ struct Launch {
     const std::function<void()> *body;
     std::vector<Fiber> fibers;
     std::vector<uint64_t> slots;  // shuffle exchange, one per thread
+    std::vector<unsigned char> wide;  // emu_warp_allgather, 32 bytes per thread
     ucontext_t sched;
     void *sched_fake_stack;
     const void *sched_stack_bottom;
@@ -756,6 +757,18 @@ uint64_t emu_warp_exchange(uint64_t mine, int src) {
     __syncwarp(0xffffffffu);
     return r;
 }
+void emu_warp_allgather(const void *mine, void *all, unsigned bytes) {
+    Launch &L = *g_launch;
+    const unsigned base = g_cur->tid & ~31u;
+    if (bytes > 32 || base + 32 > L.nthreads) {
+        fprintf(stderr, "emu: warp all-gather of %u bytes in a warp of %u lanes\n", bytes, L.nthreads - base);
+        abort();
+    }
+    memcpy(&L.wide[32 * g_cur->tid], mine, bytes);
+    __syncwarp(0xffffffffu);
+    for (unsigned l = 0; l < 32; l++) memcpy((unsigned char *)all + l * bytes, &L.wide[32 * (base + l)], bytes);
+    __syncwarp(0xffffffffu);
+}
 void *emu_dyn_smem(void) { return g_launch->smem_buf; }
 
 cudaError_t emu_func_set_attribute(const void *fn, cudaFuncAttribute a, int v) {
@@ -778,6 +791,7 @@ static void run_launch(const char *name, dim3 grid, dim3 block, size_t smem, con
     if (smem && posix_memalign((void **)&L.smem_buf, 256, smem)) abort();
     L.fibers.resize(L.nthreads);
     L.slots.assign(L.nthreads, 0);
+    L.wide.assign(32 * (size_t)L.nthreads, 0);
     L.sched_fake_stack = NULL;
     L.sched_stack_bottom = NULL;
     L.sched_stack_size = 0;

@@ -4,7 +4,7 @@
 // and cp.async (cuda_pipeline.h) with the worst legal timing: the destination reads as NaN from the issue until
 // the thread's __pipeline_wait_prior lets the group land. Asserts the alignment rules WMMA and cp.async state.
 #pragma once
-#define AC_CUDA_EMU 1  // kernels/mma_16816.cuh: emulate ldmatrix / mma.sync through shuffles instead of PTX
+#define AC_CUDA_EMU 1  // kernels/mma_16816.cuh: emulate ldmatrix / mma.sync by warp exchanges instead of PTX
 #include <cassert>
 #include <cmath>
 #include <cstdint>
@@ -63,6 +63,10 @@ inline __half2 __floats2half2_rn(float a, float b) { return {__float2half_rn(a),
 inline float emu_to_f(float v) { return v; }
 inline float emu_to_f(__nv_bfloat16 v) { return emu_bf2f(v); }
 inline float emu_to_f(__half v) { return __half2float(v); }
+
+// warp collective (tests/emu/emu_rt.h, tests/emu-runtime): every lane's first `bytes` (<= 32) of mine, in lane
+// order, into all (32 x bytes)
+void emu_warp_allgather(const void *mine, void *all, unsigned bytes);
 
 void __pipeline_memcpy_async(void *dst, const void *src, size_t bytes);
 void __pipeline_commit();

@@ -115,6 +115,7 @@ static const bool emu_seeded = [] {
 }();
 struct emu_warp_slots {
     uint64_t slot[32];
+    unsigned char wide[32][32];  // emu_warp_allgather
 };
 static std::vector<emu_warp_slots> emu_slots;
 
@@ -174,6 +175,16 @@ inline T emu_shfl(unsigned mask, T v, int src_lane) {
     memcpy(&r, &w.slot[src_lane], sizeof(T));
     emu_warp_barrier(mask);  // every lane has read before any lane's next shuffle overwrites its slot
     return r;
+}
+// every lane's `bytes` (<= 32) of `mine`, lane by lane into all (32 x bytes): one exchange where a shuffle per
+// 8 bytes took two barriers each (kernels/mma_16816.cuh's emulated ldmatrix / mma.sync)
+inline void emu_warp_allgather(const void *mine, void *all, unsigned bytes) {
+    if (bytes > 32) emu_fail("warp all-gather of more than 32 bytes per lane");
+    emu_warp_slots &w = emu_slots[emu_tid >> 5];
+    memcpy(w.wide[emu_tid & 31], mine, bytes);
+    emu_warp_barrier(0xffffffffu);
+    for (int l = 0; l < 32; l++) memcpy((unsigned char *)all + l * bytes, w.wide[l], bytes);
+    emu_warp_barrier(0xffffffffu);
 }
 template <class T>
 inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
