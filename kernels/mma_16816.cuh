@@ -108,8 +108,8 @@ __device__ __forceinline__ void mma_16816<__half>(float d[4], const uint32_t a[4
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
-#else  // CPU emulation: the documented layouts, each lane's registers from one warp exchange (all 32 lanes must
-      // call, as on the GPU)
+#else  // CPU emulation: the documented layouts; the warp's last lane to arrive computes every lane's result from
+      // all lanes' registers (all 32 lanes must call, as on the GPU)
 
 // the lower / upper T of a register
 template <class T> inline float emu_lo(uint32_t v) {
@@ -121,36 +121,55 @@ template <class T> inline float emu_lo(uint32_t v) {
 template <class T> inline float emu_hi(uint32_t v) { return emu_lo<T>(v >> 16); }
 
 inline void ldmatrix_x4(uint32_t r[4], const void *smem_row) {
-    const int lane = (int)(threadIdx.x & 31);
     assert((uintptr_t)smem_row % 16 == 0 && "ldmatrix: each row address must be 16-byte aligned");
-    const void *rows[32];  // one warp exchange for the 32 row addresses
-    emu_warp_allgather(&smem_row, rows, sizeof(void *));
-    for (int i = 0; i < 4; i++) memcpy(&r[i], (const char *)rows[8 * i + lane / 4] + 4 * (lane % 4), 4);
+    struct {
+        const void *row;
+        uint32_t *r;
+    } mine = {smem_row, r};
+    if (const unsigned char *slots = emu_warp_arrive(&mine, sizeof mine)) {  // the last lane loads for the warp
+        auto lane = [&](int l) {
+            decltype(mine) v;
+            memcpy(&v, slots + 32 * l, sizeof v);
+            return v;
+        };
+        for (int l = 0; l < 32; l++)  // lane l: matrix i's row l / 4, its 4-byte column l % 4
+            for (int i = 0; i < 4; i++) memcpy(&lane(l).r[i], (const char *)lane(8 * i + l / 4).row + 4 * (l % 4), 4);
+    }
+    emu_warp_done();
 }
 
 template <class T> inline void mma_16816(float d[4], const uint32_t a[4], const uint32_t b[2]) {
-    const int lane = (int)(threadIdx.x & 31), g = lane / 4, t = lane % 4;
-    uint32_t mine[6] = {a[0], a[1], a[2], a[3], b[0], b[1]}, all[32][6];  // one warp exchange of every fragment
-    emu_warp_allgather(mine, all, sizeof mine);
-    float A[2][16], B[2][16];  // rows g, g + 8 of A; columns 2t, 2t + 1 of B; each over k = 0..15
-    for (int q = 0; q < 4; q++) {  // lane 4g + q holds k = 2q, 2q+1 (a[0], a[1]) and 2q+8, 2q+9 (a[2], a[3])
-        const uint32_t *x = all[4 * g + q];
-        A[0][2 * q] = emu_lo<T>(x[0]), A[0][2 * q + 1] = emu_hi<T>(x[0]);
-        A[1][2 * q] = emu_lo<T>(x[1]), A[1][2 * q + 1] = emu_hi<T>(x[1]);
-        A[0][2 * q + 8] = emu_lo<T>(x[2]), A[0][2 * q + 9] = emu_hi<T>(x[2]);
-        A[1][2 * q + 8] = emu_lo<T>(x[3]), A[1][2 * q + 9] = emu_hi<T>(x[3]);
-    }
-    for (int n = 0; n < 2; n++)  // column 2t + n of B lives in lanes 4 (2t + n) + q
-        for (int q = 0; q < 4; q++) {
-            const uint32_t *x = all[4 * (2 * t + n) + q];
-            B[n][2 * q] = emu_lo<T>(x[4]), B[n][2 * q + 1] = emu_hi<T>(x[4]);
-            B[n][2 * q + 8] = emu_lo<T>(x[5]), B[n][2 * q + 9] = emu_hi<T>(x[5]);
+    struct {
+        uint32_t a[4], b[2];
+        float *d;
+    } mine = {{a[0], a[1], a[2], a[3]}, {b[0], b[1]}, d};
+    if (const unsigned char *slots = emu_warp_arrive(&mine, sizeof mine)) {  // the last lane computes for the warp
+        decltype(mine) in[32];
+        for (int l = 0; l < 32; l++) memcpy(&in[l], slots + 32 * l, sizeof mine);
+        for (int l = 0; l < 32; l++) {
+            const int g = l / 4, t = l % 4;
+            float A[2][16], B[2][16];  // rows g, g + 8 of A; columns 2t, 2t + 1 of B; each over k = 0..15
+            for (int q = 0; q < 4; q++) {  // lane 4g + q holds k = 2q, 2q+1 (a[0], a[1]) and 2q+8, 2q+9 (a[2], a[3])
+                const uint32_t *x = in[4 * g + q].a;
+                A[0][2 * q] = emu_lo<T>(x[0]), A[0][2 * q + 1] = emu_hi<T>(x[0]);
+                A[1][2 * q] = emu_lo<T>(x[1]), A[1][2 * q + 1] = emu_hi<T>(x[1]);
+                A[0][2 * q + 8] = emu_lo<T>(x[2]), A[0][2 * q + 9] = emu_hi<T>(x[2]);
+                A[1][2 * q + 8] = emu_lo<T>(x[3]), A[1][2 * q + 9] = emu_hi<T>(x[3]);
+            }
+            for (int n = 0; n < 2; n++)  // column 2t + n of B lives in lanes 4 (2t + n) + q
+                for (int q = 0; q < 4; q++) {
+                    const uint32_t *x = in[4 * (2 * t + n) + q].b;
+                    B[n][2 * q] = emu_lo<T>(x[0]), B[n][2 * q + 1] = emu_hi<T>(x[0]);
+                    B[n][2 * q + 8] = emu_lo<T>(x[1]), B[n][2 * q + 9] = emu_hi<T>(x[1]);
+                }
+            for (int i = 0; i < 4; i++) {  // 16-bit products are exact; the tensor core's sum order is unspecified
+                double s = in[l].d[i];
+                for (int k = 0; k < 16; k++) s += (double)A[i / 2][k] * B[i % 2][k];
+                in[l].d[i] = (float)s;
+            }
         }
-    for (int i = 0; i < 4; i++) {  // 16-bit products are exact; the tensor core's sum order is unspecified
-        double s = d[i];
-        for (int k = 0; k < 16; k++) s += (double)A[i / 2][k] * B[i % 2][k];
-        d[i] = (float)s;
     }
+    emu_warp_done();
 }
 
 #endif

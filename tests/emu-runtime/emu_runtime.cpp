@@ -621,7 +621,8 @@ struct Launch {
     const std::function<void()> *body;
     std::vector<Fiber> fibers;
     std::vector<uint64_t> slots;  // shuffle exchange, one per thread
-    std::vector<unsigned char> wide;  // emu_warp_allgather, 32 bytes per thread
+    std::vector<unsigned char> wide;  // emu_warp_arrive, 32 bytes per thread
+    std::vector<int> arrived;         // per warp
     ucontext_t sched;
     void *sched_fake_stack;
     const void *sched_stack_bottom;
@@ -757,18 +758,22 @@ uint64_t emu_warp_exchange(uint64_t mine, int src) {
     __syncwarp(0xffffffffu);
     return r;
 }
-void emu_warp_allgather(const void *mine, void *all, unsigned bytes) {
+const unsigned char *emu_warp_arrive(const void *mine, unsigned bytes) {
     Launch &L = *g_launch;
     const unsigned base = g_cur->tid & ~31u;
-    if (bytes > 32 || base + 32 > L.nthreads) {
-        fprintf(stderr, "emu: warp all-gather of %u bytes in a warp of %u lanes\n", bytes, L.nthreads - base);
+    bool bad = bytes > 32 || base + 32 > L.nthreads;
+    for (unsigned t = base; t < base + 32 && !bad; t++) bad = L.fibers[t].state == DONE;
+    if (bad) {
+        fprintf(stderr, "emu-runtime: kernel %s: a warp exchange of %u bytes needs all 32 lanes of a full warp (an "
+                "ldmatrix / mma.sync after a lane returned?)\n", L.name, bytes);
         abort();
     }
     memcpy(&L.wide[32 * g_cur->tid], mine, bytes);
-    __syncwarp(0xffffffffu);
-    for (unsigned l = 0; l < 32; l++) memcpy((unsigned char *)all + l * bytes, &L.wide[32 * (base + l)], bytes);
-    __syncwarp(0xffffffffu);
+    if (++L.arrived[base / 32] < 32) return NULL;
+    L.arrived[base / 32] = 0;
+    return &L.wide[32 * base];
 }
+void emu_warp_done() { __syncwarp(0xffffffffu); }
 void *emu_dyn_smem(void) { return g_launch->smem_buf; }
 
 cudaError_t emu_func_set_attribute(const void *fn, cudaFuncAttribute a, int v) {
@@ -792,6 +797,7 @@ static void run_launch(const char *name, dim3 grid, dim3 block, size_t smem, con
     L.fibers.resize(L.nthreads);
     L.slots.assign(L.nthreads, 0);
     L.wide.assign(32 * (size_t)L.nthreads, 0);
+    L.arrived.assign((L.nthreads + 31) / 32, 0);
     L.sched_fake_stack = NULL;
     L.sched_stack_bottom = NULL;
     L.sched_stack_size = 0;

@@ -64,9 +64,12 @@ inline float emu_to_f(float v) { return v; }
 inline float emu_to_f(__nv_bfloat16 v) { return emu_bf2f(v); }
 inline float emu_to_f(__half v) { return __half2float(v); }
 
-// warp collective (tests/emu/emu_rt.h, tests/emu-runtime): every lane's first `bytes` (<= 32) of mine, in lane
-// order, into all (32 x bytes)
-void emu_warp_allgather(const void *mine, void *all, unsigned bytes);
+// warp collective (tests/emu/emu_rt.h, tests/emu-runtime) for instructions that read other lanes' registers
+// (kernels/mma_16816.cuh): publishes this lane's first `bytes` (<= 32) of mine; returns the warp's 32 slots (lane
+// l's at offset 32 l) to the lane that arrives last, NULL to the others. That lane computes every lane's result
+// through the pointers the lanes published, then every lane calls emu_warp_done: one barrier per instruction.
+const unsigned char *emu_warp_arrive(const void *mine, unsigned bytes);
+void emu_warp_done();
 
 void __pipeline_memcpy_async(void *dst, const void *src, size_t bytes);
 void __pipeline_commit();

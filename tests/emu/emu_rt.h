@@ -12,6 +12,8 @@
 //     (NaN as float/double/bf16, -1 as int) before every block; dynamic shared memory (AC_DYNAMIC_SMEM) is a
 //     fresh heap block of exactly the launch's size, same poison, so AddressSanitizer catches overruns.
 //   - WMMA calls (cuda_emu.h: lane 0 computes the whole tile) start with a warp barrier: all 32 lanes must call.
+//     So do the emulated ldmatrix / mma.sync (kernels/mma_16816.cuh): the warp's last lane to arrive computes
+//     every lane's registers, then one warp barrier.
 //   - atomics: plain read-modify-writes (fibers switch only at barriers).
 // Build with AddressSanitizer + UBSan (tests/emu/run.sh): global arrays are exact-size host allocations, and
 // float4/uint4/bfloat162 carry CUDA's alignment so a misaligned vector access is reported.
@@ -91,7 +93,7 @@ struct emu_fiber {
     char *stack = nullptr;
     emu_state state = EMU_RUN;
 };
-// 64 KB: the kernels' frames (WMMA fragments of the decoder's linear: ~10 KB) with ASan's redzones; small also
+// 64 KB: the kernels' frames (a thread's fragments and accumulators: a few KB) with ASan's redzones; small also
 // because ASan's swapcontext interceptor clears the shadow of the whole target stack on every switch
 #define EMU_STACK (64 * 1024)
 struct emu_sched {
@@ -115,7 +117,8 @@ static const bool emu_seeded = [] {
 }();
 struct emu_warp_slots {
     uint64_t slot[32];
-    unsigned char wide[32][32];  // emu_warp_allgather
+    unsigned char wide[32][32];  // emu_warp_arrive
+    int arrived;
 };
 static std::vector<emu_warp_slots> emu_slots;
 
@@ -176,16 +179,19 @@ inline T emu_shfl(unsigned mask, T v, int src_lane) {
     emu_warp_barrier(mask);  // every lane has read before any lane's next shuffle overwrites its slot
     return r;
 }
-// every lane's `bytes` (<= 32) of `mine`, lane by lane into all (32 x bytes): one exchange where a shuffle per
-// 8 bytes took two barriers each (kernels/mma_16816.cuh's emulated ldmatrix / mma.sync)
-inline void emu_warp_allgather(const void *mine, void *all, unsigned bytes) {
-    if (bytes > 32) emu_fail("warp all-gather of more than 32 bytes per lane");
+inline const unsigned char *emu_warp_arrive(const void *mine, unsigned bytes) {
+    if (bytes > 32) emu_fail("warp exchange of more than 32 bytes per lane");
+    const int w0 = emu_tid & ~31;
+    if (w0 + 32 > emu_s.n) emu_fail("full-mask warp collective in a partial warp");
+    for (int i = w0; i < w0 + 32; i++)
+        if (emu_s.f[i].state == EMU_DONE) emu_fail("warp collective after a lane of the warp returned");
     emu_warp_slots &w = emu_slots[emu_tid >> 5];
     memcpy(w.wide[emu_tid & 31], mine, bytes);
-    emu_warp_barrier(0xffffffffu);
-    for (int l = 0; l < 32; l++) memcpy((unsigned char *)all + l * bytes, w.wide[l], bytes);
-    emu_warp_barrier(0xffffffffu);
+    if (++w.arrived < 32) return nullptr;
+    w.arrived = 0;
+    return &w.wide[0][0];
 }
+inline void emu_warp_done() { emu_warp_barrier(0xffffffffu); }
 template <class T>
 inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
     if (width != 32) emu_fail("shuffle width other than 32 not emulated");
