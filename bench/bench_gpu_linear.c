@@ -9,7 +9,8 @@
 //   {"bench":"gpu_linear","M":768,"K":256,"N":256,"product":"split","tile":"32","us":..,"tflops":..,"device":".."}
 // us: median of --reps (7) timings of --calls (50) back-to-back calls each (CUDA events), per call. Exits 77
 // without a GPU.
-// usage: bench_gpu_linear [--clips 256] [--beam 3] [--reps 7] [--calls 50]
+// usage: bench_gpu_linear [--clips 256] [--beam 3] [--reps 7] [--calls 50] [--vocab 4371]
+// (--vocab: the classifier's N, CoNeTTE's 4371 by default)
 #include "bench_util.h"
 #include "../kernels/decoder_linear.h"
 #include "../kernels/device.h"
@@ -57,15 +58,16 @@ static void *dev_fill(size_t n, int bf16, uint64_t seed) {
 }
 
 int main(int argc, char **argv) {
-    int clips = 256, beam = 3, reps = 7, calls = 50;
+    int clips = 256, beam = 3, reps = 7, calls = 50, vocab = 4371;
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(argv[i], "--clips") && v) clips = atoi(v);
         else if (!strcmp(argv[i], "--beam") && v) beam = atoi(v);
         else if (!strcmp(argv[i], "--reps") && v) reps = atoi(v);
         else if (!strcmp(argv[i], "--calls") && v) calls = atoi(v);
+        else if (!strcmp(argv[i], "--vocab") && v) vocab = atoi(v);
         else {
-            fprintf(stderr, "usage: bench_gpu_linear [--clips 256] [--beam 3] [--reps 7] [--calls 50]\n");
+            fprintf(stderr, "usage: bench_gpu_linear [--clips 256] [--beam 3] [--reps 7] [--calls 50] [--vocab 4371]\n");
             return 2;
         }
         i++;
@@ -75,14 +77,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_gpu_linear: no CUDA device: skipped\n");
         return 77;
     }
-    if (clips < 1 || beam < 1 || reps < 1 || reps > REPS_MAX || calls < 1) return 2;
+    if (clips < 1 || beam < 1 || reps < 1 || reps > REPS_MAX || calls < 1 || vocab < 1) return 2;
     char dev[256] = "";
     ac_cuda_device_describe(0, dev, sizeof dev);
     bench_json_safe(dev);
     const int R = clips * beam;
     // M, K, N, gelu: one decode step's linears, then the memory's cross K/V projection (once per clip)
     const int shapes[][4] = {{R, 256, 768, 0},  {R, 256, 256, 0},   {R, 256, 2048, 1},
-                             {R, 2048, 256, 0}, {R, 256, 4371, 0},  {31 * clips, 256, 512, 0}};
+                             {R, 2048, 256, 0}, {R, 256, vocab, 0},  {31 * clips, 256, 512, 0}};
     const int n_shapes = (int)(sizeof shapes / sizeof shapes[0]);
     const char *tiles[3] = {"64", "32", "auto"};
     cudaStream_t s;

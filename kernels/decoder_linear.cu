@@ -3,21 +3,22 @@
 // x (M, K), W (N, K), y (M, N): row-major, contiguous. See decoder_linear.h for the batch-invariance contract.
 //   FP32: 64x64 output tile per 256-thread block, 4x4 outputs per thread, k in tiles of 16 in increasing order:
 //         each output is one sequential fma chain over k = 0..K-1 (zero-padded past K).
-//   BF16: 64x64 tile per 4 warps (32x32 each, WMMA 16x16x16 bf16 -> fp32), or 32x32 when 64x64 tiles would not
+//   BF16: 64x64 tile per 4 warps (32x32 each, mma.sync m16n8k16 bf16 -> fp32), or 32x32 when 64x64 tiles would not
 //         give every SM four blocks (bf16_tile; AC_LINEAR_TILE=64|32 forces one; both give the same bits), k in
-//         steps of 16 in increasing order (tiles of 128, or 64 for the split product, per load round);
-//         16-byte loads when K % 8 == 0 (every decoder matrix of the published models), scalar loads otherwise.
+//         steps of 16 in increasing order, slices of 32 through a 3-stage cp.async ring;
+//         16-byte copies when K % 8 == 0 (every decoder matrix of the published models), scalar loads otherwise.
 #include "common.cuh"
 #include "gelu.cuh"
 #include "decoder_linear.h"
 
 #include <cuda_bf16.h>
-#include <mma.h>
+#include <cuda_pipeline.h>
 #include <atomic>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mma_16816.cuh"
 #include "decoder_linear_kernel.cuh"
 
 // The BF16 tile edge for an (M_max, N) output on the current device: 64, unless its grid has fewer than four
@@ -60,14 +61,27 @@ extern "C" ac_status ac_gpu_bf16_split_lo(const float *W, const void *W_hi, int6
     return AC_OK;
 }
 
+template <int T, bool SPLIT, bool VEC>
+static ac_status launch_bf16(dim3 grid, cudaStream_t stream, const float *x, int M_max, const int *d_M, int K,
+                             const __nv_bfloat16 *W, const __nv_bfloat16 *W_lo, const float *b, int N, int gelu,
+                             float *y) {
+    typedef lin_mma<T, T, SPLIT> C;
+    auto kern = linear_bf16_kernel<T, T, SPLIT, VEC>;
+    if (C::SMEM > 48 * 1024)
+        CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM));
+    kern<<<grid, C::NTHREADS, C::SMEM, stream>>>(x, M_max, d_M, K, W, W_lo, b, N, gelu, y);
+    KERNEL_CHECK();
+    return AC_OK;
+}
+
 template <int T>
-static void launch_bf16(dim3 grid, cudaStream_t stream, const float *x, int M_max, const int *d_M, int K,
-                        const __nv_bfloat16 *W, const __nv_bfloat16 *W_lo, const float *b, int N, int gelu, int vec,
-                        float *y) {
-    if (W_lo)
-        linear_bf16_kernel<T, T, true><<<grid, 128, 0, stream>>>(x, M_max, d_M, K, W, W_lo, b, N, gelu, vec, y);
-    else
-        linear_bf16_kernel<T, T, false><<<grid, 128, 0, stream>>>(x, M_max, d_M, K, W, nullptr, b, N, gelu, vec, y);
+static ac_status launch_bf16(dim3 grid, cudaStream_t stream, const float *x, int M_max, const int *d_M, int K,
+                             const __nv_bfloat16 *W, const __nv_bfloat16 *W_lo, const float *b, int N, int gelu,
+                             int vec, float *y) {
+    if (W_lo && vec) return launch_bf16<T, true, true>(grid, stream, x, M_max, d_M, K, W, W_lo, b, N, gelu, y);
+    if (W_lo) return launch_bf16<T, true, false>(grid, stream, x, M_max, d_M, K, W, W_lo, b, N, gelu, y);
+    if (vec) return launch_bf16<T, false, true>(grid, stream, x, M_max, d_M, K, W, nullptr, b, N, gelu, y);
+    return launch_bf16<T, false, false>(grid, stream, x, M_max, d_M, K, W, nullptr, b, N, gelu, y);
 }
 
 extern "C" ac_status ac_gpu_linear_grid(const float *x, int M_max, const int *d_M, int K, const float *W,
@@ -98,11 +112,13 @@ extern "C" ac_status ac_gpu_linear_grid(const float *x, int M_max, const int *d_
             const int vec = K % 8 == 0 && (uintptr_t)xr % 16 == 0 && (uintptr_t)W_bf16 % 16 == 0 &&
                             (uintptr_t)W_bf16_lo % 16 == 0;
             const __nv_bfloat16 *wh = (const __nv_bfloat16 *)W_bf16, *wl = (const __nv_bfloat16 *)W_bf16_lo;
-            if (tile == 64) launch_bf16<64>(grid, stream, xr, M, d_M, K, wh, wl, b, N, gelu, vec, yr);
-            else launch_bf16<32>(grid, stream, xr, M, d_M, K, wh, wl, b, N, gelu, vec, yr);
-        } else
+            const ac_status st = tile == 64 ? launch_bf16<64>(grid, stream, xr, M, d_M, K, wh, wl, b, N, gelu, vec, yr)
+                                            : launch_bf16<32>(grid, stream, xr, M, d_M, K, wh, wl, b, N, gelu, vec, yr);
+            if (st) return st;
+        } else {
             linear_f32_kernel<<<grid, 256, 0, stream>>>(xr, M, d_M, K, W, b, N, gelu, yr);
-        KERNEL_CHECK();
+            KERNEL_CHECK();
+        }
     }
     return AC_OK;
 }

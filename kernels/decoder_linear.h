@@ -17,7 +17,7 @@ extern "C" {
 #endif
 
 // W_bf16: NULL for FP32 (CUDA cores, fp32 products and sums); else the same matrix in bf16 (N, K): tensor
-// cores (WMMA 16x16x16), x rounded to bf16, fp32 accumulation. W_bf16_lo: NULL, or W's rounding remainder
+// cores (mma.sync m16n8k16), x rounded to bf16, fp32 accumulation. W_bf16_lo: NULL, or W's rounding remainder
 // bf16(W - W_bf16) (ac_gpu_bf16_split_lo): then x is split alike and each product is x_lo W_hi + x_hi W_lo +
 // x_hi W_hi, ~2^-16 relative instead of ~2^-8 (three tensor-core products). d_M: device int, or NULL for
 // M = M_max.

@@ -1,8 +1,13 @@
-// The decoder's linear kernels (FP32 tiles on CUDA cores, BF16 WMMA tiles), optional erf GELU; included by
+// The decoder's linear kernels (FP32 tiles on CUDA cores, BF16 mma.sync tiles), optional erf GELU; included by
 // kernels/decoder_linear.cu (see there for the tiling and the batch-invariance contract) and by
 // tests/emu/decoder_ops_emu.cpp, which runs this same code on the CPU against host/ref/ref_ops.c.
-// Needs stdint.h, gelu.cuh and CUDA (cuda_bf16.h, mma.h; or the emulator's stand-ins) before it.
+// Needs stdint.h, string.h, gelu.cuh, cuda_pipeline.h, mma_16816.cuh and CUDA (cuda_bf16.h; or the emulator's
+// stand-ins) before it.
 #pragma once
+
+#ifndef AC_DYNAMIC_SMEM
+#define AC_DYNAMIC_SMEM(T, name) extern __shared__ __align__(128) T name[]
+#endif
 
 #define LIN_BM 64
 #define LIN_BN 64
@@ -60,161 +65,179 @@ __global__ void __launch_bounds__(256) linear_f32_kernel(const float *__restrict
     }
 }
 
-// k tile of the BF16 kernel. The sums do not depend on it (each warp's accumulators step through k 16 at a time,
-// in increasing order, across tiles), only the number of load-sync-compute rounds does: at the decoder's shapes
-// (M = clips x beams ~ 768, N = 256 for four of a layer's six linears: 48 blocks) each round is mostly load
-// latency, and linear2 (K = 2048) took 64 of them at 32; 128 makes it 16. The split kernel holds two copies of
-// each operand tile, so it takes 64 to stay within the 48 KB of static shared memory.
-template <bool SPLIT> struct bf_tile {
-    static constexpr int BK = SPLIT ? 64 : 128;
-    static constexpr int LD = BK + 8;  // WMMA: leading dimension a multiple of 8 bf16; +8 staggers the banks
-    static constexpr int COPIES = SPLIT ? 2 : 1;
-};
-
-// x -> bf16 hi (round to nearest even) and, for the split product, lo = bf16(x - hi): hi + lo carries 16 of x's
-// 24 significand bits
-__device__ __forceinline__ void bf16_split(float v, __nv_bfloat16 *hi, __nv_bfloat16 *lo) {
-    *hi = __float2bfloat16_rn(v);
-    if (lo) *lo = __float2bfloat16_rn(v - __bfloat162float(*hi));
-}
-
-// BM x BN output tile per 4 warps (2 x 2, each (BM/2) x (BN/2) in 16 x 16 fragments): 64 x 64, or 32 x 32 where
-// the grid of 64 x 64 tiles would leave most SMs idle (the decoder's N = 256 linears at M = 768: 48 blocks on 132
-// SMs; 192 with 32 x 32). Every output element goes through the same mma sequence over k whatever the tile (one
-// 16 x 16 x 16 step per k0 + kk, in increasing order), so both tiles give bit-identical results.
+// BF16 tiles on mma.sync (kernels/mma_16816.cuh): BM x BN outputs per 4 warps (2 x 2, each (BM/2) x (BN/2) in
+// m16n8 tiles), 64 x 64, or 32 x 32 where the grid of 64 x 64 tiles would leave most SMs idle (the decoder's N = 256
+// linears at M = 768: 48 blocks on 132 SMs; 192 with 32 x 32). K in slices of 32 through a 3-stage cp.async ring:
+// at the decoder's shapes each slice is mostly load latency (linear2, K = 2048: 64 slices), which the ring overlaps
+// where one load-sync-compute round per slice (this kernel's WMMA predecessor) exposed it every time.
+// x stays fp32 in shared memory and each lane builds its A fragments from it, rounding (and splitting) as it goes:
+// the fragment layout of mma.m16n8k16 puts two k-adjacent values in a register, one float2 read; W (hi, lo) comes
+// through ldmatrix.
+// Every output element goes through the same mma sequence over k whatever the tile (one m16n8k16 step per 16 k, in
+// increasing order, zero-padded past K), so both tiles give bit-identical results, whatever the row count.
 // SPLIT (W_lo given): three bf16 products per k step, x_lo W_hi + x_hi W_lo + x_hi W_hi (small terms first), the
 // operands split as bf16_split does (W_lo = bf16(W - W_hi), made once by ac_gpu_bf16_split_lo): ~2^-16 relative per
 // product instead of bf16's ~2^-8, on the same tensor cores and fp32 accumulators (the "3xTF32" scheme of CUTLASS
 // with bf16 halves). The decoder takes it: its choices are discrete, and plain bf16 operands changed the caption of
 // ~40 % of clips of a random full-size model in a simulation of our numerics (bench/RESULTS.md).
-template <int BM, int BN, bool SPLIT>
+template <int BM, int BN, bool SPLIT> struct lin_mma {
+    static constexpr int BK = 32, STAGES = 3, NTHREADS = 128;
+    static constexpr int WM = BM / 2, WN = BN / 2;     // warp tile
+    static constexpr int MT = WM / 16, NT = WN / 8;   // m16 and n8 tiles per warp
+    static constexpr int LDX = BK + 8;  // floats: a lane's float2 reads of 4 rows (a half-warp) fall in 4 bank groups
+    static constexpr int LDW = BK + 8;  // bf16: 80-byte rows, conflict-free ldmatrix phases
+    static constexpr int X_BYTES = BM * LDX * 4, W_BYTES = BN * LDW * 2, NW = SPLIT ? 2 : 1;
+    static constexpr int STAGE = X_BYTES + NW * W_BYTES, SMEM = STAGES * STAGE;
+    static_assert((BM == 64 || BM == 32) && (BN == 64 || BN == 32) && NT % 2 == 0, "tiles of 32 or 64");
+};
+
+// x -> bf16 hi (round to nearest even) and lo = bf16(x - hi): hi + lo carries 16 of x's 24 significand bits. Two
+// k-adjacent values at a time, as an mma fragment register holds them (the lower k in the lower half).
+__device__ __forceinline__ void bf16_split2(float2 v, uint32_t *hi, uint32_t *lo) {
+    *hi = ac_mma::pack_bf16x2(v.x, v.y);
+    if (lo) {
+        __nv_bfloat162 h;
+        memcpy(&h, hi, sizeof h);
+        *lo = ac_mma::pack_bf16x2(v.x - __bfloat162float(h.x), v.y - __bfloat162float(h.y));
+    }
+}
+
+// K-slice kt of x rows [m0, m0 + BM) (fp32) and of W (and W_lo) rows [n0, n0 + BN) into a stage, zeros past M, N,
+// K. VEC (K % 8 == 0, 16-byte aligned rows): 16-byte cp.async copies, a compile-time count per thread; else
+// element by element, synchronously.
+template <int BM, int BN, bool SPLIT, bool VEC>
+__device__ __forceinline__ void lin_load_stage(unsigned char *st, const float *__restrict__ x,
+                                               const __nv_bfloat16 *__restrict__ W,
+                                               const __nv_bfloat16 *__restrict__ W_lo, int M, int N, int K, int m0,
+                                               int n0, int kt) {
+    typedef lin_mma<BM, BN, SPLIT> C;
+    float *xs = (float *)st;
+    __nv_bfloat16 *ws = (__nv_bfloat16 *)(st + C::X_BYTES), *wl = ws + BN * C::LDW;
+    const int k0 = kt * C::BK;
+    if (VEC) {
+        constexpr int XQ = C::BK / 4, WQ = C::BK / 8;  // 16-byte pieces per row
+        static_assert(BM * XQ % C::NTHREADS == 0 && BN * WQ % C::NTHREADS == 0, "whole rounds");
+#pragma unroll
+        for (int i = 0; i < BM * XQ / C::NTHREADS; i++) {
+            const int e = threadIdx.x + i * C::NTHREADS, r = e / XQ, c = 4 * (e % XQ);
+            float *d = xs + r * C::LDX + c;
+            if (m0 + r < M && k0 + c < K)
+                __pipeline_memcpy_async(d, x + (int64_t)(m0 + r) * K + k0 + c, 16);
+            else
+                *(float4 *)d = make_float4(0.f, 0.f, 0.f, 0.f);
+        }
+#pragma unroll
+        for (int i = 0; i < BN * WQ / C::NTHREADS; i++) {
+            const int e = threadIdx.x + i * C::NTHREADS, r = e / WQ, c = 8 * (e % WQ);
+            const int64_t o = (int64_t)(n0 + r) * K + k0 + c;
+            const bool in = n0 + r < N && k0 + c < K;
+            if (in) __pipeline_memcpy_async(ws + r * C::LDW + c, W + o, 16);
+            else *(uint4 *)(ws + r * C::LDW + c) = make_uint4(0u, 0u, 0u, 0u);
+            if (SPLIT) {
+                if (in) __pipeline_memcpy_async(wl + r * C::LDW + c, W_lo + o, 16);
+                else *(uint4 *)(wl + r * C::LDW + c) = make_uint4(0u, 0u, 0u, 0u);
+            }
+        }
+    } else {
+        const __nv_bfloat16 zero = __float2bfloat16(0.0f);
+        for (int e = threadIdx.x; e < BM * C::BK; e += C::NTHREADS) {
+            const int r = e / C::BK, c = e % C::BK, m = m0 + r, k = k0 + c;
+            xs[r * C::LDX + c] = m < M && k < K ? x[(int64_t)m * K + k] : 0.0f;
+        }
+        for (int e = threadIdx.x; e < BN * C::BK; e += C::NTHREADS) {
+            const int r = e / C::BK, c = e % C::BK, n = n0 + r, k = k0 + c;
+            const bool in = n < N && k < K;
+            ws[r * C::LDW + c] = in ? W[(int64_t)n * K + k] : zero;
+            if (SPLIT) wl[r * C::LDW + c] = in ? W_lo[(int64_t)n * K + k] : zero;
+        }
+    }
+}
+
+template <int BM, int BN, bool SPLIT, bool VEC>
 __global__ void __launch_bounds__(128) linear_bf16_kernel(const float *__restrict__ x, int M_max, const int *d_M, int K,
                                                           const __nv_bfloat16 *__restrict__ W,
                                                           const __nv_bfloat16 *__restrict__ W_lo,
-                                                          const float *__restrict__ b, int N, int gelu, int vec,
+                                                          const float *__restrict__ b, int N, int gelu,
                                                           float *__restrict__ y) {
-    using namespace nvcuda;
-    constexpr int FM = BM / 32, FN = BN / 32;  // fragments per warp along m and n
-    constexpr int BK = bf_tile<SPLIT>::BK, LD = bf_tile<SPLIT>::LD, NC = bf_tile<SPLIT>::COPIES;
-    static_assert(FM >= 1 && FN >= 1 && BM % 32 == 0 && BN % 32 == 0, "tiles of 32 or 64");
+    typedef lin_mma<BM, BN, SPLIT> C;
+    AC_DYNAMIC_SMEM(unsigned char, smem);
     const int M = d_M ? min(*d_M, M_max) : M_max;
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
     if (m0 >= M) return;
-    // As (hi, then lo), Bs (hi, then lo) for the k loop; Cs, the epilogue's staging, reuses their space after it
-    __shared__ __align__(32) unsigned char smem_lin[NC * (BM + BN) * LD * 2];
-    __nv_bfloat16 *As = (__nv_bfloat16 *)smem_lin, *Bs = As + NC * BM * LD;
-    __nv_bfloat16 *As_lo = SPLIT ? As + BM * LD : nullptr, *Bs_lo = SPLIT ? Bs + BN * LD : nullptr;
-    float *Cs = (float *)smem_lin;
-    static_assert(BM * BN * 4 <= NC * (BM + BN) * LD * 2, "Cs fits in the operands' space");
-    static_assert(NC * (BM + BN) * LD * 2 <= 48 * 1024, "static shared memory");
-    const int tid = threadIdx.x, warp = tid >> 5, wm = (warp >> 1) * (BM / 2), wn = (warp & 1) * (BN / 2);
-    wmma::fragment<wmma::accumulator, 16, 16, 16, float> c[FM][FN];
-#pragma unroll
-    for (int i = 0; i < FM; i++)
-#pragma unroll
-        for (int j = 0; j < FN; j++) wmma::fill_fragment(c[i][j], 0.0f);
-    const __nv_bfloat16 zero = __float2bfloat16(0.0f);
-    for (int k0 = 0; k0 < K; k0 += BK) {
-        if (vec) {
-            // K % 8 == 0, 16-byte aligned rows: x as float4, W as 8 bf16 at a time, every load issued before the
-            // first store so that their latencies overlap
-            constexpr int XQ = BK / 4, WQ = BK / 8, XPT = BM * XQ / 128, WPT = BN * WQ / 128;
-            float4 xv[XPT];
-            uint4 wv[WPT], wl[SPLIT ? WPT : 1];
-#pragma unroll
-            for (int i = 0; i < XPT; i++) {
-                const int e = tid + 128 * i, m = m0 + e / XQ, k = k0 + 4 * (e % XQ);
-                xv[i] = m < M && k < K ? *reinterpret_cast<const float4 *>(x + (size_t)m * K + k)
-                                       : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-            }
-#pragma unroll
-            for (int i = 0; i < WPT; i++) {
-                const int e = tid + 128 * i, n = n0 + e / WQ, k = k0 + 8 * (e % WQ);
-                const bool in = n < N && k < K;
-                const uint4 z = make_uint4(0u, 0u, 0u, 0u);
-                wv[i] = in ? *reinterpret_cast<const uint4 *>(W + (size_t)n * K + k) : z;
-                if (SPLIT) wl[i] = in ? *reinterpret_cast<const uint4 *>(W_lo + (size_t)n * K + k) : z;
-            }
-#pragma unroll
-            for (int i = 0; i < XPT; i++) {
-                const int e = tid + 128 * i, o = (e / XQ) * LD + 4 * (e % XQ);
-                const float v[4] = {xv[i].x, xv[i].y, xv[i].z, xv[i].w};
-                __nv_bfloat16 h[4], l[4];
-#pragma unroll
-                for (int q = 0; q < 4; q++) bf16_split(v[q], &h[q], SPLIT ? &l[q] : nullptr);
-                __nv_bfloat162 *dst = reinterpret_cast<__nv_bfloat162 *>(As + o);
-                dst[0] = __halves2bfloat162(h[0], h[1]);
-                dst[1] = __halves2bfloat162(h[2], h[3]);
-                if (SPLIT) {
-                    __nv_bfloat162 *dl = reinterpret_cast<__nv_bfloat162 *>(As_lo + o);
-                    dl[0] = __halves2bfloat162(l[0], l[1]);
-                    dl[1] = __halves2bfloat162(l[2], l[3]);
-                }
-            }
-#pragma unroll
-            for (int i = 0; i < WPT; i++) {
-                const int e = tid + 128 * i, o = (e / WQ) * LD + 8 * (e % WQ);
-                *reinterpret_cast<uint4 *>(Bs + o) = wv[i];
-                if (SPLIT) *reinterpret_cast<uint4 *>(Bs_lo + o) = wl[i];
-            }
-        } else {
-            // BM (BN) x BK elements of each operand
-            for (int idx = tid; idx < BM * BK; idx += 128) {
-                const int r = idx / BK, kk = idx % BK, k = k0 + kk, m = m0 + r;
-                __nv_bfloat16 h = zero, l = zero;
-                if (m < M && k < K) bf16_split(x[(size_t)m * K + k], &h, SPLIT ? &l : nullptr);
-                As[r * LD + kk] = h;
-                if (SPLIT) As_lo[r * LD + kk] = l;
-            }
-            for (int idx = tid; idx < BN * BK; idx += 128) {
-                const int r = idx / BK, kk = idx % BK, k = k0 + kk, n = n0 + r;
-                const bool in = n < N && k < K;
-                Bs[r * LD + kk] = in ? W[(size_t)n * K + k] : zero;
-                if (SPLIT) Bs_lo[r * LD + kk] = in ? W_lo[(size_t)n * K + k] : zero;
-            }
-        }
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const int wm = (warp >> 1) * C::WM, wn = (warp & 1) * C::WN;
+    const int KT = CEIL_DIV(K, C::BK);
+
+    lin_load_stage<BM, BN, SPLIT, VEC>(smem, x, W, W_lo, M, N, K, m0, n0, 0);
+    __pipeline_commit();
+    if (KT > 1) lin_load_stage<BM, BN, SPLIT, VEC>(smem + C::STAGE, x, W, W_lo, M, N, K, m0, n0, 1);
+    __pipeline_commit();
+
+    // a lane's A fragment reads: rows g and g + 8 of each m16 tile, k 2t and 2t + 8 (mma_16816.cuh); ldmatrix row
+    // addresses of W's n8-tile pairs: row 8 (lane / 16) + lane % 8, k half (lane / 8) % 2
+    const int x_off = (wm + g) * C::LDX + 2 * t;
+    const int w_off = (wn + (lane / 16) * 8 + lane % 8) * C::LDW + ((lane / 8) % 2) * 8;
+
+    float acc[C::MT][C::NT][4];
+    ac_mma::zero_acc(acc);
+    for (int kt = 0; kt < KT; kt++) {
+        // groups committed: 0 .. kt + 1 (empty ones past the end): all but one landed means slice kt has; the
+        // barrier publishes it (and the plain stores of zeros) and frees slice kt - 1's stage for kt + 2
+        __pipeline_wait_prior(1);
         __syncthreads();
+        if (kt + 2 < KT)
+            lin_load_stage<BM, BN, SPLIT, VEC>(smem + ((kt + 2) % C::STAGES) * C::STAGE, x, W, W_lo, M, N, K, m0, n0,
+                                              kt + 2);
+        __pipeline_commit();
+        const unsigned char *st = smem + (kt % C::STAGES) * C::STAGE;
+        const float *xs = (const float *)st + x_off;
+        const __nv_bfloat16 *ws = (const __nv_bfloat16 *)(st + C::X_BYTES) + w_off;
 #pragma unroll
-        for (int kk = 0; kk < BK; kk += 16) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa[FM];
-            wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb[FN];
+        for (int kk = 0; kk < C::BK; kk += 16) {
+            uint32_t ah[C::MT][4], al[C::MT][4];
 #pragma unroll
-            for (int i = 0; i < FM; i++) wmma::load_matrix_sync(fa[i], As + (wm + 16 * i) * LD + kk, LD);
-            // B (k, n) = W[n][k]: Bs holds rows n, so it is B in column-major order
+            for (int m = 0; m < C::MT; m++)
 #pragma unroll
-            for (int j = 0; j < FN; j++) wmma::load_matrix_sync(fb[j], Bs + (wn + 16 * j) * LD + kk, LD);
-            if (SPLIT) {  // the two small products first, into the same accumulators
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fl[FM];
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> gl[FN];
+                for (int r = 0; r < 4; r++)  // a[r]: row g + 8 (r % 2), k 2t + 8 (r / 2)
+                    bf16_split2(*(const float2 *)(xs + (16 * m + 8 * (r % 2)) * C::LDX + kk + 8 * (r / 2)), &ah[m][r],
+                                SPLIT ? &al[m][r] : nullptr);
 #pragma unroll
-                for (int i = 0; i < FM; i++) wmma::load_matrix_sync(fl[i], As_lo + (wm + 16 * i) * LD + kk, LD);
+            for (int np = 0; np < C::NT / 2; np++) {
+                uint32_t bh[4], bl[4];
+                ac_mma::ldmatrix_x4(bh, ws + np * 16 * C::LDW + kk);
+                if (SPLIT) ac_mma::ldmatrix_x4(bl, ws + BN * C::LDW + np * 16 * C::LDW + kk);
 #pragma unroll
-                for (int j = 0; j < FN; j++) wmma::load_matrix_sync(gl[j], Bs_lo + (wn + 16 * j) * LD + kk, LD);
+                for (int m = 0; m < C::MT; m++)
 #pragma unroll
-                for (int i = 0; i < FM; i++)
-#pragma unroll
-                    for (int j = 0; j < FN; j++) {
-                        wmma::mma_sync(c[i][j], fl[i], fb[j], c[i][j]);
-                        wmma::mma_sync(c[i][j], fa[i], gl[j], c[i][j]);
+                    for (int h = 0; h < 2; h++) {  // n8 tiles 2 np and 2 np + 1
+                        float *d = acc[m][2 * np + h];
+                        if (SPLIT) {  // the two small products first, into the same accumulators
+                            ac_mma::mma_16816<__nv_bfloat16>(d, al[m], bh + 2 * h);
+                            ac_mma::mma_16816<__nv_bfloat16>(d, ah[m], bl + 2 * h);
+                        }
+                        ac_mma::mma_16816<__nv_bfloat16>(d, ah[m], bh + 2 * h);
                     }
             }
-#pragma unroll
-            for (int i = 0; i < FM; i++)
-#pragma unroll
-                for (int j = 0; j < FN; j++) wmma::mma_sync(c[i][j], fa[i], fb[j], c[i][j]);
         }
-        __syncthreads();
     }
+    __pipeline_wait_prior(0);
+
+    // epilogue from the accumulators: lane holds columns 2t, 2t + 1 of rows g and g + 8 of each m16n8 tile
 #pragma unroll
-    for (int i = 0; i < FM; i++)
+    for (int nt = 0; nt < C::NT; nt++)
 #pragma unroll
-        for (int j = 0; j < FN; j++)
-            wmma::store_matrix_sync(Cs + (wm + 16 * i) * BN + wn + 16 * j, c[i][j], BN, wmma::mem_row_major);
-    __syncthreads();
-    for (int idx = tid; idx < BM * BN; idx += 128) {
-        const int r = idx / BN, cc = idx % BN, m = m0 + r, n = n0 + cc;
-        if (m >= M || n >= N) continue;
-        float v = Cs[idx] + (b ? b[n] : 0.0f);
-        y[(size_t)m * N + n] = gelu ? ac_gelu_erf(v) : v;
-    }
+        for (int j = 0; j < 2; j++) {
+            const int n = n0 + wn + 8 * nt + 2 * t + j;
+            if (n >= N) continue;
+            const float bn = b ? b[n] : 0.0f;
+#pragma unroll
+            for (int m = 0; m < C::MT; m++)
+#pragma unroll
+                for (int h = 0; h < 2; h++) {
+                    const int r = m0 + wm + 16 * m + g + 8 * h;
+                    if (r >= M) continue;
+                    const float v = acc[m][nt][2 * h + j] + bn;
+                    y[(size_t)r * N + n] = gelu ? ac_gelu_erf(v) : v;
+                }
+        }
 }

@@ -457,9 +457,17 @@ int main(void) {
         for (int f = 1; f <= 200; f = f * 3 + 1) test_cross(1 + irand(12), 1 + irand(5), D, H, f);
         test_cross(100, 3, D, H, 31);
     }
-    const int lin[][3] = {{1, 256, 256}, {7, 256, 768}, {63, 256, 2048}, {65, 2048, 256}, {130, 256, 4371},
-                          {3, 17, 5},   {200, 100, 33}, {64, 64, 64},   {129, 512, 1000}};
-    for (size_t i = 0; i < sizeof lin / sizeof lin[0]; i++)
+    // the decoder's shapes (M a few clips' beams; K, N of in_proj, linear1/2, the classifier) and odd ones. The
+    // CPU stand-in (AC_TEST_SMALL=1, tests/emu-runtime) emulates every mma.sync lane by lane: there N shrinks to
+    // a few tiles, still partial ones, and K keeps linear2's 2048 (64 k slices) and a scalar-load 17
+    const int lin_gpu[][3] = {{1, 256, 256}, {7, 256, 768}, {63, 256, 2048}, {65, 2048, 256}, {130, 256, 4371},
+                              {3, 17, 5},   {200, 100, 33}, {64, 64, 64},   {129, 512, 1000}};
+    const int lin_small[][3] = {{1, 256, 40}, {7, 256, 72}, {63, 256, 136}, {65, 2048, 24}, {130, 256, 75},
+                                {3, 17, 5},   {70, 100, 33}, {64, 64, 64}, {9, 512, 100}};
+    _Static_assert(sizeof lin_gpu == sizeof lin_small, "one sweep, two sizes");
+    const char *small = getenv("AC_TEST_SMALL");
+    const int(*lin)[3] = small && small[0] == '1' ? lin_small : lin_gpu;
+    for (size_t i = 0; i < sizeof lin_gpu / sizeof lin_gpu[0]; i++)
         for (int bf = 0; bf < 3; bf++)
             for (int gelu = 0; gelu < 2; gelu++) {
                 const int Mx = lin[i][0];

@@ -10,36 +10,9 @@
 // untouched, every row written. What it cannot say: anything about nvcc's code or speed (tools/gpu-check runs the
 // GPU test and the benchmark).
 #include "emu_rt.h"
-
-#include <deque>
+#include "emu_pipeline.h"
 
 #include "mlp_case.h"
-
-// cp.async for fibers: each CUDA thread's open copies and committed groups, by its index in the block
-struct emu_copy {
-    void *dst;
-    const void *src;
-};
-static std::vector<std::vector<emu_copy>> g_open(1024);
-static std::vector<std::deque<std::vector<emu_copy>>> g_groups(1024);
-void __pipeline_memcpy_async(void *dst, const void *src, size_t bytes) {
-    if (bytes != 16 || (uintptr_t)dst % 16 || (uintptr_t)src % 16) emu_fail("cp.async: 16 bytes, 16-byte aligned");
-    unsigned char probe[16];
-    memcpy(probe, src, 16);  // AddressSanitizer checks the source at issue
-    for (int i = 0; i < 8; i++) ((uint16_t *)dst)[i] = 0x7fc0;  // NaN until the group lands
-    g_open[emu_tid].push_back({dst, src});
-}
-void __pipeline_commit() {
-    g_groups[emu_tid].push_back(g_open[emu_tid]);
-    g_open[emu_tid].clear();
-}
-void __pipeline_wait_prior(size_t prior) {
-    std::deque<std::vector<emu_copy>> &q = g_groups[emu_tid];
-    while (q.size() > prior) {
-        for (const emu_copy &c : q.front()) memcpy(c.dst, c.src, 16);
-        q.pop_front();
-    }
-}
 
 #include "../../kernels/mma_16816.cuh"
 #include "../../kernels/convnext_mlp_mma_kernel.cuh"

@@ -1,16 +1,17 @@
 // CPU run of the decoder's per-step kernels' own source under tests/emu/emu_rt.h, launched as their .cu
 // launchers launch them, against host/ref/ref_ops.c (the cases of tests/test_cuda_attention.c at emulation-friendly
 // sizes):
-//   kernels/decoder_linear_kernel.cuh  FP32 tiles and BF16 WMMA tiles (vectorised and scalar loads), with and
+//   kernels/decoder_linear_kernel.cuh  FP32 tiles and BF16 mma.sync tiles (cp.async and scalar loads), with and
 //                                      without GELU, rows read from a device count (partial tiles in M, N, K),
 //                                      batch invariance (row 0 alone bit-identical to row 0 in the batch);
 //   kernels/decoder_add_ln_kernel.cuh  residual add + LayerNorm on the live rows;
 //   kernels/decoder_embed_kernel.cuh   embedding * scale + position, NaN rows for out-of-range tokens.
 // Outputs start as NaN: rows past the live count must stay NaN, live rows must be written. Errors are
-// max |emu - ref| / max |ref| as a share of the tests/tolerances.h budgets of the GPU tests. The emulated WMMA
-// sums in fp32 in k order (the hardware's internal order is unspecified), so the BF16 budget holds here with
-// margin; what this test checks is the tiling and indexing, not the tensor cores' rounding.
+// max |emu - ref| / max |ref| as a share of the tests/tolerances.h budgets of the GPU tests. The emulated mma.sync
+// sums each 16-deep step in double (the hardware's internal order is unspecified), so the BF16 budget holds here
+// with margin; what this test checks is the tiling and indexing, not the tensor cores' rounding.
 #include "emu_rt.h"
+#include "emu_pipeline.h"
 
 extern "C" {
 #include "../../host/ref/ref_ops.h"
@@ -21,6 +22,7 @@ void cblas_sgemm() { abort(); }
 
 #define CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
 #include "../../kernels/gelu.cuh"
+#include "../../kernels/mma_16816.cuh"
 #include "../../kernels/decoder_linear_kernel.cuh"
 #include "../../kernels/decoder_add_ln_kernel.cuh"
 #include "../../kernels/decoder_embed_kernel.cuh"
@@ -37,12 +39,18 @@ static void launch_linear(const float *x, int M_max, const int *d_M, int K, cons
         const int vec = K % 8 == 0 && (uintptr_t)x % 16 == 0 && (uintptr_t)W_bf16 % 16 == 0 && (uintptr_t)W_lo % 16 == 0;
         const emu_dim3 grid = {(unsigned)CEIL_DIV(N, tile), (unsigned)CEIL_DIV(M_max, tile), 1};
         const __nv_bfloat16 *wh = (const __nv_bfloat16 *)W_bf16, *wl = (const __nv_bfloat16 *)W_lo;
-        emu_launch(grid, {128, 1, 1}, 0, [&] {
-            if (tile == 64 && wl) linear_bf16_kernel<64, 64, true>(x, M_max, d_M, K, wh, wl, b, N, gelu, vec, y);
-            else if (tile == 64) linear_bf16_kernel<64, 64, false>(x, M_max, d_M, K, wh, nullptr, b, N, gelu, vec, y);
-            else if (wl) linear_bf16_kernel<32, 32, true>(x, M_max, d_M, K, wh, wl, b, N, gelu, vec, y);
-            else linear_bf16_kernel<32, 32, false>(x, M_max, d_M, K, wh, nullptr, b, N, gelu, vec, y);
-        });
+        auto go = [&](auto kern, size_t smem) {
+            emu_launch(grid, {128, 1, 1}, smem, [&] { kern(x, M_max, d_M, K, wh, wl, b, N, gelu, y); });
+        };
+#define LIN(T, S, V) go(linear_bf16_kernel<T, T, S, V>, lin_mma<T, T, S>::SMEM)
+        if (tile == 64) {
+            if (wl) vec ? LIN(64, true, true) : LIN(64, true, false);
+            else vec ? LIN(64, false, true) : LIN(64, false, false);
+        } else {
+            if (wl) vec ? LIN(32, true, true) : LIN(32, true, false);
+            else vec ? LIN(32, false, true) : LIN(32, false, false);
+        }
+#undef LIN
     } else {
         const emu_dim3 grid = {(unsigned)CEIL_DIV(N, LIN_BN), (unsigned)CEIL_DIV(M_max, LIN_BM), 1};
         emu_launch(grid, {256, 1, 1}, 0, [&] { linear_f32_kernel(x, M_max, d_M, K, W, b, N, gelu, y); });
@@ -150,8 +158,8 @@ static void test_embed(int max_rows, int rows, int V, int D, int step, bool bad_
 
 int main() {
     // (M, K, N): the decoder's shapes scaled down, partial tiles in every dimension, K not a multiple of 8
-    // (scalar bf16 loads) or of 16 (zero-padded k steps), and several k tiles of the BF16 kernel (128, or 64 split):
-    // whole (256, linear2's 2048), a partial last one with vector loads (264) and with scalar ones (300)
+    // (scalar loads) or of 16 (zero-padded k steps), and many 32-deep k slices of the BF16 kernel's 3-stage ring:
+    // whole (256, linear2's 2048), a partial last one with cp.async (264) and with scalar loads (300)
     const int lin[][3] = {{1, 64, 64}, {7, 96, 136}, {65, 48, 70}, {3, 17, 5}, {20, 100, 33}, {64, 64, 64}, {66, 40, 8},
                           {5, 256, 40}, {9, 264, 20}, {4, 300, 17}, {3, 2048, 24}};
     for (size_t i = 0; i < sizeof lin / sizeof lin[0]; i++)
