@@ -76,7 +76,7 @@ __global__ void __launch_bounds__(256) linear_f32_kernel(const float *__restrict
 // Every output element goes through the same mma sequence over k whatever the tile (one m16n8k16 step per 16 k, in
 // increasing order, zero-padded past K), so both tiles give bit-identical results, whatever the row count.
 // SPLIT (W_lo given): three bf16 products per k step, x_lo W_hi + x_hi W_lo + x_hi W_hi (small terms first), the
-// operands split as bf16_split does (W_lo = bf16(W - W_hi), made once by ac_gpu_bf16_split_lo): ~2^-16 relative per
+// operands split as bf16_split2 does (W_lo = bf16(W - W_hi), made once by ac_gpu_bf16_split_lo): ~2^-16 relative per
 // product instead of bf16's ~2^-8, on the same tensor cores and fp32 accumulators (the "3xTF32" scheme of CUTLASS
 // with bf16 halves). The decoder takes it: its choices are discrete, and plain bf16 operands changed the caption of
 // ~40 % of clips of a random full-size model in a simulation of our numerics (bench/RESULTS.md).

@@ -10,7 +10,7 @@
 // hidden activations of the MLP go from GEMM1 to GEMM2 without touching shared memory.
 // T (__nv_bfloat16 or __half) names the operand type of mma_16816 and pack2.
 // Under the CPU emulators (AC_CUDA_EMU, tests/emu and tests/emu-runtime) the same layouts are computed from
-// every lane's registers (one warp exchange per instruction), so a kernel that mixes them up fails there as it
+// every lane's registers (one warp barrier per instruction), so a kernel that mixes them up fails there as it
 // would on the GPU.
 #pragma once
 
@@ -127,13 +127,10 @@ inline void ldmatrix_x4(uint32_t r[4], const void *smem_row) {
         uint32_t *r;
     } mine = {smem_row, r};
     if (const unsigned char *slots = emu_warp_arrive(&mine, sizeof mine)) {  // the last lane loads for the warp
-        auto lane = [&](int l) {
-            decltype(mine) v;
-            memcpy(&v, slots + 32 * l, sizeof v);
-            return v;
-        };
+        decltype(mine) in[32];
+        for (int l = 0; l < 32; l++) memcpy(&in[l], slots + 32 * l, sizeof mine);
         for (int l = 0; l < 32; l++)  // lane l: matrix i's row l / 4, its 4-byte column l % 4
-            for (int i = 0; i < 4; i++) memcpy(&lane(l).r[i], (const char *)lane(8 * i + l / 4).row + 4 * (l % 4), 4);
+            for (int i = 0; i < 4; i++) memcpy(&in[l].r[i], (const char *)in[8 * i + l / 4].row + 4 * (l % 4), 4);
     }
     emu_warp_done();
 }

@@ -458,8 +458,8 @@ int main(void) {
         test_cross(100, 3, D, H, 31);
     }
     // the decoder's shapes (M a few clips' beams; K, N of in_proj, linear1/2, the classifier) and odd ones. The
-    // CPU stand-in (AC_TEST_SMALL=1, tests/emu-runtime) emulates every mma.sync lane by lane: there N shrinks to
-    // a few tiles, still partial ones, and K keeps linear2's 2048 (64 k slices) and a scalar-load 17
+    // CPU stand-in (AC_TEST_SMALL=1, tests/emu-runtime) emulates every mma.sync, at a warp barrier each: there N
+    // shrinks to a few tiles, still partial ones, and K keeps linear2's 2048 (64 k slices) and a scalar-load 17
     const int lin_gpu[][3] = {{1, 256, 256}, {7, 256, 768}, {63, 256, 2048}, {65, 2048, 256}, {130, 256, 4371},
                               {3, 17, 5},   {200, 100, 33}, {64, 64, 64},   {129, 512, 1000}};
     const int lin_small[][3] = {{1, 256, 40}, {7, 256, 72}, {63, 256, 136}, {65, 2048, 24}, {130, 256, 75},
