@@ -4,9 +4,10 @@
 // every call, as in production) and already on the device ("gpu_caption_resident": uploaded once, as the PyTorch
 // reference's benchmark holds them and as issue #6 defines the figure). One JSON line per configuration:
 //   {"bench":"gpu_caption","precision":"bf16","beam":3,"batch":256,"clips_per_s":..,"encoder_ms":..,
-//    "decoder_ms":..,"steps":..,"device":".."}
+//    "decoder_ms":..,"decoder_enqueue_ms":..,"steps":..,"device":".."}
 // encoder_ms / decoder_ms / steps are per call (one batch), averaged over the timed calls (encoder_ms of host
-// clips includes their staging on the host); "graph" is 1 when AC_GPU_GRAPH=1 made the decoder replay CUDA graphs;
+// clips includes their staging on the host); decoder_enqueue_ms is the host's time issuing the decoder's launches
+// (near decoder_ms: launch-bound, the case for AC_GPU_GRAPH); "graph" is 1 when AC_GPU_GRAPH=1 made the decoder replay CUDA graphs;
 // "linear_tile" is the decoder linears' BF16 tile when AC_LINEAR_TILE forced one ("auto": the launcher's choice).
 //   bench_gpu_caption MODEL [--precision fp32|bf16] [--beam 3] [--batch 64,256,1024] [--seconds 4] [--iters N]
 //                           [--pcm-from host|device|both]
@@ -160,7 +161,7 @@ int main(int argc, char **argv) {
                 rc = 1;
                 continue;
             }
-            double enc = 0, decd = 0, steps = 0;
+            double enc = 0, decd = 0, deq = 0, steps = 0;
             int calls = 0;
             const double t0 = bench_now();
             double t = t0;
@@ -172,6 +173,7 @@ int main(int argc, char **argv) {
                 }
                 enc += st.encoder_ms;
                 decd += st.decoder_ms;
+                deq += st.decoder_enqueue_ms;
                 steps += st.steps;
                 calls++;
                 t = bench_now();
@@ -179,10 +181,10 @@ int main(int argc, char **argv) {
 #undef CALL
             if (calls == 0) continue;
             printf("{\"bench\":\"%s\",\"precision\":\"%s\",\"beam\":%d,\"batch\":%d,\"clips_per_s\":%.1f,"
-                   "\"encoder_ms\":%.3f,\"decoder_ms\":%.3f,\"steps\":%.1f,\"graph\":%d,\"linear_tile\":\"%s\","
+                   "\"encoder_ms\":%.3f,\"decoder_ms\":%.3f,\"decoder_enqueue_ms\":%.3f,\"steps\":%.1f,\"graph\":%d,\"linear_tile\":\"%s\","
                    "\"device\":\"%s\"}\n",
                    resident ? "gpu_caption_resident" : "gpu_caption", prec == AC_PREC_BF16 ? "bf16" : "fp32", beam,
-                   batch, (double)batch * calls / (t - t0), enc / calls, decd / calls, steps / calls, graph, tile, dev);
+                   batch, (double)batch * calls / (t - t0), enc / calls, decd / calls, deq / calls, steps / calls, graph, tile, dev);
             fflush(stdout);
         }
     }

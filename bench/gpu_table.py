@@ -195,7 +195,7 @@ def main():
                 if b != bench:
                     continue
                 detail = []
-                for k in ("ms_per_batch", "encoder_ms", "decoder_ms", "tflops", "gbytes_per_s", "steps", "peak_mem_gib",
+                for k in ("ms_per_batch", "encoder_ms", "decoder_ms", "decoder_enqueue_ms", "tflops", "gbytes_per_s", "steps", "peak_mem_gib",
                           "graph", "linear_tile", "mlp"):
                     if k in r:
                         detail.append(f"{k} {fmt(r[k], 2) if isinstance(r[k], float) else r[k]}")

@@ -92,7 +92,10 @@ static ac_status caption(ac_gpu_model *g, int n, const float *const *x, ac_pcm_k
         ac_gpu_decode_stats ds;
         // the decoder synchronises before it returns: ev[2] right after it ends the decoder's time
         if ((st = ac_gpu_decode(g, k, mem, koff, knf, kml, bos_ids, &bp, sub, &ds))) goto done;
-        if (stats) stats->steps = ds.steps;
+        if (stats) {
+            stats->steps = ds.steps;
+            stats->decoder_enqueue_ms = ds.enqueue_ms;
+        }
         if (cudaEventRecord(ev[2], stream) != cudaSuccess) {
             st = ac_fail(AC_ERR_CUDA, "gpu caption: cudaEventRecord failed");
             goto done;

@@ -26,6 +26,7 @@ typedef struct {
     // encoder_ms includes, for host clips, the host's staging of the batch and what the upload left to wait for
     double encoder_ms, decoder_ms;
     int steps;  // decode steps launched
+    double decoder_enqueue_ms;  // host time the decoder spent issuing its steps (ac_gpu_decode_stats.enqueue_ms)
 } ac_gpu_caption_stats;
 
 // The same, with per-stage times (stats may be NULL).

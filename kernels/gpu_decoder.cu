@@ -1,6 +1,7 @@
 // Orchestration of the device decoder + beam search (see gpu_decoder.h); the layer sequence of host/model.c
 // ac_decoder_step (nn.TransformerDecoderLayer, post-LN, GELU; conette aac_tfmer.py) on the live rows.
-// AC_GPU_GRAPH=1 replays each step as a CUDA graph captured once per shape (see graphs_wanted).
+// AC_GPU_GRAPH=1 replays each step as a CUDA graph captured once per shape (see graphs_wanted); AC_GPU_PROFILE=1
+// times the parts of every step (prof_mark), launching them without graphs.
 // Layouts: x, att, o (rows, D); qkv (rows, 3D) = q | k | v (reused as q (rows, D) for cross-attention);
 // ff (rows, dim_feedforward); logits (rows, V); self-attention cache per layer (max_pred, rows, 2D) = k | v,
 // indexed through the ancestor table anc (rows, max_pred); cross K/V per layer (total frames, 2D) = k | v.
@@ -22,6 +23,14 @@
 #define DEC_SLOT 1
 
 namespace {
+
+// AC_GPU_PROFILE=1: parts of a step, by kernel class ("linears" are ac_gpu_linear launches; add+LN the three
+// residual LayerNorms per layer; beam search: its init, steps and the live-row count each step copies to the host;
+// gather: the cache indirection's reorder after the beam step)
+enum { P_KV, P_EMBED, P_SA_LIN, P_SA, P_LN, P_CA_LIN, P_CA, P_FFN, P_CLS, P_BEAM, P_GATHER, P_N };
+const char *const P_NAMES[P_N] = {"cross K/V",    "embedding",         "self linears", "self-attention",
+                                  "add+LN",       "cross linears",     "cross-attention", "FFN linears",
+                                  "classifier",   "beam search",       "cache gather"};
 
 struct lin {
     const float *w, *b;
@@ -66,7 +75,52 @@ struct dec_state {
     graph_key gkey;
     void **lo;  // the device buffers behind every lin's w16lo
     int n_lo;
+    // AC_GPU_PROFILE=1: events after each launch, summed per part once a call's work has finished (prof_collect);
+    // printed by dec_free
+    int prof_on, prof_n, prof_cap, prof_calls, prof_steps;
+    cudaEvent_t *prof_ev;
+    int *prof_part;
+    double prof_ms[P_N], prof_enqueue_ms;
 };
+
+// closes the span of `part` that began at the previous mark (the first mark of a call opens it). Best effort: a
+// failure turns profiling off, never an error of the decoder.
+void prof_mark(dec_state *s, int part, cudaStream_t stream) {
+    if (!s->prof_on) return;
+    if (s->prof_n == s->prof_cap) {
+        const int cap = s->prof_cap ? 2 * s->prof_cap : 1024;
+        cudaEvent_t *ev = (cudaEvent_t *)realloc(s->prof_ev, sizeof(cudaEvent_t) * cap);
+        if (ev) s->prof_ev = ev;
+        int *pp = ev ? (int *)realloc(s->prof_part, sizeof(int) * cap) : NULL;
+        if (pp) s->prof_part = pp;
+        if (!ev || !pp) {
+            s->prof_on = 0;
+            return;
+        }
+        for (; s->prof_cap < cap; s->prof_cap++) s->prof_ev[s->prof_cap] = NULL;
+    }
+    cudaEvent_t *e = &s->prof_ev[s->prof_n];
+    if ((!*e && cudaEventCreate(e) != cudaSuccess) || cudaEventRecord(*e, stream) != cudaSuccess) {
+        s->prof_on = 0;
+        return;
+    }
+    s->prof_part[s->prof_n++] = part;
+}
+
+void prof_collect(dec_state *s, int steps, double enqueue_ms) {
+    if (!s->prof_on || s->prof_n == 0) return;
+    if (cudaEventSynchronize(s->prof_ev[s->prof_n - 1]) == cudaSuccess) {
+        for (int k = 1; k < s->prof_n; k++) {
+            float ms = 0;
+            if (cudaEventElapsedTime(&ms, s->prof_ev[k - 1], s->prof_ev[k]) == cudaSuccess)
+                s->prof_ms[s->prof_part[k]] += ms;
+        }
+        s->prof_calls++;
+        s->prof_steps += steps;
+        s->prof_enqueue_ms += enqueue_ms;
+    }
+    s->prof_n = 0;
+}
 
 void drop_graphs(dec_state *s);
 
@@ -87,6 +141,19 @@ void free_buffers(dec_state *s) {
 void dec_free(void *p) {
     dec_state *s = (dec_state *)p;
     if (!s) return;
+    if (s->prof_calls) {
+        double tot = 0;
+        for (int i = 0; i < P_N; i++) tot += s->prof_ms[i];
+        fprintf(stderr, "gpu decoder profile: %d calls, %d steps, %.3f ms of device time, %.3f ms issuing launches\n",
+                s->prof_calls, s->prof_steps, tot, s->prof_enqueue_ms);
+        for (int i = 0; i < P_N; i++)
+            fprintf(stderr, "gpu decoder profile: %-15s %10.3f ms  %5.1f %%\n", P_NAMES[i], s->prof_ms[i],
+                    tot > 0 ? 100 * s->prof_ms[i] / tot : 0);
+    }
+    for (int i = 0; i < s->prof_cap; i++)
+        if (s->prof_ev[i]) cudaEventDestroy(s->prof_ev[i]);
+    free(s->prof_ev);
+    free(s->prof_part);
     free_buffers(s);
     cudaFreeHost(s->n_rows_host);
     for (int i = 0; i < s->n_ev; i++) cudaEventDestroy(s->ev[i]);
@@ -163,6 +230,8 @@ ac_status load_weights(ac_gpu_model *g, dec_state **out) {
     s->eps = (float)c->decoder.ln_eps;
     s->scale = (float)c->decoder.emb_scale;
     s->layers = (layer *)calloc((size_t)s->L, sizeof(layer));
+    const char *prof = getenv("AC_GPU_PROFILE");
+    s->prof_on = prof && prof[0] == '1';
     ac_status st = s->layers ? AC_OK : ac_fail(AC_ERR_NOMEM, "gpu decoder: out of memory");
     if (!st && (c->decoder.norm_first || c->decoder.activation != AC_ACT_GELU || s->D % s->H))
         st = ac_fail(AC_ERR_FORMAT, "gpu decoder: only the post-LN GELU decoder with d_model divisible by nhead is "
@@ -261,38 +330,49 @@ double now_ms(void) {
 
 
 // Every launch of decode step i, in stream order (the cache indirection buffer in use at step i is anc[i % 2]).
+// Under AC_GPU_PROFILE each launch is followed by a mark naming its part.
 ac_status enqueue_step(dec_state *s, ac_gpu_beam *beam, int n, int R, int maxT, int max_len, int i,
                        cudaStream_t stream) {
     const ac_gpu_beam_rows rows = ac_gpu_beam_rows_view(beam);
     const int *nr = rows.n_rows, D = s->D, cur = i % 2;
-    ac_status st = ac_gpu_decoder_embed(rows.tokens, R, nr, s->emb, s->V, s->pos, i, s->scale, D, s->x, stream);
+    // a launch's status, its profile mark after it
+    auto mark = [&](ac_status st, int part) {
+        if (!st) prof_mark(s, part, stream);
+        return st;
+    };
+    ac_status st = mark(ac_gpu_decoder_embed(rows.tokens, R, nr, s->emb, s->V, s->pos, i, s->scale, D, s->x, stream),
+                        P_EMBED);
     // one of the step's linears over the live rows (bf16, or the split product, per the weights' copies)
-    auto run = [&](const float *in, int K, const lin &w, int N, int gelu, float *out) {
-        return ac_gpu_linear(in, R, nr, K, w.w, w.w16, w.w16lo, w.b, N, gelu, out, stream);
+    auto run = [&](const float *in, int K, const lin &w, int N, int gelu, float *out, int part) {
+        return mark(ac_gpu_linear(in, R, nr, K, w.w, w.w16, w.w16lo, w.b, N, gelu, out, stream), part);
+    };
+    auto add_ln = [&](const float *w, const float *b) {
+        return mark(ac_gpu_add_layernorm(s->x, s->o, R, nr, D, w, b, s->eps, stream), P_LN);
     };
     for (int l = 0; l < s->L && !st; l++) {
         const layer &y = s->layers[l];
         float *cache = s->cache + (size_t)l * maxT * R * 2 * D;
-        st = run(s->x, D, y.sa_in, 3 * D, 0, s->qkv);
-        if (!st) st = ac_gpu_attention_self(s->qkv, cache, s->anc[cur], i, maxT, rows.row_off, rows.n_live, n, R, D,
-                                            s->H, s->att, stream);
-        if (!st) st = run(s->att, D, y.sa_out, D, 0, s->o);
-        if (!st) st = ac_gpu_add_layernorm(s->x, s->o, R, nr, D, y.n1_w, y.n1_b, s->eps, stream);
-        if (!st) st = run(s->x, D, y.ca_q, D, 0, s->qkv);
-        if (!st) st = ac_gpu_attention_cross(s->qkv, s->mem_kv + (size_t)l * s->cap_frames * 2 * D, s->mem_off,
-                                             s->mem_len, max_len, rows.row_off, rows.n_live, n, D, s->H, s->att,
-                                             stream);
-        if (!st) st = run(s->att, D, y.ca_out, D, 0, s->o);
-        if (!st) st = ac_gpu_add_layernorm(s->x, s->o, R, nr, D, y.n2_w, y.n2_b, s->eps, stream);
-        if (!st) st = run(s->x, D, y.l1, s->Fd, 1, s->ff);
-        if (!st) st = run(s->ff, s->Fd, y.l2, D, 0, s->o);
-        if (!st) st = ac_gpu_add_layernorm(s->x, s->o, R, nr, D, y.n3_w, y.n3_b, s->eps, stream);
+        st = run(s->x, D, y.sa_in, 3 * D, 0, s->qkv, P_SA_LIN);
+        if (!st) st = mark(ac_gpu_attention_self(s->qkv, cache, s->anc[cur], i, maxT, rows.row_off, rows.n_live, n, R,
+                                                 D, s->H, s->att, stream), P_SA);
+        if (!st) st = run(s->att, D, y.sa_out, D, 0, s->o, P_SA_LIN);
+        if (!st) st = add_ln(y.n1_w, y.n1_b);
+        if (!st) st = run(s->x, D, y.ca_q, D, 0, s->qkv, P_CA_LIN);
+        if (!st) st = mark(ac_gpu_attention_cross(s->qkv, s->mem_kv + (size_t)l * s->cap_frames * 2 * D, s->mem_off,
+                                                  s->mem_len, max_len, rows.row_off, rows.n_live, n, D, s->H, s->att,
+                                                  stream), P_CA);
+        if (!st) st = run(s->att, D, y.ca_out, D, 0, s->o, P_CA_LIN);
+        if (!st) st = add_ln(y.n2_w, y.n2_b);
+        if (!st) st = run(s->x, D, y.l1, s->Fd, 1, s->ff, P_FFN);
+        if (!st) st = run(s->ff, s->Fd, y.l2, D, 0, s->o, P_FFN);
+        if (!st) st = add_ln(y.n3_w, y.n3_b);
     }
-    if (!st) st = run(s->x, D, s->cls, s->V, 0, s->logits);
-    if (!st) st = ac_gpu_beam_step(beam, i, s->logits);
+    if (!st) st = run(s->x, D, s->cls, s->V, 0, s->logits, P_CLS);
+    if (!st) st = mark(ac_gpu_beam_step(beam, i, s->logits), P_BEAM);
     // the cache indirection follows the rows: new row r continues old row src_row[r]
     if (!st && i + 1 < maxT)
-        st = ac_gpu_gather_rows(s->anc[cur], s->anc[1 - cur], maxT, i + 1, rows.src_row, NULL, nr, R, stream);
+        st = mark(ac_gpu_gather_rows(s->anc[cur], s->anc[1 - cur], maxT, i + 1, rows.src_row, NULL, nr, R, stream),
+                  P_GATHER);
     return st;
 }
 
@@ -305,10 +385,10 @@ int len_bucket(int max_len, int D, int H) {
 }
 
 // AC_GPU_GRAPH=1: each step's launches captured once per shape as a CUDA graph and replayed (one launch per
-// step instead of ~75). Off under AC_SYNC (a capture can't synchronise).
-int graphs_wanted(void) {
+// step instead of ~75). Off under AC_SYNC (a capture can't synchronise) and while profiling (the parts' events).
+int graphs_wanted(const dec_state *s) {
     const char *e = getenv("AC_GPU_GRAPH");
-    return e && e[0] == '1' && !ac_debug_sync();
+    return e && e[0] == '1' && !ac_debug_sync() && !s->prof_on;
 }
 
 void drop_graphs(dec_state *s) {
@@ -431,7 +511,8 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
     ac_gpu_beam *beam = NULL;
     ac_gpu_beam_params bp = {n, K, p->min_pred_size, maxT, p->eos_id, p->vocab_size, p->forbid_rep_mask};
     int steps = 0;
-    const int use_graph = graphs_wanted();
+    double enqueue_ms = 0;
+    const int use_graph = graphs_wanted(s);
     if ((st = ensure_buffers(s, R, maxT, frames, n))) goto done;
     if (s->beam && !memcmp(&s->beam_p, &bp, sizeof bp)) {
         beam = s->beam;
@@ -452,10 +533,12 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
         }
     }
     // cross-attention keys and values: once per clip and layer, shared by every beam (never replicated)
+    prof_mark(s, P_KV, stream);  // opens the call's first span (after the clip table's upload)
     for (int l = 0; l < s->L && !st; l++) {
         const lin &w = s->layers[l].ca_kv;
         st = ac_gpu_linear(memory, (int)frames, NULL, D, w.w, w.w16, w.w16lo, w.b, 2 * D, 0,
                            s->mem_kv + (size_t)l * s->cap_frames * 2 * D, stream);
+        if (!st) prof_mark(s, P_KV, stream);
     }
     if (st) goto done;
     if (use_graph) {
@@ -477,6 +560,7 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
         }
     }
     if ((st = ac_gpu_beam_init(beam, bos_ids))) goto done;
+    prof_mark(s, P_BEAM, stream);
     {
         const int *nr = ac_gpu_beam_rows_view(beam).n_rows;
         for (int i = 0; i < maxT && !st; i++) {
@@ -491,6 +575,7 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
                 if (s->n_rows_host[i - 2] == 0) break;
             }
             steps = i + 1;
+            const double t_enq = now_ms();
             if (use_graph) {
                 cudaError_t e = cudaGraphLaunch(s->graph[i], stream);
                 if (e != cudaSuccess) st = ac_fail(AC_ERR_CUDA, "gpu decode: step %d graph: %s", i, cudaGetErrorString(e));
@@ -501,10 +586,13 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
                 cudaError_t e = cudaMemcpyAsync(&s->n_rows_host[i], nr, sizeof(int), cudaMemcpyDeviceToHost, stream);
                 if (e == cudaSuccess) e = cudaEventRecord(s->ev[i], stream);
                 if (e != cudaSuccess) st = ac_fail(AC_ERR_CUDA, "gpu decode: step %d: %s", i, cudaGetErrorString(e));
+                prof_mark(s, P_BEAM, stream);
             }
+            enqueue_ms += now_ms() - t_enq;
         }
     }
     if (!st) st = ac_gpu_beam_results(beam, out);
+    if (!st) prof_collect(s, steps, enqueue_ms);
 done:
     if (st && (beam || st == AC_ERR_NOMEM)) {  // after a failure, nothing of this search is reused
         cudaStreamSynchronize(stream);
@@ -515,8 +603,10 @@ done:
         if (st == AC_ERR_NOMEM) free_buffers(s);
     }
     free(off32);
+    if (s) s->prof_n = 0;  // a failed call's marks are dropped
     if (stats) {
         stats->steps = steps;
+        stats->enqueue_ms = enqueue_ms;
         stats->ms = now_ms() - t0;
     }
     return st;

@@ -7,6 +7,8 @@
 //              cross-attention, out_proj + LN2, linear1+GELU, linear2 + LN3] -> classifier -> beam step
 //              every kernel over the live rows only (read on the device), so finished clips cost nothing.
 // The decoder's buffers live in the model's state slot 1 and are reused (grown when needed) across calls.
+// AC_GPU_PROFILE=1: device time per part of the step (events between the parts, launched without graphs), summed
+// over the calls and printed to stderr as "gpu decoder profile: ..." lines when the model is freed.
 #ifndef AC_GPU_DECODER_H
 #define AC_GPU_DECODER_H
 
@@ -24,6 +26,8 @@ typedef struct {
     int steps;        // decode steps launched (<= max_pred_size; stops one step after every clip finished)
     double ms;        // wall time of the call (host clock, the call synchronises at its end)
     int graphs_captured;  // step graphs this call captured (AC_GPU_GRAPH=1): 0 when it replayed earlier ones
+    double enqueue_ms;    // host time spent issuing the steps (kernel or graph launches, not the waits): near
+                          // the device's step time, the decoder is bound by launches, not kernels
 } ac_gpu_decode_stats;
 
 // n clips; memory: device (total frames, D) float32, clip i = rows mem_off[i] .. mem_off[i] + n_frames[i] - 1,
