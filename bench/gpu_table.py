@@ -14,9 +14,12 @@ from pathlib import Path
 ENGINE_ROWS = [("gpu_encoder", "audiocap encoder"), ("gpu_encoder_resident", "audiocap encoder, PCM on GPU"),
                ("torch_encoder", "PyTorch encoder"),
                ("gpu_caption", "audiocap captioning"), ("gpu_caption_resident", "audiocap captioning, PCM on GPU"),
+               ("gpu_caption_resident_x2", "audiocap captioning, 2 workers"),
                ("torch_caption", "PyTorch captioning")]
 # PyTorch's clips sit on the GPU; "gpu_encoder"/"gpu_caption" stage and upload host PCM every call (production),
-# the resident runs do not (the issues' definition): both ratios are printed, the resident one is like for like
+# the resident runs do not (the issues' definition): both ratios are printed, the resident one is like for like.
+# Runs of several workers on one GPU (bench_gpu_caption --workers N: the CLI's default of two) are rows of their
+# own, "<bench>_xN", and pair with nothing: PyTorch ran one process.
 PAIRS = [("encoder (host PCM)", "gpu_encoder", "torch_encoder"),
          ("encoder (PCM on the GPU, like for like)", "gpu_encoder_resident", "torch_encoder"),
          ("captioning (host PCM)", "gpu_caption", "torch_caption"),
@@ -38,6 +41,12 @@ def verdict(default_name, default_t, alts, lower_is_better=True):
     if gain > 0.05:  # this run's noise between repeats is a few per cent: below 5 % is not a reason to change
         return f"default {default_name} {default_t:,.2f}, {name} {t:,.2f}: flip to {name} ({100 * gain:.0f} % better)"
     return f"default {default_name} {default_t:,.2f}, best other {name} {t:,.2f}: keep"
+
+
+def engine(r):
+    """a clips/s row's engine: its bench, "_xN" added for N workers on one GPU"""
+    w = r.get("workers", 1)
+    return f"{r['bench']}_x{w}" if isinstance(w, int) and w > 1 else r["bench"]
 
 
 def linear_shapes(rows):
@@ -73,7 +82,8 @@ def defaults_check(rows):
             if "bf16 auto" in t:  # not a flip: the split is for the captions (bf16 agreement), this is its price
                 lines.append(f"    split product costs {100 * (t['auto'] / t['bf16 auto'] - 1):.0f} % over plain bf16 "
                              f"({t['auto']:.1f} vs {t['bf16 auto']:.1f} us)")
-    cap = [r for r in rows if r["bench"] in ("gpu_caption", "gpu_caption_resident") and "decoder_ms" in r]
+    allcap = [r for r in rows if r["bench"] in ("gpu_caption", "gpu_caption_resident") and "decoder_ms" in r]
+    cap = [r for r in allcap if r.get("workers", 1) == 1]  # graphs and tiles compared on one worker's runs
     for bench in ("gpu_caption", "gpu_caption_resident"):
         for prec in ("bf16", "fp32"):
             base = [r for r in cap if r["bench"] == bench and r.get("precision") == prec and r.get("graph") == 0
@@ -91,6 +101,14 @@ def defaults_check(rows):
             if t:
                 lines.append(f"  linear tile, {bench} {prec} batch 256 (decoder ms): "
                              + verdict("auto", float(b["decoder_ms"]), {"64 everywhere": float(t[0]["decoder_ms"])}))
+    one = [r for r in cap if r["bench"] == "gpu_caption_resident" and r.get("precision") == "bf16"
+           and r.get("workers", 1) == 1 and r.get("graph") == 0 and r.get("linear_tile") == "auto"
+           and r.get("batch") == 256]
+    two = [r for r in allcap if r["bench"] == "gpu_caption_resident" and r.get("precision") == "bf16"
+           and r.get("workers") == 2 and r.get("batch") == 256]
+    if one and two:
+        lines.append("  workers per GPU, resident bf16 batch 256 (clips/s): "
+                     + verdict("2", float(two[0]["clips_per_s"]), {"1": float(one[0]["clips_per_s"])}, False))
     prof = {(r.get("mlp"), r.get("stft", "fft")): r for r in rows if r["bench"] == "gpu_encoder_profile"}
 
     def front_us(r):
@@ -183,7 +201,7 @@ def main():
     for r in rows:
         if "clips_per_s" not in r:
             continue
-        key = (r["bench"], r.get("precision", "?"))
+        key = (engine(r), r.get("precision", "?"))
         if key not in best or float(r["clips_per_s"]) > float(best[key]["clips_per_s"]):
             best[key] = r
     if best:

@@ -92,6 +92,20 @@ class GpuTable(unittest.TestCase):
         # higher is better for files/s
         self.assertIn("flip to 1 (17 % better)", line_with(lines, "workers per GPU"))
 
+    def test_workers_rows(self):
+        # two workers on one GPU: a row of its own (not the resident "best"), no speed-up pair, and the verdict
+        # against one worker at batch 256; its graph 0 / tile auto run must not be taken as the graphs' baseline
+        two = dict(caption("gpu_caption_resident", 0, "auto", 40.0), workers=2, clips_per_s=1200.0)
+        one = dict(caption("gpu_caption_resident", 0, "auto", 30.0), workers=1)
+        lines = table([one, two, caption("gpu_caption_resident", 1, "auto", 20.0),
+                       {"bench": "torch_caption", "precision": "bf16", "batch": 256, "clips_per_s": 100.0}])
+        self.assertIn("1,200.0", line_with(lines, "audiocap captioning, 2 workers"))
+        self.assertIn("800.0", line_with(lines, "audiocap captioning, PCM on GPU "))
+        self.assertIn("= 8.00x", line_with(lines, "like for like) bf16"))
+        # the CLI runs two workers per GPU by default: two ahead is a keep
+        self.assertTrue(line_with(lines, "workers per GPU, resident").endswith(": keep"))
+        self.assertIn("default off 30.00, on 20.00", line_with(lines, "CUDA graphs, gpu_caption_resident bf16"))
+
     def test_no_alternatives_no_section(self):
         lines = table([mlp("mma", True, 96, 2.0)])
         self.assertIn("no alternative measured", line_with(lines, "MLP bf16 C 96"))
