@@ -7,6 +7,9 @@
 // products per step: W_hi and W_lo), then the launcher's tile with the plain bf16 product, for what the split
 // costs. One JSON line per (shape, product, tile) on stdout ("tflops" counts one product):
 //   {"bench":"gpu_linear","M":768,"K":256,"N":256,"product":"split","tile":"32","us":..,"tflops":..,"device":".."}
+// Then the two N 256 shapes (out_proj, linear2) as the decoder runs them, with the residual LayerNorm:
+// ac_gpu_linear_add_ln in one launch (the default) and in two (AC_LINEAR_LN=0: the linear, then add+LN), split:
+//   {"bench":"gpu_linear_ln","M":768,"K":256,"N":256,"path":"fused","us":..,"device":".."}
 // us: median of --reps (7) timings of --calls (50) back-to-back calls each (CUDA events), per call. Exits 77
 // without a GPU.
 // usage: bench_gpu_linear [--clips 256] [--beam 3] [--reps 7] [--calls 50] [--vocab 4371]
@@ -132,6 +135,49 @@ int main(int argc, char **argv) {
         cudaFree(Wl);
         cudaFree(y);
         if (rc) break;
+    }
+    // the sublayer ends: linear + residual + LayerNorm, fused or as two launches (x is rewritten every call: the
+    // values drift, the work does not)
+    const int ln_k[2] = {256, 2048};
+    for (int k = 0; k < 2 && !rc; k++) {
+        const int M = R, K = ln_k[k], N = 256;
+        float *in = dev_fill((size_t)M * K, 0, 31 + k), *b = dev_fill((size_t)N, 0, 37 + k);
+        float *x = dev_fill((size_t)M * N, 0, 41 + k), *lw = dev_fill((size_t)N, 0, 43 + k);
+        float *lb = dev_fill((size_t)N, 0, 47 + k);
+        void *Wb = dev_fill((size_t)N * K, 1, 53 + k), *Wl = dev_fill((size_t)N * K, 1, 59 + k);
+        float *scratch = NULL;
+        CK(cudaMalloc((void **)&scratch, sizeof(float) * (size_t)M * N));
+        for (int fused = 1; fused >= 0 && !rc; fused--) {
+            if (fused) unsetenv("AC_LINEAR_LN");
+            else setenv("AC_LINEAR_LN", "0", 1);
+            double us[REPS_MAX];
+            for (int r = -1; r < reps && !rc; r++) {
+                CK(cudaEventRecord(e0, s));
+                for (int c = 0; c < calls && !rc; c++)
+                    if (ac_gpu_linear_add_ln(in, M, NULL, K, NULL, Wb, Wl, b, N, x, lw, lb, 1e-5f, scratch, s) != AC_OK) {
+                        fprintf(stderr, "bench_gpu_linear: %s\n", ac_last_error());
+                        rc = 1;
+                    }
+                CK(cudaEventRecord(e1, s));
+                CK(cudaEventSynchronize(e1));
+                float ms = 0;
+                CK(cudaEventElapsedTime(&ms, e0, e1));
+                if (r >= 0) us[r] = 1e3 * ms / calls;
+            }
+            if (rc) break;
+            printf("{\"bench\":\"gpu_linear_ln\",\"M\":%d,\"K\":%d,\"N\":%d,\"path\":\"%s\",\"us\":%.2f,"
+                   "\"device\":\"%s\"}\n", M, K, N, fused ? "fused" : "two launches", bench_median(us, reps), dev);
+            fflush(stdout);
+        }
+        unsetenv("AC_LINEAR_LN");
+        cudaFree(in);
+        cudaFree(b);
+        cudaFree(x);
+        cudaFree(lw);
+        cudaFree(lb);
+        cudaFree(Wb);
+        cudaFree(Wl);
+        cudaFree(scratch);
     }
     cudaEventDestroy(e0);
     cudaEventDestroy(e1);

@@ -49,6 +49,15 @@ def engine(r):
     return f"{r['bench']}_x{w}" if isinstance(w, int) and w > 1 else r["bench"]
 
 
+def lnf_rows(rows):
+    """{(M, K): {path: us}} from bench_gpu_linear's linear + LayerNorm lines"""
+    t = {}
+    for r in rows:
+        if r["bench"] == "gpu_linear_ln" and "us" in r:
+            t.setdefault((r["M"], r["K"]), {})[r.get("path")] = float(r["us"])
+    return t
+
+
 def linear_shapes(rows):
     """{(M, K, N): {tile or "bf16 <tile>": us}} from bench_gpu_linear's lines (no "product": the split-less kernel
     of commits before the split product, named by its tile)."""
@@ -82,12 +91,17 @@ def defaults_check(rows):
             if "bf16 auto" in t:  # not a flip: the split is for the captions (bf16 agreement), this is its price
                 lines.append(f"    split product costs {100 * (t['auto'] / t['bf16 auto'] - 1):.0f} % over plain bf16 "
                              f"({t['auto']:.1f} vs {t['bf16 auto']:.1f} us)")
+    for (m, k), t in sorted(lnf_rows(rows).items()):
+        if "fused" in t:
+            alts = {name: v for name, v in t.items() if name != "fused"}
+            lines.append(f"  linear + LayerNorm M {m} K {k} (us): " + verdict("fused", t["fused"], alts))
     allcap = [r for r in rows if r["bench"] in ("gpu_caption", "gpu_caption_resident") and "decoder_ms" in r]
     cap = [r for r in allcap if r.get("workers", 1) == 1]  # graphs and tiles compared on one worker's runs
     for bench in ("gpu_caption", "gpu_caption_resident"):
         for prec in ("bf16", "fp32"):
             base = [r for r in cap if r["bench"] == bench and r.get("precision") == prec and r.get("graph") == 0
-                    and r.get("linear_tile") == "auto" and r.get("batch") == 256]
+                    and r.get("linear_tile") == "auto" and r.get("linear_ln", "fused") == "fused"
+                    and r.get("batch") == 256]
             if not base:
                 continue
             b = base[0]
@@ -96,6 +110,11 @@ def defaults_check(rows):
             if g:
                 lines.append(f"  CUDA graphs, {bench} {prec} batch 256 (decoder ms): "
                              + verdict("off", float(b["decoder_ms"]), {"on": float(g[0]["decoder_ms"])}))
+            u = [r for r in cap if r["bench"] == bench and r.get("precision") == prec and r.get("graph") == 0
+                 and r.get("linear_ln") == "unfused" and r.get("batch") == 256]
+            if u:
+                lines.append(f"  linear + LayerNorm, {bench} {prec} batch 256 (decoder ms): "
+                             + verdict("fused", float(b["decoder_ms"]), {"two launches": float(u[0]["decoder_ms"])}))
             t = [r for r in cap if r["bench"] == bench and r.get("precision") == prec and r.get("graph") == 0
                  and r.get("linear_tile") == "64" and r.get("batch") == 256]
             if t:
@@ -241,6 +260,8 @@ def main():
         for (m, k, n), t in linear_shapes(rows).items():
             out.append(f"  M {m} K {k} N {n}: " + ", ".join(f"{name} {t[name]:.1f}" for name in
                                                              ("64", "32", "auto", "bf16 auto") if name in t))
+        for (m, k), t in sorted(lnf_rows(rows).items()):
+            out.append(f"  M {m} K {k} N 256 + LayerNorm: " + ", ".join(f"{p} {v:.1f}" for p, v in t.items()))
     ncu = [r for r in rows if r["bench"] == "ncu_kernel"]
     if ncu:
         out += ["", "Per kernel (Nsight Compute, batch 64; % of the program's kernel time, SM / memory throughput, "
@@ -249,7 +270,7 @@ def main():
             out.append(f"  {r['program']:8} {r['share_pct']:5.1f}% {r['us_per_call']:8.1f} us x{r['calls']:<4} "
                        f"SM {r['sm_pct']:5.1f} mem {r['mem_pct']:5.1f} warps {r['warps_pct']:5.1f}  {r['kernel']}")
     other = [r for r in rows if r["bench"] not in {"gpu_tests", "gpu_gemm_peak", "gpu_copy_peak", "gpu_pcie_peak",
-                                                   "gpu_convnext_mlp", "gpu_linear", "ncu_kernel"}
+                                                   "gpu_convnext_mlp", "gpu_linear", "gpu_linear_ln", "ncu_kernel"}
              and "clips_per_s" not in r]
     for r in other[:24]:  # bulk (gather, decode, check, caption), profiles, agreement: ~14 lines in a full run
         if "error" in r:

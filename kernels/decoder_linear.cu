@@ -7,8 +7,11 @@
 //         give every SM four blocks (bf16_tile; AC_LINEAR_TILE=64|32 forces one; both give the same bits), k in
 //         steps of 16 in increasing order, slices of 32 through a 3-stage cp.async ring;
 //         16-byte copies when K % 8 == 0 (every decoder matrix of the published models), scalar loads otherwise.
+//   Linear + residual + LayerNorm (ac_gpu_linear_add_ln, BF16, N = 256): 16 rows x 256 columns per block of 8
+//         warps, the same k loop, the row statistics in the epilogue (decoder_linear_kernel.cuh linear_ln_kernel).
 #include "common.cuh"
 #include "gelu.cuh"
+#include "decoder_add_ln.h"
 #include "decoder_linear.h"
 
 #include <cuda_bf16.h>
@@ -127,4 +130,46 @@ extern "C" ac_status ac_gpu_linear(const float *x, int M_max, const int *d_M, in
                                    const void *W_bf16_lo, const float *b, int N, int gelu, float *y,
                                    cudaStream_t stream) {
     return ac_gpu_linear_grid(x, M_max, d_M, K, W, W_bf16, W_bf16_lo, b, N, gelu, y, stream, 65535);
+}
+
+extern "C" int ac_gpu_linear_add_ln_fused(const void *W_bf16, int N) {
+    const char *e = getenv("AC_LINEAR_LN");
+    return !(e && e[0] == '0') && W_bf16 && N == LIN_LN_N;
+}
+
+template <bool SPLIT, bool VEC>
+static ac_status launch_ln(int M_max, cudaStream_t stream, const float *in, const int *d_M, int K,
+                           const __nv_bfloat16 *W, const __nv_bfloat16 *W_lo, const float *b, float *x,
+                           const float *ln_w, const float *ln_b, float eps) {
+    typedef lin_ln_cfg<SPLIT> C;
+    auto kern = linear_ln_kernel<SPLIT, VEC>;
+    CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM));
+    kern<<<CEIL_DIV(M_max, C::BM), C::NTHREADS, C::SMEM, stream>>>(in, M_max, d_M, K, W, W_lo, b, x, ln_w, ln_b, eps);
+    KERNEL_CHECK();
+    return AC_OK;
+}
+
+extern "C" ac_status ac_gpu_linear_add_ln(const float *in, int M_max, const int *d_M, int K, const float *W,
+                                          const void *W_bf16, const void *W_bf16_lo, const float *b, int N, float *x,
+                                          const float *ln_w, const float *ln_b, float eps, float *scratch,
+                                          cudaStream_t stream) {
+    if (!in || !x || !b || !ln_w || !ln_b || (!W && !W_bf16) || (W_bf16_lo && !W_bf16) || M_max < 0 || K < 1 || N < 1)
+        return ac_fail(AC_ERR_INVALID_ARG, "linear + layernorm: in %p W %p/%p x %p b %p ln %p/%p, M %d K %d N %d",
+                       (const void *)in, (const void *)W, W_bf16, (void *)x, (const void *)b, (const void *)ln_w,
+                       (const void *)ln_b, M_max, K, N);
+    if (M_max == 0) return AC_OK;
+    if (!ac_gpu_linear_add_ln_fused(W_bf16, N)) {
+        if (!scratch)
+            return ac_fail(AC_ERR_INVALID_ARG, "linear + layernorm: N %d (fused only at %d) needs a scratch buffer", N,
+                           LIN_LN_N);
+        ac_status st = ac_gpu_linear(in, M_max, d_M, K, W, W_bf16, W_bf16_lo, b, N, 0, scratch, stream);
+        return st ? st : ac_gpu_add_layernorm(x, scratch, M_max, d_M, N, ln_w, ln_b, eps, stream);
+    }
+    const int vec = K % 8 == 0 && (uintptr_t)in % 16 == 0 && (uintptr_t)W_bf16 % 16 == 0 &&
+                    (uintptr_t)W_bf16_lo % 16 == 0;
+    const __nv_bfloat16 *wh = (const __nv_bfloat16 *)W_bf16, *wl = (const __nv_bfloat16 *)W_bf16_lo;
+    if (wl) return vec ? launch_ln<true, true>(M_max, stream, in, d_M, K, wh, wl, b, x, ln_w, ln_b, eps)
+                       : launch_ln<true, false>(M_max, stream, in, d_M, K, wh, wl, b, x, ln_w, ln_b, eps);
+    return vec ? launch_ln<false, true>(M_max, stream, in, d_M, K, wh, nullptr, b, x, ln_w, ln_b, eps)
+               : launch_ln<false, false>(M_max, stream, in, d_M, K, wh, nullptr, b, x, ln_w, ln_b, eps);
 }

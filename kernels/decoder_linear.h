@@ -30,6 +30,19 @@ ac_status ac_gpu_linear_grid(const float *x, int M_max, const int *d_M, int K, c
                              const void *W_bf16_lo, const float *b, int N, int gelu, float *y, cudaStream_t stream,
                              int max_grid_y);
 
+// The post-LN sublayer's end, x (M, N) = LayerNorm(x + in (M, K) . W^T + b) * ln_w + ln_b over the live rows
+// (nn.TransformerDecoderLayer, norm_first=False: out_proj / linear2 then norm1-3; biased variance, eps): one
+// launch where the weights are BF16 (hi and optional lo as for ac_gpu_linear) and N == 256 (CoNeTTE's d_model;
+// linear_ln_kernel, 16-byte copies where K % 8 == 0 and in/W are aligned); else ac_gpu_linear into scratch
+// (M_max, N) and ac_gpu_add_layernorm, as AC_LINEAR_LN=0 forces (to time the fusion). The fused sums equal the two launches'
+// up to the last bit of a statistic (decoder_linear_kernel.cuh); every row is computed alone either way.
+ac_status ac_gpu_linear_add_ln(const float *in, int M_max, const int *d_M, int K, const float *W, const void *W_bf16,
+                               const void *W_bf16_lo, const float *b, int N, float *x, const float *ln_w,
+                               const float *ln_b, float eps, float *scratch, cudaStream_t stream);
+
+// 1 if ac_gpu_linear_add_ln takes its one-launch path for these weights and width (and AC_LINEAR_LN)
+int ac_gpu_linear_add_ln_fused(const void *W_bf16, int N);
+
 // W_lo (n bf16, device) = bf16(W - W_hi) element by element, W (n float) and W_hi (n bf16, W rounded to nearest
 // even) on the device: the second half of a split weight for ac_gpu_linear.
 ac_status ac_gpu_bf16_split_lo(const float *W, const void *W_hi, int64_t n, void *W_lo, cudaStream_t stream);

@@ -80,16 +80,22 @@ __global__ void __launch_bounds__(256) linear_f32_kernel(const float *__restrict
 // product instead of bf16's ~2^-8, on the same tensor cores and fp32 accumulators (the "3xTF32" scheme of CUTLASS
 // with bf16 halves). The decoder takes it: its choices are discrete, and plain bf16 operands changed the caption of
 // ~40 % of clips of a random full-size model in a simulation of our numerics (bench/RESULTS.md).
-template <int BM, int BN, bool SPLIT> struct lin_mma {
-    static constexpr int BK = 32, STAGES = 3, NTHREADS = 128;
-    static constexpr int WM = BM / 2, WN = BN / 2;     // warp tile
-    static constexpr int MT = WM / 16, NT = WN / 8;   // m16 and n8 tiles per warp
+// A tile's shape: BM x BN outputs per block of WARPS_M x WARPS_N warps, each (BM / WARPS_M) x (BN / WARPS_N) in
+// m16n8 tiles. The plain linears use 2 x 2 warps (lin_mma); the fused linear + LayerNorm one row block of 16
+// across all 256 columns in 1 x 8 (lin_ln_cfg).
+template <int BM_, int BN_, bool SPLIT_, int WARPS_M, int WARPS_N> struct lin_cfg {
+    static constexpr int BM = BM_, BN = BN_;
+    static constexpr bool SPLIT = SPLIT_;
+    static constexpr int BK = 32, STAGES = 3, NTHREADS = 32 * WARPS_M * WARPS_N, WARPS_N_ = WARPS_N;
+    static constexpr int WM = BM / WARPS_M, WN = BN / WARPS_N;  // warp tile
+    static constexpr int MT = WM / 16, NT = WN / 8;            // m16 and n8 tiles per warp
     static constexpr int LDX = BK + 8;  // floats: a lane's float2 reads of 4 rows (a half-warp) fall in 4 bank groups
     static constexpr int LDW = BK + 8;  // bf16: 80-byte rows, conflict-free ldmatrix phases
     static constexpr int X_BYTES = BM * LDX * 4, W_BYTES = BN * LDW * 2, NW = SPLIT ? 2 : 1;
     static constexpr int STAGE = X_BYTES + NW * W_BYTES, SMEM = STAGES * STAGE;
-    static_assert((BM == 64 || BM == 32) && (BN == 64 || BN == 32) && NT % 2 == 0, "tiles of 32 or 64");
+    static_assert(WM % 16 == 0 && WN % 16 == 0, "whole m16 tiles and n8 tiles in pairs per warp");
 };
+template <int BM, int BN, bool SPLIT> using lin_mma = lin_cfg<BM, BN, SPLIT, 2, 2>;
 
 // x -> bf16 hi (round to nearest even) and lo = bf16(x - hi): hi + lo carries 16 of x's 24 significand bits. Two
 // k-adjacent values at a time, as an mma fragment register holds them (the lower k in the lower half).
@@ -105,21 +111,25 @@ __device__ __forceinline__ void bf16_split2(float2 v, uint32_t *hi, uint32_t *lo
 // K-slice kt of x rows [m0, m0 + BM) (fp32) and of W (and W_lo) rows [n0, n0 + BN) into a stage, zeros past M, N,
 // K. VEC (K % 8 == 0, 16-byte aligned rows): 16-byte cp.async copies, a compile-time count per thread; else
 // element by element, synchronously.
-template <int BM, int BN, bool SPLIT, bool VEC>
+template <class C, bool VEC>
 __device__ __forceinline__ void lin_load_stage(unsigned char *st, const float *__restrict__ x,
                                                const __nv_bfloat16 *__restrict__ W,
                                                const __nv_bfloat16 *__restrict__ W_lo, int M, int N, int K, int m0,
                                                int n0, int kt) {
-    typedef lin_mma<BM, BN, SPLIT> C;
+    constexpr int BM = C::BM, BN = C::BN;
+    constexpr bool SPLIT = C::SPLIT;
     float *xs = (float *)st;
     __nv_bfloat16 *ws = (__nv_bfloat16 *)(st + C::X_BYTES), *wl = ws + BN * C::LDW;
     const int k0 = kt * C::BK;
     if (VEC) {
         constexpr int XQ = C::BK / 4, WQ = C::BK / 8;  // 16-byte pieces per row
-        static_assert(BM * XQ % C::NTHREADS == 0 && BN * WQ % C::NTHREADS == 0, "whole rounds");
+        static_assert(BN * WQ % C::NTHREADS == 0, "whole rounds of W pieces");
+        // x: whole rounds, or (16 rows x 8 pieces at 256 threads) one round that only some threads take
+        constexpr int XR = CEIL_DIV(BM * XQ, C::NTHREADS);
 #pragma unroll
-        for (int i = 0; i < BM * XQ / C::NTHREADS; i++) {
+        for (int i = 0; i < XR; i++) {
             const int e = threadIdx.x + i * C::NTHREADS, r = e / XQ, c = 4 * (e % XQ);
+            if (BM * XQ % C::NTHREADS != 0 && e >= BM * XQ) break;
             float *d = xs + r * C::LDX + c;
             if (m0 + r < M && k0 + c < K)
                 __pipeline_memcpy_async(d, x + (int64_t)(m0 + r) * K + k0 + c, 16);
@@ -153,24 +163,22 @@ __device__ __forceinline__ void lin_load_stage(unsigned char *st, const float *_
     }
 }
 
-template <int BM, int BN, bool SPLIT, bool VEC>
-__global__ void __launch_bounds__(128) linear_bf16_kernel(const float *__restrict__ x, int M_max, const int *d_M, int K,
-                                                          const __nv_bfloat16 *__restrict__ W,
-                                                          const __nv_bfloat16 *__restrict__ W_lo,
-                                                          const float *__restrict__ b, int N, int gelu,
-                                                          float *__restrict__ y) {
-    typedef lin_mma<BM, BN, SPLIT> C;
-    AC_DYNAMIC_SMEM(unsigned char, smem);
-    const int M = d_M ? min(*d_M, M_max) : M_max;
-    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
-    if (m0 >= M) return;
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-    const int wm = (warp >> 1) * C::WM, wn = (warp & 1) * C::WN;
+// The k loop of a BF16 tile: acc (the warp's MT x NT m16n8 tiles) = x rows [m0, m0 + BM) . W rows [n0, n0 + BN)^T
+// over all of K, the warp's tile at (wm, wn) inside the block's. Every output element goes through one m16n8k16
+// step per 16 k in increasing order (three products in a fixed order with SPLIT), whatever the tile: the
+// batch-invariance contract of decoder_linear.h.
+template <class C, bool VEC>
+__device__ __forceinline__ void lin_mainloop(unsigned char *smem, const float *__restrict__ x,
+                                             const __nv_bfloat16 *__restrict__ W,
+                                             const __nv_bfloat16 *__restrict__ W_lo, int M, int N, int K, int m0,
+                                             int n0, int wm, int wn, float (&acc)[C::MT][C::NT][4]) {
+    constexpr bool SPLIT = C::SPLIT;
+    const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     const int KT = CEIL_DIV(K, C::BK);
 
-    lin_load_stage<BM, BN, SPLIT, VEC>(smem, x, W, W_lo, M, N, K, m0, n0, 0);
+    lin_load_stage<C, VEC>(smem, x, W, W_lo, M, N, K, m0, n0, 0);
     __pipeline_commit();
-    if (KT > 1) lin_load_stage<BM, BN, SPLIT, VEC>(smem + C::STAGE, x, W, W_lo, M, N, K, m0, n0, 1);
+    if (KT > 1) lin_load_stage<C, VEC>(smem + C::STAGE, x, W, W_lo, M, N, K, m0, n0, 1);
     __pipeline_commit();
 
     // a lane's A fragment reads: rows g and g + 8 of each m16 tile, k 2t and 2t + 8 (mma_16816.cuh); ldmatrix row
@@ -178,7 +186,6 @@ __global__ void __launch_bounds__(128) linear_bf16_kernel(const float *__restric
     const int x_off = (wm + g) * C::LDX + 2 * t;
     const int w_off = (wn + (lane / 16) * 8 + lane % 8) * C::LDW + ((lane / 8) % 2) * 8;
 
-    float acc[C::MT][C::NT][4];
     ac_mma::zero_acc(acc);
     for (int kt = 0; kt < KT; kt++) {
         // groups committed: 0 .. kt + 1 (empty ones past the end): all but one landed means slice kt has; the
@@ -186,8 +193,7 @@ __global__ void __launch_bounds__(128) linear_bf16_kernel(const float *__restric
         __pipeline_wait_prior(1);
         __syncthreads();
         if (kt + 2 < KT)
-            lin_load_stage<BM, BN, SPLIT, VEC>(smem + ((kt + 2) % C::STAGES) * C::STAGE, x, W, W_lo, M, N, K, m0, n0,
-                                              kt + 2);
+            lin_load_stage<C, VEC>(smem + ((kt + 2) % C::STAGES) * C::STAGE, x, W, W_lo, M, N, K, m0, n0, kt + 2);
         __pipeline_commit();
         const unsigned char *st = smem + (kt % C::STAGES) * C::STAGE;
         const float *xs = (const float *)st + x_off;
@@ -205,7 +211,7 @@ __global__ void __launch_bounds__(128) linear_bf16_kernel(const float *__restric
             for (int np = 0; np < C::NT / 2; np++) {
                 uint32_t bh[4], bl[4];
                 ac_mma::ldmatrix_x4(bh, ws + np * 16 * C::LDW + kk);
-                if (SPLIT) ac_mma::ldmatrix_x4(bl, ws + BN * C::LDW + np * 16 * C::LDW + kk);
+                if (SPLIT) ac_mma::ldmatrix_x4(bl, ws + C::BN * C::LDW + np * 16 * C::LDW + kk);
 #pragma unroll
                 for (int m = 0; m < C::MT; m++)
 #pragma unroll
@@ -221,6 +227,23 @@ __global__ void __launch_bounds__(128) linear_bf16_kernel(const float *__restric
         }
     }
     __pipeline_wait_prior(0);
+}
+
+template <int BM, int BN, bool SPLIT, bool VEC>
+__global__ void __launch_bounds__(128) linear_bf16_kernel(const float *__restrict__ x, int M_max, const int *d_M, int K,
+                                                          const __nv_bfloat16 *__restrict__ W,
+                                                          const __nv_bfloat16 *__restrict__ W_lo,
+                                                          const float *__restrict__ b, int N, int gelu,
+                                                          float *__restrict__ y) {
+    typedef lin_mma<BM, BN, SPLIT> C;
+    AC_DYNAMIC_SMEM(unsigned char, smem);
+    const int M = d_M ? min(*d_M, M_max) : M_max;
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    if (m0 >= M) return;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const int wm = (warp / C::WARPS_N_) * C::WM, wn = (warp % C::WARPS_N_) * C::WN;
+    float acc[C::MT][C::NT][4];
+    lin_mainloop<C, VEC>(smem, x, W, W_lo, M, N, K, m0, n0, wm, wn, acc);
 
     // epilogue from the accumulators: lane holds columns 2t, 2t + 1 of rows g and g + 8 of each m16n8 tile
 #pragma unroll
@@ -240,4 +263,97 @@ __global__ void __launch_bounds__(128) linear_bf16_kernel(const float *__restric
                     y[(size_t)r * N + n] = gelu ? ac_gelu_erf(v) : v;
                 }
         }
+}
+
+// The post-LN sublayer's output projection with its residual LayerNorm in the epilogue (ac_gpu_linear_add_ln):
+//   x (M, N) = LayerNorm(x + in (M, K) . W^T + b) * ln_w + ln_b,  N = LIN_LN_N
+// One block per 16 rows across all N = 256 columns (8 warps, each 16 x 32), so a row's statistics never leave the
+// block: one launch and one pass over x instead of a linear writing (M, N) and add_ln_kernel reading it back.
+// The k loop is lin_mainloop's: the pre-LN sums v = x + acc + b are bit-identical to ac_gpu_linear's output
+// added to x. The statistics as add_ln_kernel takes them (sums in double, two passes, (v - mean) * inv * w + b in
+// float), but summed in another order (a lane's 8 columns, its quad, then the 8 warps in order), so a result may
+// differ from the two-launch path in the last bit where a double sum rounds differently; each row still comes
+// out the same whatever else is in the batch.
+#define LIN_LN_N 256
+template <bool SPLIT> using lin_ln_cfg = lin_cfg<16, LIN_LN_N, SPLIT, 1, 8>;
+
+template <bool SPLIT, bool VEC>
+__global__ void __launch_bounds__(256) linear_ln_kernel(const float *__restrict__ in, int M_max, const int *d_M, int K,
+                                                        const __nv_bfloat16 *__restrict__ W,
+                                                        const __nv_bfloat16 *__restrict__ W_lo,
+                                                        const float *__restrict__ b, float *x,
+                                                        const float *__restrict__ ln_w,
+                                                        const float *__restrict__ ln_b, float eps) {
+    typedef lin_ln_cfg<SPLIT> C;
+    static_assert(C::MT == 1 && C::NT == 4 && C::NTHREADS == 256, "16 x 32 per warp");
+    constexpr int N = LIN_LN_N, NWARP = C::NTHREADS / 32;
+    AC_DYNAMIC_SMEM(unsigned char, smem);
+    __shared__ double red[2][NWARP][16];  // per warp and row: the sums, then the squared deviations
+    const int M = d_M ? min(*d_M, M_max) : M_max;
+    const int m0 = blockIdx.x * C::BM;
+    if (m0 >= M) return;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const int wn = warp * C::WN;
+    float acc[1][4][4];
+    lin_mainloop<C, VEC>(smem, in, W, W_lo, M, N, K, m0, 0, 0, wn, acc);
+
+    // v = x + acc + b for this lane's rows g (h = 0) and g + 8 (h = 1), columns wn + 8 nt + 2 t + j
+    float v[2][4][2];
+    double s[2] = {0, 0};
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const int r = m0 + g + 8 * h;
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+            for (int j = 0; j < 2; j++) {
+                const int n = wn + 8 * nt + 2 * t + j;
+                const float o = acc[0][nt][2 * h + j] + b[n];
+                v[h][nt][j] = r < M ? x[(size_t)r * N + n] + o : 0.0f;
+                s[h] += v[h][nt][j];
+            }
+    }
+    // a row's sum: the quad's 4 lanes (xor 1, 2), then the 8 warps in order, the same order in every lane
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        s[h] += __shfl_xor_sync(0xffffffffu, s[h], 1);
+        s[h] += __shfl_xor_sync(0xffffffffu, s[h], 2);
+        if (t == 0) red[0][warp][g + 8 * h] = s[h];
+    }
+    __syncthreads();
+    double mean[2], q[2] = {0, 0};
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        double tot = 0;
+#pragma unroll
+        for (int w = 0; w < NWARP; w++) tot += red[0][w][g + 8 * h];
+        mean[h] = tot / N;
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+            for (int j = 0; j < 2; j++) {
+                const double d = v[h][nt][j] - mean[h];
+                q[h] += d * d;
+            }
+        q[h] += __shfl_xor_sync(0xffffffffu, q[h], 1);
+        q[h] += __shfl_xor_sync(0xffffffffu, q[h], 2);
+        if (t == 0) red[1][warp][g + 8 * h] = q[h];
+    }
+    __syncthreads();
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const int r = m0 + g + 8 * h;
+        double tot = 0;
+#pragma unroll
+        for (int w = 0; w < NWARP; w++) tot += red[1][w][g + 8 * h];
+        const float inv = (float)(1.0 / sqrt(tot / N + eps)), fm = (float)mean[h];
+        if (r >= M) continue;
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+            for (int j = 0; j < 2; j++) {
+                const int n = wn + 8 * nt + 2 * t + j;
+                x[(size_t)r * N + n] = (v[h][nt][j] - fm) * inv * ln_w[n] + ln_b[n];
+            }
+    }
 }

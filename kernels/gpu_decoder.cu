@@ -24,8 +24,8 @@
 
 namespace {
 
-// AC_GPU_PROFILE=1: parts of a step, by kernel class ("linears" are ac_gpu_linear launches; add+LN the three
-// residual LayerNorms per layer; beam search: its init, steps and the live-row count each step copies to the host;
+// AC_GPU_PROFILE=1: parts of a step, by kernel class ("linears" are ac_gpu_linear launches, with the residual
+// LayerNorm where it is fused into them; add+LN the three residual LayerNorms per layer where it is not; beam search: its init, steps and the live-row count each step copies to the host;
 // gather: the cache indirection's reorder after the beam step)
 enum { P_KV, P_EMBED, P_SA_LIN, P_SA, P_LN, P_CA_LIN, P_CA, P_FFN, P_CLS, P_BEAM, P_GATHER, P_N };
 const char *const P_NAMES[P_N] = {"cross K/V",    "embedding",         "self linears", "self-attention",
@@ -346,8 +346,14 @@ ac_status enqueue_step(dec_state *s, ac_gpu_beam *beam, int n, int R, int maxT, 
     auto run = [&](const float *in, int K, const lin &w, int N, int gelu, float *out, int part) {
         return mark(ac_gpu_linear(in, R, nr, K, w.w, w.w16, w.w16lo, w.b, N, gelu, out, stream), part);
     };
-    auto add_ln = [&](const float *w, const float *b) {
-        return mark(ac_gpu_add_layernorm(s->x, s->o, R, nr, D, w, b, s->eps, stream), P_LN);
+    // a sublayer's end, x = LayerNorm(x + in . W^T + b): one launch in BF16 at D = 256, else the linear into o
+    // and add+LN (profiled as the linear's part, or the linear's and add+LN's)
+    auto lin_ln = [&](const float *in, int K, const lin &w, const float *ln_w, const float *ln_b, int part) {
+        if (ac_gpu_linear_add_ln_fused(w.w16, D))
+            return mark(ac_gpu_linear_add_ln(in, R, nr, K, w.w, w.w16, w.w16lo, w.b, D, s->x, ln_w, ln_b, s->eps,
+                                             s->o, stream), part);
+        ac_status st = run(in, K, w, D, 0, s->o, part);
+        return st ? st : mark(ac_gpu_add_layernorm(s->x, s->o, R, nr, D, ln_w, ln_b, s->eps, stream), P_LN);
     };
     for (int l = 0; l < s->L && !st; l++) {
         const layer &y = s->layers[l];
@@ -355,17 +361,14 @@ ac_status enqueue_step(dec_state *s, ac_gpu_beam *beam, int n, int R, int maxT, 
         st = run(s->x, D, y.sa_in, 3 * D, 0, s->qkv, P_SA_LIN);
         if (!st) st = mark(ac_gpu_attention_self(s->qkv, cache, s->anc[cur], i, maxT, rows.row_off, rows.n_live, n, R,
                                                  D, s->H, s->att, stream), P_SA);
-        if (!st) st = run(s->att, D, y.sa_out, D, 0, s->o, P_SA_LIN);
-        if (!st) st = add_ln(y.n1_w, y.n1_b);
+        if (!st) st = lin_ln(s->att, D, y.sa_out, y.n1_w, y.n1_b, P_SA_LIN);
         if (!st) st = run(s->x, D, y.ca_q, D, 0, s->qkv, P_CA_LIN);
         if (!st) st = mark(ac_gpu_attention_cross(s->qkv, s->mem_kv + (size_t)l * s->cap_frames * 2 * D, s->mem_off,
                                                   s->mem_len, max_len, rows.row_off, rows.n_live, n, D, s->H, s->att,
                                                   stream), P_CA);
-        if (!st) st = run(s->att, D, y.ca_out, D, 0, s->o, P_CA_LIN);
-        if (!st) st = add_ln(y.n2_w, y.n2_b);
+        if (!st) st = lin_ln(s->att, D, y.ca_out, y.n2_w, y.n2_b, P_CA_LIN);
         if (!st) st = run(s->x, D, y.l1, s->Fd, 1, s->ff, P_FFN);
-        if (!st) st = run(s->ff, s->Fd, y.l2, D, 0, s->o, P_FFN);
-        if (!st) st = add_ln(y.n3_w, y.n3_b);
+        if (!st) st = lin_ln(s->ff, s->Fd, y.l2, y.n3_w, y.n3_b, P_FFN);
     }
     if (!st) st = run(s->x, D, s->cls, s->V, 0, s->logits, P_CLS);
     if (!st) st = mark(ac_gpu_beam_step(beam, i, s->logits), P_BEAM);

@@ -1,7 +1,8 @@
 // The decoder's step kernels against the CPU oracle (host/ref/ref_ops.c), random inputs over many shapes:
 //   decode self-attention (KV cache + beam indirection through a random ancestor table), cross-attention
 //   (packed per-clip memory, odd lengths, key masks), and the per-step ops the decoder chains: linear (FP32 and
-//   BF16, with and without GELU; rows read on the device), add + LayerNorm, embedding + positions.
+//   BF16, with and without GELU; rows read on the device), add + LayerNorm, the linear with that LayerNorm fused
+//   (ac_gpu_linear_add_ln, against the reference and against its two-launch path), embedding + positions.
 // Outputs are poisoned with NaN before each run: rows that must not be written stay NaN, rows that must be
 // written and aren't fail. Errors are max |gpu - cpu| / max |cpu| over the output, printed as a share of the
 // budget (tests/tolerances.h). Exits 77 without a GPU.
@@ -16,6 +17,7 @@
 
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +34,7 @@ static int irand(int n) {
 
 static int checks;
 static double worst[8];  // per kernel: share of the budget
-enum { W_SELF, W_CROSS, W_LIN32, W_LIN16, W_LINSPLIT, W_LN, W_EMB };
+enum { W_SELF, W_CROSS, W_LIN32, W_LIN16, W_LINSPLIT, W_LN, W_EMB, W_LINLN };
 
 static void *dev_copy(const void *h, size_t bytes) {
     void *d = NULL;
@@ -405,6 +407,108 @@ static void test_add_ln(int max_rows, int rows, int D) {
     free(written);
 }
 
+// x = LayerNorm(x + in . W^T + b) through ac_gpu_linear_add_ln: prec 0 FP32 (the two-launch path with scratch),
+// 1 bf16 operands, 2 the split product; N = 256 fuses in BF16, other N take the two launches
+static void test_linear_ln(int M_max, int M, int K, int N, int prec) {
+    const float eps = 1e-5f;
+    const size_t nin = (size_t)M_max * K, nx = (size_t)M_max * N, nw = (size_t)N * K;
+    float *in = malloc(sizeof(float) * nin), *W = malloc(sizeof(float) * nw), *b = malloc(sizeof(float) * N);
+    float *lw = malloc(sizeof(float) * N), *lb = malloc(sizeof(float) * N), *x0 = malloc(sizeof(float) * nx);
+    float *ref = calloc(nx, sizeof(float)), *got = malloc(sizeof(float) * nx), *two = malloc(sizeof(float) * nx);
+    uint16_t *Wb = malloc(sizeof(uint16_t) * nw);
+    int *written = malloc(sizeof(int) * M_max);
+    for (size_t i = 0; i < nin; i++) in[i] = frand();
+    for (size_t i = 0; i < nw; i++) W[i] = frand() / sqrtf((float)K);
+    for (int i = 0; i < N; i++) {
+        b[i] = frand();
+        lw[i] = 1 + frand() / 2;
+        lb[i] = frand() / 2;
+    }
+    for (size_t i = 0; i < nx; i++) x0[i] = i < (size_t)M * N ? 3 * frand() + 1 : NAN;  // rows past M stay NaN
+    for (int r = 0; r < M_max; r++) written[r] = r < M;
+    for (size_t i = 0; i < nw && prec; i++) {  // bf16 hi; plain bf16 rounds the reference's operands too
+        const float h = ac_bf16_round(W[i]);
+        uint32_t u;
+        memcpy(&u, &h, 4);
+        Wb[i] = (uint16_t)(u >> 16);
+        if (prec == 1) W[i] = h;
+    }
+    float *inr = malloc(sizeof(float) * nin);
+    for (size_t i = 0; i < nin; i++) inr[i] = prec == 1 ? ac_bf16_round(in[i]) : in[i];
+    ref_linear_rows(inr, M, K, W, b, N, ref);
+    for (size_t i = 0; i < (size_t)M * N; i++) ref[i] += x0[i];
+    ref_layernorm(ref, M, N, lw, lb, eps);
+    float *d_in = dev_copy(in, sizeof(float) * nin), *d_W = dev_copy(W, sizeof(float) * nw);
+    float *d_b = dev_copy(b, sizeof(float) * N), *d_lw = dev_copy(lw, sizeof(float) * N);
+    float *d_lb = dev_copy(lb, sizeof(float) * N), *d_x = dev_copy(x0, sizeof(float) * nx), *d_s = dev_nan(nx);
+    void *d_Wb = prec ? dev_copy(Wb, sizeof(uint16_t) * nw) : NULL, *d_Wl = NULL;
+    int *d_M = dev_copy(&M, sizeof(int));
+    if (prec == 2 && d_W && d_Wb && cudaMalloc(&d_Wl, sizeof(uint16_t) * nw) == cudaSuccess)
+        CHECK_OK(ac_gpu_bf16_split_lo(d_W, d_Wb, (int64_t)nw, d_Wl, 0));
+    char what[128];
+    snprintf(what, sizeof what, "linear+layernorm %s M %d/%d K %d N %d (%s)", prec == 2 ? "split" : prec ? "bf16" : "fp32",
+             M, M_max, K, N, ac_gpu_linear_add_ln_fused(d_Wb, N) ? "fused" : "two launches");
+    const int ok = d_in && d_W && d_b && d_lw && d_lb && d_x && d_s && d_M && (!prec || d_Wb) && (prec != 2 || d_Wl);
+    CHECK(ok, "cudaMalloc");
+    if (ok) {
+        CHECK_OK(ac_gpu_linear_add_ln(d_in, M_max, d_M, K, d_W, d_Wb, d_Wl, d_b, N, d_x, d_lw, d_lb, eps, d_s, 0));
+        to_host(got, d_x, sizeof(float) * nx);
+        compare_rows(what, W_LINLN, ref, got, written, M_max, N,
+                     prec == 2 ? TOL_GPU_LINEAR_SPLIT_REL : prec ? TOL_GPU_LINEAR_BF16_REL : TOL_GPU_LINEAR_REL);
+        // the two launches (AC_LINEAR_LN=0) give the same pre-LN sums: at most a last-bit statistic apart
+        setenv("AC_LINEAR_LN", "0", 1);
+        CHECK(cudaMemcpy(d_x, x0, sizeof(float) * nx, cudaMemcpyHostToDevice) == cudaSuccess, "copy");
+        CHECK_OK(ac_gpu_linear_add_ln(d_in, M_max, d_M, K, d_W, d_Wb, d_Wl, d_b, N, d_x, d_lw, d_lb, eps, d_s, 0));
+        unsetenv("AC_LINEAR_LN");
+        to_host(two, d_x, sizeof(float) * nx);
+        float dmax = 0;
+        size_t differ = 0;
+        for (size_t i = 0; i < (size_t)M * N; i++) {
+            dmax = fmaxf(dmax, fabsf(got[i] - two[i]) / fmaxf(fabsf(two[i]), 1.0f));
+            differ += got[i] != two[i];
+        }
+        checks++;
+        CHECK(dmax <= 4 * FLT_EPSILON, "%s: %zu of %d values differ from the two launches, by up to %.2e", what,
+              differ, M * N, dmax);
+        if (M > 1) {  // batch invariance: row 0 computed alone is bit-identical
+            int m1 = 1;
+            CHECK(cudaMemcpy(d_M, &m1, sizeof(int), cudaMemcpyHostToDevice) == cudaSuccess, "copy");
+            CHECK(cudaMemcpy(d_x, x0, sizeof(float) * nx, cudaMemcpyHostToDevice) == cudaSuccess, "copy");
+            CHECK_OK(ac_gpu_linear_add_ln(d_in, M_max, d_M, K, d_W, d_Wb, d_Wl, d_b, N, d_x, d_lw, d_lb, eps, d_s, 0));
+            to_host(two, d_x, sizeof(float) * N);
+            checks++;
+            CHECK(!memcmp(two, got, sizeof(float) * N), "%s: row 0 alone differs from row 0 in the batch", what);
+        }
+        if (!ac_gpu_linear_add_ln_fused(d_Wb, N)) {  // the two-launch path needs its scratch buffer
+            checks++;
+            CHECK(ac_gpu_linear_add_ln(d_in, M_max, d_M, K, d_W, d_Wb, d_Wl, d_b, N, d_x, d_lw, d_lb, eps, NULL, 0) ==
+                      AC_ERR_INVALID_ARG, "%s: no scratch accepted", what);
+        }
+    }
+    cudaFree(d_in);
+    cudaFree(d_W);
+    cudaFree(d_b);
+    cudaFree(d_lw);
+    cudaFree(d_lb);
+    cudaFree(d_x);
+    cudaFree(d_s);
+    cudaFree(d_Wb);
+    cudaFree(d_Wl);
+    cudaFree(d_M);
+    free(in);
+    free(inr);
+    free(W);
+    free(b);
+    free(lw);
+    free(lb);
+    free(x0);
+    free(ref);
+    free(got);
+    free(two);
+    free(Wb);
+    free(written);
+}
+
 static void test_embed(int max_rows, int rows, int V, int D, int step) {
     int *tok = malloc(sizeof(int) * max_rows), *written = malloc(sizeof(int) * max_rows);
     float *emb = malloc(sizeof(float) * (size_t)V * D), *pos = malloc(sizeof(float) * (size_t)(step + 1) * D);
@@ -475,10 +579,20 @@ int main(void) {
             }
     for (int D = 8; D <= 1024; D = D * 2 + 3) test_add_ln(50, 1 + irand(50), D);
     test_add_ln(1000, 997, 256);
+    // linear + LayerNorm (M, M_max, K, N): out_proj and linear2 at a batch's 768 rows (a few under AC_TEST_SMALL),
+    // one row, a partial 16-row block, scalar loads (K = 300), and an N the fused kernel does not take
+    const int lnc_gpu[][4] = {{768, 800, 256, 256}, {700, 768, 2048, 256}, {1, 1, 256, 256}, {17, 40, 300, 256},
+                              {9, 20, 64, 200}};
+    const int lnc_small[][4] = {{40, 48, 256, 256}, {20, 32, 2048, 256}, {1, 1, 256, 256}, {17, 40, 300, 256},
+                                {9, 20, 64, 200}};
+    _Static_assert(sizeof lnc_gpu == sizeof lnc_small, "one sweep, two sizes");
+    const int(*lnc)[4] = small && small[0] == '1' ? lnc_small : lnc_gpu;
+    for (size_t i = 0; i < sizeof lnc_gpu / sizeof lnc_gpu[0]; i++)
+        for (int prec = 0; prec < 3; prec++) test_linear_ln(lnc[i][1], lnc[i][0], lnc[i][2], lnc[i][3], prec);
     test_embed(30, 17, 4371, 256, 0);
     test_embed(30, 30, 101, 37, 19);
     const char *names[] = {"self-attention", "cross-attention", "linear fp32", "linear bf16", "linear split",
-                           "add+layernorm", "embedding"};
-    for (int i = 0; i <= W_EMB; i++) printf("  worst %-16s %5.1f %% of its budget\n", names[i], 100 * worst[i]);
+                           "add+layernorm", "embedding", "linear+layernorm"};
+    for (int i = 0; i <= W_LINLN; i++) printf("  worst %-16s %5.1f %% of its budget\n", names[i], 100 * worst[i]);
     return test_finish("test_cuda_attention", checks);
 }

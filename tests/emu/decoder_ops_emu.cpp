@@ -5,6 +5,9 @@
 //                                      without GELU, rows read from a device count (partial tiles in M, N, K),
 //                                      batch invariance (row 0 alone bit-identical to row 0 in the batch);
 //   kernels/decoder_add_ln_kernel.cuh  residual add + LayerNorm on the live rows;
+//   linear_ln_kernel                   the linear with that LayerNorm in its epilogue (N = 256, BF16 and split,
+//                                      cp.async and scalar loads): against the reference and against the
+//                                      two-launch path (linear, then add+LN) it replaces, batch invariance;
 //   kernels/decoder_embed_kernel.cuh   embedding * scale + position, NaN rows for out-of-range tokens.
 // Outputs start as NaN: rows past the live count must stay NaN, live rows must be written. Errors are
 // max |emu - ref| / max |ref| as a share of the tests/tolerances.h budgets of the GPU tests. The emulated mma.sync
@@ -12,6 +15,8 @@
 // with margin; what this test checks is the tiling and indexing, not the tensor cores' rounding.
 #include "emu_rt.h"
 #include "emu_pipeline.h"
+
+#include <cfloat>
 
 extern "C" {
 #include "../../host/ref/ref_ops.h"
@@ -30,7 +35,7 @@ void cblas_sgemm() { abort(); }
 #define EMU_SEED 4242
 #include "emu_check.h"
 
-enum { W_LIN32, W_LIN16, W_LINSPLIT, W_LN, W_EMB };
+enum { W_LIN32, W_LIN16, W_LINSPLIT, W_LN, W_EMB, W_LINLN };
 
 // ac_gpu_linear's launch; tile: the BF16 tile edge (64 or 32, the launcher's two choices); W_lo: the split product
 static void launch_linear(const float *x, int M_max, const int *d_M, int K, const float *W, const void *W_bf16,
@@ -125,6 +130,82 @@ static void test_add_ln(int max_rows, int rows, int D) {
     compare_rows(what, W_LN, ref.data(), x.data(), written.data(), max_rows, D, TOL_GPU_LN_REL);
 }
 
+// ac_gpu_linear_add_ln's one-launch path: x = LN(x + in . W^T + b) over the first *d_M of M_max rows, N = 256
+static void launch_linear_ln(const float *in, int M_max, const int *d_M, int K, const __nv_bfloat16 *W,
+                             const __nv_bfloat16 *W_lo, const float *b, float *x, const float *ln_w, const float *ln_b,
+                             float eps) {
+    const int vec = K % 8 == 0 && (uintptr_t)in % 16 == 0 && (uintptr_t)W % 16 == 0 && (uintptr_t)W_lo % 16 == 0;
+    auto go = [&](auto kern, size_t smem) {
+        emu_launch({(unsigned)CEIL_DIV(M_max, 16), 1, 1}, {256, 1, 1}, smem,
+                   [&] { kern(in, M_max, d_M, K, W, W_lo, b, x, ln_w, ln_b, eps); });
+    };
+    if (W_lo) vec ? go(linear_ln_kernel<true, true>, lin_ln_cfg<true>::SMEM)
+                  : go(linear_ln_kernel<true, false>, lin_ln_cfg<true>::SMEM);
+    else vec ? go(linear_ln_kernel<false, true>, lin_ln_cfg<false>::SMEM)
+             : go(linear_ln_kernel<false, false>, lin_ln_cfg<false>::SMEM);
+}
+
+// split: the split product (else plain bf16 operands, against a reference on the rounded operands)
+static void test_linear_ln(int M_max, int M, int K, bool split) {
+    const int N = LIN_LN_N;
+    const float eps = 1e-5f;
+    std::vector<float> in((size_t)M_max * K), W((size_t)N * K), b(N), lw(N), lb(N), x0((size_t)M_max * N);
+    std::vector<__nv_bfloat16> Wb((size_t)N * K), Wl((size_t)N * K);
+    std::vector<int> written(M_max);
+    for (auto &v : in) v = frand();
+    for (auto &v : W) v = frand() / sqrtf((float)K);
+    for (int i = 0; i < N; i++) {
+        b[i] = frand();
+        lw[i] = 1 + frand() / 2;
+        lb[i] = frand() / 2;
+    }
+    for (auto &v : x0) v = 3 * frand() + 1;
+    for (int r = 0; r < M_max; r++) written[r] = r < M;
+    for (size_t i = (size_t)M * N; i < x0.size(); i++) x0[i] = NAN;  // rows past the count: must stay as they are
+    for (size_t i = 0; i < W.size(); i++) {
+        Wb[i] = __float2bfloat16_rn(W[i]);
+        Wl[i] = __float2bfloat16_rn(W[i] - emu_bf2f(Wb[i]));
+        if (!split) W[i] = emu_bf2f(Wb[i]);
+    }
+    std::vector<float> inr(in);
+    if (!split)
+        for (auto &v : inr) v = bf16_round(v);
+    // reference: the linear on the operands the kernel multiplies, + x, LayerNorm
+    std::vector<float> ref((size_t)M_max * N, 0.0f);
+    ref_linear_rows(inr.data(), M, K, W.data(), b.data(), N, ref.data());
+    for (size_t i = 0; i < (size_t)M * N; i++) ref[i] += x0[i];
+    ref_layernorm(ref.data(), M, N, lw.data(), lb.data(), eps);
+    const __nv_bfloat16 *wl = split ? Wl.data() : nullptr;
+    std::vector<float> x(x0);
+    int dM = M;
+    launch_linear_ln(in.data(), M_max, &dM, K, Wb.data(), wl, b.data(), x.data(), lw.data(), lb.data(), eps);
+    char what[128];
+    snprintf(what, sizeof what, "linear+layernorm %s M %d/%d K %d", split ? "split" : "bf16", M, M_max, K);
+    compare_rows(what, W_LINLN, ref.data(), x.data(), written.data(), M_max, N,
+                 split ? TOL_GPU_LINEAR_SPLIT_REL : TOL_GPU_LINEAR_BF16_REL);
+    // the two launches it replaces: the same pre-LN sums, so at most a last-bit difference in a statistic
+    std::vector<float> y((size_t)M_max * N, NAN), x2(x0);
+    launch_linear(in.data(), M_max, &dM, K, W.data(), Wb.data(), wl, b.data(), N, 0, y.data(), 32);
+    emu_launch({(unsigned)CEIL_DIV(M_max, 8), 1, 1}, {256, 1, 1}, 0,
+               [&] { add_ln_kernel(x2.data(), y.data(), M_max, &dM, N, lw.data(), lb.data(), eps); });
+    float worst = 0;
+    size_t differ = 0;
+    for (size_t i = 0; i < (size_t)M * N; i++) {
+        const float d = fabsf(x[i] - x2[i]) / fmaxf(fabsf(x2[i]), 1.0f);
+        worst = fmaxf(worst, d);
+        differ += x[i] != x2[i];
+    }
+    EXPECT(worst <= 4 * FLT_EPSILON, "%s: %zu of %d values differ from linear + add_ln, by up to %.2e", what, differ,
+           M * N, worst);
+    if (M > 1) {  // batch invariance: row 0 computed alone is bit-identical
+        std::vector<float> one(x0);
+        int m1 = 1;
+        launch_linear_ln(in.data(), M_max, &m1, K, Wb.data(), wl, b.data(), one.data(), lw.data(), lb.data(), eps);
+        EXPECT(!memcmp(one.data(), x.data(), sizeof(float) * N), "%s: row 0 alone differs from row 0 in the batch",
+               what);
+    }
+}
+
 static void test_embed(int max_rows, int rows, int V, int D, int step, bool bad_token) {
     std::vector<int> tok(max_rows), written(max_rows);
     std::vector<float> emb((size_t)V * D), pos((size_t)(step + 1) * D), ref((size_t)max_rows * D, 0.0f);
@@ -175,12 +256,19 @@ int main() {
     for (int D = 8; D <= 300; D = D * 2 + 3) test_add_ln(20, 1 + irand(20), D);
     test_add_ln(17, 17, 256);
     test_add_ln(9, 0, 40);
+    // linear + LayerNorm (M, M_max, K): one row, partial and whole 16-row blocks, K = d_model (out_proj) and
+    // 2048 (linear2), scalar loads (K = 300, not a multiple of 8), rows past the count; then no live rows
+    const int lnc[][3] = {{1, 1, 256}, {17, 20, 256}, {16, 16, 2048}, {5, 9, 300}, {3, 40, 64}};
+    for (size_t i = 0; i < sizeof lnc / sizeof lnc[0]; i++)
+        for (int split = 0; split < 2; split++) test_linear_ln(lnc[i][1], lnc[i][0], lnc[i][2], split);
+    test_linear_ln(12, 0, 64, true);
     test_embed(30, 17, 437, 64, 0, false);
     test_embed(12, 12, 101, 37, 19, true);
     test_embed(5, 3, 9, 300, 2, true);
-    const char *names[] = {"linear fp32", "linear bf16", "linear split", "add+layernorm", "embedding"};
+    const char *names[] = {"linear fp32", "linear bf16", "linear split", "add+layernorm", "embedding",
+                           "linear+layernorm"};
     printf("decoder_ops_emu: %d checks, %d failed; worst:", g_checks, g_fail);
-    for (int i = 0; i <= W_EMB; i++) printf(" %s %.1f %%", names[i], 100 * g_worst[i]);
+    for (int i = 0; i <= W_LINLN; i++) printf(" %s %.1f %%", names[i], 100 * g_worst[i]);
     printf(" of the budget\n");
     return g_fail ? 1 : 0;
 }
