@@ -60,6 +60,43 @@ static void *dev_fill(size_t n, int bf16, uint64_t seed) {
     return d;
 }
 
+// The median over reps (after a warm-up round) of the time per call of `calls` back-to-back calls of
+// fn(arg, s), CUDA events around each round; 1 if a call failed (its message printed).
+static int time_calls(cudaStream_t s, cudaEvent_t e0, cudaEvent_t e1, int reps, int calls,
+                      ac_status (*fn)(void *, cudaStream_t), void *arg, double *median_us) {
+    double us[REPS_MAX];
+    for (int r = -1; r < reps; r++) {  // r = -1: warm-up
+        CK(cudaEventRecord(e0, s));
+        for (int c = 0; c < calls; c++)
+            if (fn(arg, s) != AC_OK) {
+                fprintf(stderr, "bench_gpu_linear: %s\n", ac_last_error());
+                return 1;
+            }
+        CK(cudaEventRecord(e1, s));
+        CK(cudaEventSynchronize(e1));
+        float ms = 0;
+        CK(cudaEventElapsedTime(&ms, e0, e1));
+        if (r >= 0) us[r] = 1e3 * ms / calls;
+    }
+    *median_us = bench_median(us, reps);
+    return 0;
+}
+
+typedef struct {  // one timed call's arguments: ac_gpu_linear, or ac_gpu_linear_add_ln when ln_w is set
+    const float *x, *b, *ln_w, *ln_b;
+    float *y, *scratch;
+    const void *Wb, *Wl;
+    int M, K, N, gelu;
+} lin_call;
+
+static ac_status call_linear(void *p, cudaStream_t s) {
+    const lin_call *a = (const lin_call *)p;
+    if (a->ln_w)
+        return ac_gpu_linear_add_ln(a->x, a->M, NULL, a->K, NULL, a->Wb, a->Wl, a->b, a->N, a->y, a->ln_w, a->ln_b,
+                                    1e-5f, a->scratch, s);
+    return ac_gpu_linear(a->x, a->M, NULL, a->K, NULL, a->Wb, a->Wl, a->b, a->N, a->gelu, a->y, s);
+}
+
 int main(int argc, char **argv) {
     int clips = 256, beam = 3, reps = 7, calls = 50, vocab = 4371;
     for (int i = 1; i < argc; i++) {
@@ -107,22 +144,10 @@ int main(int argc, char **argv) {
             const char *tile = tiles[t < 3 ? t : 2];
             if (strcmp(tile, "auto")) setenv("AC_LINEAR_TILE", tile, 1);
             else unsetenv("AC_LINEAR_TILE");
-            double us[REPS_MAX];
-            for (int r = -1; r < reps && !rc; r++) {  // r = -1: warm-up
-                CK(cudaEventRecord(e0, s));
-                for (int c = 0; c < calls && !rc; c++)
-                    if (ac_gpu_linear(x, M, NULL, K, NULL, Wb, split ? Wl : NULL, b, N, gelu, y, s) != AC_OK) {
-                        fprintf(stderr, "bench_gpu_linear: %s\n", ac_last_error());
-                        rc = 1;
-                    }
-                CK(cudaEventRecord(e1, s));
-                CK(cudaEventSynchronize(e1));
-                float ms = 0;
-                CK(cudaEventElapsedTime(&ms, e0, e1));
-                if (r >= 0) us[r] = 1e3 * ms / calls;
-            }
-            if (rc) break;
-            const double med = bench_median(us, reps);
+            lin_call a = {.x = x, .b = b, .y = y, .Wb = Wb, .Wl = split ? Wl : NULL, .M = M, .K = K, .N = N,
+                          .gelu = gelu};
+            double med = 0;
+            if ((rc = time_calls(s, e0, e1, reps, calls, call_linear, &a, &med))) break;
             printf("{\"bench\":\"gpu_linear\",\"M\":%d,\"K\":%d,\"N\":%d,\"gelu\":%d,\"product\":\"%s\","
                    "\"tile\":\"%s\",\"us\":%.2f,\"tflops\":%.2f,\"device\":\"%s\"}\n",
                    M, K, N, gelu, split ? "split" : "bf16", tile, med, 2.0 * M * K * N / (med * 1e-6) / 1e12, dev);
@@ -150,23 +175,12 @@ int main(int argc, char **argv) {
         for (int fused = 1; fused >= 0 && !rc; fused--) {
             if (fused) unsetenv("AC_LINEAR_LN");
             else setenv("AC_LINEAR_LN", "0", 1);
-            double us[REPS_MAX];
-            for (int r = -1; r < reps && !rc; r++) {
-                CK(cudaEventRecord(e0, s));
-                for (int c = 0; c < calls && !rc; c++)
-                    if (ac_gpu_linear_add_ln(in, M, NULL, K, NULL, Wb, Wl, b, N, x, lw, lb, 1e-5f, scratch, s) != AC_OK) {
-                        fprintf(stderr, "bench_gpu_linear: %s\n", ac_last_error());
-                        rc = 1;
-                    }
-                CK(cudaEventRecord(e1, s));
-                CK(cudaEventSynchronize(e1));
-                float ms = 0;
-                CK(cudaEventElapsedTime(&ms, e0, e1));
-                if (r >= 0) us[r] = 1e3 * ms / calls;
-            }
-            if (rc) break;
+            lin_call a = {.x = in, .b = b, .ln_w = lw, .ln_b = lb, .y = x, .scratch = scratch, .Wb = Wb, .Wl = Wl,
+                          .M = M, .K = K, .N = N};
+            double med = 0;
+            if ((rc = time_calls(s, e0, e1, reps, calls, call_linear, &a, &med))) break;
             printf("{\"bench\":\"gpu_linear_ln\",\"M\":%d,\"K\":%d,\"N\":%d,\"path\":\"%s\",\"us\":%.2f,"
-                   "\"device\":\"%s\"}\n", M, K, N, fused ? "fused" : "two launches", bench_median(us, reps), dev);
+                   "\"device\":\"%s\"}\n", M, K, N, fused ? "fused" : "two launches", med, dev);
             fflush(stdout);
         }
         unsetenv("AC_LINEAR_LN");
