@@ -3,7 +3,7 @@
 // projections, linear1 (N 2048, K 256, GELU), linear2 (N 256, K 2048), the classifier (N 4371, K 256), and the
 // cross-attention K/V projection of the encoder memory (M = 31 frames per clip, N 512). Each shape with the 64 x 64
 // BF16 tile, the 32 x 32 one and the launcher's own choice (AC_LINEAR_TILE), so that a GPU run says whether the
-// choice (32 x 32 below four 64 x 64 blocks per SM) holds; all with the split product the decoder uses (three bf16
+// choice (32 x 32 where 64 x 64 gives fewer blocks than SMs) holds; all with the split product the decoder uses (three bf16
 // products per step: W_hi and W_lo), then the launcher's tile with the plain bf16 product, for what the split
 // costs. One JSON line per (shape, product, tile) on stdout ("tflops" counts one product):
 //   {"bench":"gpu_linear","M":768,"K":256,"N":256,"product":"split","tile":"32","us":..,"tflops":..,"device":".."}

@@ -4,7 +4,7 @@
 //   FP32: 64x64 output tile per 256-thread block, 4x4 outputs per thread, k in tiles of 16 in increasing order:
 //         each output is one sequential fma chain over k = 0..K-1 (zero-padded past K).
 //   BF16: 64x64 tile per 4 warps (32x32 each, mma.sync m16n8k16 bf16 -> fp32), or 32x32 when 64x64 tiles would not
-//         give every SM four blocks (bf16_tile; AC_LINEAR_TILE=64|32 forces one; both give the same bits), k in
+//         give every SM a block (bf16_tile; AC_LINEAR_TILE=64|32 forces one; both give the same bits), k in
 //         steps of 16 in increasing order, slices of 32 through a 3-stage cp.async ring;
 //         16-byte copies when K % 8 == 0 (every decoder matrix of the published models), scalar loads otherwise.
 //   Linear + residual + LayerNorm (ac_gpu_linear_add_ln, BF16, N = 256): 16 rows x 256 columns per block of 8
@@ -24,9 +24,12 @@
 #include "mma_16816.cuh"
 #include "decoder_linear_kernel.cuh"
 
-// The BF16 tile edge for an (M_max, N) output on the current device: 64, unless its grid has fewer than four
-// blocks per SM, where the decoder's small GEMMs run latency-bound on a third of the chip; then 32 (4x the
-// blocks, half the reuse per loaded element). The SM count is cached per device.
+// The BF16 tile edge for an (M_max, N) output on the current device: 64, unless its grid has fewer blocks than
+// the device has SMs (the N = 256 linears at 768 rows: 48 blocks), where it would run on a third of the chip;
+// then 32 (4x the blocks, half the reuse per loaded element). Not sooner: the 64 x 64 tile issues 6.4
+// instructions per HMMA against the 32 x 32 tile's 13.1 (split product, sm_90), so at 768 rows linear1 (384
+// blocks of 64) and in_proj (144) take half the issue slots with it, by count (the threshold was four blocks per
+// SM for the WMMA kernel before, whose tiles issued alike). The SM count is cached per device.
 static ac_status bf16_tile(int M_max, int N, int *tile) {
     const char *e = getenv("AC_LINEAR_TILE");
     if (e && (!strcmp(e, "64") || !strcmp(e, "32"))) {
@@ -41,7 +44,7 @@ static ac_status bf16_tile(int M_max, int N, int *tile) {
         CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
         if (dev >= 0 && dev < 64) sm_count[dev].store(sms, std::memory_order_relaxed);
     }
-    *tile = (int64_t)CEIL_DIV(N, 64) * CEIL_DIV(M_max, 64) >= 4 * (int64_t)sms ? 64 : 32;
+    *tile = (int64_t)CEIL_DIV(N, 64) * CEIL_DIV(M_max, 64) >= (int64_t)sms ? 64 : 32;
     return AC_OK;
 }
 
