@@ -71,9 +71,10 @@ def linear_shapes(rows):
 
 def defaults_check(rows):
     """The defaults chosen without a GPU, each set beside what this run measured for its alternatives, so that the
-    session reading the table knows which to change: MLP path per width, decoder linear tile per shape, CUDA graphs
-    for decoding, the STFT method (and its share of the BF16 caption agreement), the MLP paths in the whole
-    encoder, workers per GPU."""
+    session reading the table knows which to change: MLP path per width, decoder linear tile per shape, the linear +
+    LayerNorm fusion, the KV cache's reorder (indirection or gather), CUDA graphs for decoding, the STFT method
+    (and its share of the BF16 caption agreement), the MLP paths in the whole encoder, workers per GPU (bulk runs
+    and captioning)."""
     lines = []
     by_c = {}
     for r in rows:
@@ -95,6 +96,10 @@ def defaults_check(rows):
         if "fused" in t:
             alts = {name: v for name, v in t.items() if name != "fused"}
             lines.append(f"  linear + LayerNorm M {m} K {k} (us): " + verdict("fused", t["fused"], alts))
+    kv = {r.get("mode"): float(r["us_per_step"]) for r in rows if r["bench"] == "gpu_kv_reorder" and "us_per_step" in r}
+    if "indirection" in kv and "gather" in kv:  # issue #6: the decoder's cache indirection against a gathered cache
+        lines.append("  KV cache reorder, attention + reorder (us per step): "
+                     + verdict("indirection", kv["indirection"], {"gather": kv["gather"]}))
     allcap = [r for r in rows if r["bench"] in ("gpu_caption", "gpu_caption_resident") and "decoder_ms" in r]
     cap = [r for r in allcap if r.get("workers", 1) == 1]  # graphs and tiles compared on one worker's runs
     for bench in ("gpu_caption", "gpu_caption_resident"):

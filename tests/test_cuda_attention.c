@@ -2,7 +2,8 @@
 //   decode self-attention (KV cache + beam indirection through a random ancestor table), cross-attention
 //   (packed per-clip memory, odd lengths, key masks), and the per-step ops the decoder chains: linear (FP32 and
 //   BF16, with and without GELU; rows read on the device), add + LayerNorm, the linear with that LayerNorm fused
-//   (ac_gpu_linear_add_ln, against the reference and against its two-launch path), embedding + positions.
+//   (ac_gpu_linear_add_ln, against the reference and against its two-launch path), embedding + positions, and the
+//   KV cache gathered to follow its rows (ac_gpu_kv_cache_gather, the alternative to the indirection).
 // Outputs are poisoned with NaN before each run: rows that must not be written stay NaN, rows that must be
 // written and aren't fail. Errors are max |gpu - cpu| / max |cpu| over the output, printed as a share of the
 // budget (tests/tolerances.h). Exits 77 without a GPU.
@@ -12,6 +13,7 @@
 #include "../kernels/decoder_embed.h"
 #include "../kernels/decoder_linear.h"
 #include "../kernels/device.h"
+#include "../kernels/kv_cache_gather.h"
 #include "ref/ref_ops.h"
 #include "testutil.h"
 
@@ -509,6 +511,46 @@ static void test_linear_ln(int M_max, int M, int K, int N, int prec) {
     free(written);
 }
 
+// dst[l][t][r] = src[l][t][src_row[r]] for r < rows, every other element untouched (NaN); exact copies
+static void test_kv_gather(int layers, int steps, int max_rows, int rows, int width, int64_t pad) {
+    const int64_t stride = (int64_t)steps * max_rows * width + pad;  // pad: a layer stride past the steps
+    const size_t n = (size_t)(layers * stride);
+    float *src = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n);
+    int *row = malloc(sizeof(int) * max_rows);
+    for (size_t i = 0; i < n; i++) src[i] = frand();
+    for (int r = 0; r < max_rows; r++) row[r] = irand(max_rows);
+    float *d_src = dev_copy(src, sizeof(float) * n), *d_dst = dev_nan(n);
+    int *d_row = dev_copy(row, sizeof(int) * max_rows), *d_rows = dev_copy(&rows, sizeof(int));
+    CHECK(d_src && d_dst && d_row && d_rows, "cudaMalloc");
+    if (d_src && d_dst && d_row && d_rows) {
+        CHECK_OK(ac_gpu_kv_cache_gather(d_src, d_dst, layers, stride, steps, max_rows, width, d_row, d_rows, 0));
+        to_host(got, d_dst, sizeof(float) * n);
+        size_t bad = 0;
+        for (int l = 0; l < layers; l++)
+            for (int t = 0; t < steps; t++)
+                for (int r = 0; r < max_rows; r++)
+                    for (int i = 0; i < width; i++) {
+                        const size_t o = (size_t)(l * stride + ((int64_t)t * max_rows + r) * width + i);
+                        const float g = got[o];
+                        if (r < rows) bad += memcmp(&g, &src[(size_t)(l * stride + ((int64_t)t * max_rows + row[r]) *
+                                                                                   width + i)], 4) != 0;
+                        else bad += !isnan(g);
+                    }
+        checks += 2;
+        CHECK(!bad, "kv cache gather %d layers x %d steps x %d/%d rows x %d: %zu elements wrong", layers, steps, rows,
+              max_rows, width, bad);
+        CHECK(ac_gpu_kv_cache_gather(d_src, d_src + 1, layers, stride, steps, max_rows, width, d_row, d_rows, 0) ==
+                  AC_ERR_INVALID_ARG, "kv cache gather: overlapping buffers accepted");
+    }
+    cudaFree(d_src);
+    cudaFree(d_dst);
+    cudaFree(d_row);
+    cudaFree(d_rows);
+    free(src);
+    free(got);
+    free(row);
+}
+
 static void test_embed(int max_rows, int rows, int V, int D, int step) {
     int *tok = malloc(sizeof(int) * max_rows), *written = malloc(sizeof(int) * max_rows);
     float *emb = malloc(sizeof(float) * (size_t)V * D), *pos = malloc(sizeof(float) * (size_t)(step + 1) * D);
@@ -589,6 +631,9 @@ int main(void) {
     const int(*lnc)[4] = small && small[0] == '1' ? lnc_small : lnc_gpu;
     for (size_t i = 0; i < sizeof lnc_gpu / sizeof lnc_gpu[0]; i++)
         for (int prec = 0; prec < 3; prec++) test_linear_ln(lnc[i][1], lnc[i][0], lnc[i][2], lnc[i][3], prec);
+    test_kv_gather(6, 20, 96, 90, 512, 0);  // the decoder's width (2 d_model), float4 copies
+    test_kv_gather(2, 5, 33, 7, 6, 4);      // width 6: scalar copies; a padded layer stride
+    test_kv_gather(1, 1, 5, 0, 8, 0);       // no live rows: nothing written
     test_embed(30, 17, 4371, 256, 0);
     test_embed(30, 30, 101, 37, 19);
     const char *names[] = {"self-attention", "cross-attention", "linear fp32", "linear bf16", "linear split",

@@ -78,6 +78,8 @@ class GpuTable(unittest.TestCase):
                         "front end": "20.0 us (7 %)"},
                        {"bench": "gpu_bf16_agreement", "stft_bf16": "fft32", "share_identical": 0.975},
                        {"bench": "gpu_bf16_agreement", "stft_bf16": "fft", "share_identical": 0.99},
+                       {"bench": "gpu_kv_reorder", "mode": "indirection", "us_per_step": 40.0},
+                       {"bench": "gpu_kv_reorder", "mode": "gather", "us_per_step": 90.0},
                        {"bench": "bulk_caption", "format": "wav", "workers": 1, "files_per_s": 700.0},
                        {"bench": "bulk_caption", "format": "wav", "workers": 2, "files_per_s": 600.0}])
         self.assertTrue(line_with(lines, "MLP bf16 C 96 ").endswith(": keep"))
@@ -96,6 +98,8 @@ class GpuTable(unittest.TestCase):
         self.assertTrue(line_with(lines, "caption agreement").endswith("fft (double) 0.9900; flip to fft"))
         # 300 against 290: 3.4 %, inside the noise
         self.assertTrue(line_with(lines, "MLP paths in the whole encoder").endswith(": keep"))
+        self.assertIn("default indirection 40.00, best other gather 90.00: keep",
+                      line_with(lines, "KV cache reorder"))
         # higher is better for files/s
         self.assertIn("flip to 1 (17 % better)", line_with(lines, "workers per GPU"))
 

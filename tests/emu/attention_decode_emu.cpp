@@ -6,7 +6,8 @@
 // the step's k | v stored at cache[step][r] and anc[r][step] = r for live rows only. Cross-attention: packed
 // per-clip memory, odd lengths, key masks, lengths past 32. Outputs start as NaN: rows that must not be written
 // stay NaN, rows that must be written and aren't fail. Errors are max |emu - ref| / max |ref| as a share of
-// TOL_GPU_ATTN_REL. Not a GPU test: it checks the code against CUDA's documented semantics only.
+// TOL_GPU_ATTN_REL. The chained steps run twice: through the decoder's cache indirection and through its
+// alternative, the cache gathered after each step (kernels/kv_cache_gather_kernel.cuh). Not a GPU test: it checks the code against CUDA's documented semantics only.
 #include "emu_rt.h"
 
 extern "C" {
@@ -22,6 +23,7 @@ extern "C" {
 #include "../../host/model.h"  // AC_MAX_BEAM, for the beam kernels' header
 }
 #include "../../kernels/beam_search_kernel.cuh"  // gather_rows_kernel: the decoder's cache indirection
+#include "../../kernels/kv_cache_gather_kernel.cuh"  // its alternative: the cache itself follows the rows
 
 #include "emu_check.h"
 
@@ -143,11 +145,17 @@ static void test_cross(int n_clips, int K, int D, int H, int max_frames, int sla
 // ac_gpu_gather_rows(anc[cur] -> anc[1 - cur], n_cols = step + 1). Rows move between steps (random survivors of
 // each clip, duplicated, dropped, clips finishing), and the reference keeps every row's full k | v history
 // explicitly, reordered like the host decoder's caches (ac_decoder_reorder): the attention at each step must see
-// exactly its row's own history.
-static void test_self_chain(int n_clips, int K, int D, int H, int maxT) {
+// exactly its row's own history. gather: the alternative bench_gpu_kv_reorder times, the cache itself reordered
+// after each step (kv_cache_gather_kernel into a second buffer, swapped) under an identity ancestor table.
+static void test_self_chain(int n_clips, int K, int D, int H, int maxT, bool gather = false) {
     const int R = n_clips * K;
-    std::vector<float> cache((size_t)maxT * R * 2 * D, NAN);
+    std::vector<float> caches[2] = {std::vector<float>((size_t)maxT * R * 2 * D, NAN),
+                                    std::vector<float>((size_t)maxT * R * 2 * D, NAN)};
+    int cc = 0;  // the cache in use (gather)
     emu_buf<int> anc[2] = {emu_buf<int>((size_t)R * maxT), emu_buf<int>((size_t)R * maxT)};
+    if (gather)
+        for (int r = 0; r < R; r++)
+            for (int t = 0; t < maxT; t++) anc[0][(size_t)r * maxT + t] = r;
     emu_buf<int> src_row(R), n_rows(1);
     std::vector<int> n_live(n_clips, 1), row_off(n_clips), row_clip(R);
     std::vector<std::vector<float>> hist(R);  // per row: (t, 2D) k | v of positions 0..t-1
@@ -157,7 +165,7 @@ static void test_self_chain(int n_clips, int K, int D, int H, int maxT) {
         std::vector<float> qkv((size_t)R * 3 * D, NAN), out((size_t)R * D, NAN), ref((size_t)R * D, 0.0f);
         std::vector<int> written(R, 0);
         for (size_t e = 0; e < (size_t)rows * 3 * D; e++) qkv[e] = frand();
-        launch_self(qkv.data(), cache.data(), anc[cur].p(), i, maxT, row_off.data(), n_live.data(), n_clips, R, D, H,
+        launch_self(qkv.data(), caches[cc].data(), anc[cur].p(), i, maxT, row_off.data(), n_live.data(), n_clips, R, D, H,
                     out.data());
         std::vector<float> k((size_t)(i + 1) * D), v((size_t)(i + 1) * D);
         for (int r = 0; r < rows; r++) {
@@ -170,8 +178,8 @@ static void test_self_chain(int n_clips, int K, int D, int H, int maxT) {
             ref_attend(&qkv[(size_t)r * 3 * D], k.data(), v.data(), i + 1, i + 1, D, H, &ref[(size_t)r * D]);
         }
         char what[128];
-        snprintf(what, sizeof what, "self-attention chain clips %d beam %d D %d heads %d step %d (%d rows)", n_clips,
-                 K, D, H, i, rows);
+        snprintf(what, sizeof what, "self-attention chain%s clips %d beam %d D %d heads %d step %d (%d rows)",
+                 gather ? " (gathered cache)" : "", n_clips, K, D, H, i, rows);
         compare_rows(what, 0, ref.data(), out.data(), written.data(), R, D, TOL_GPU_ATTN_REL);
         if (i + 1 >= maxT) break;
         // the beam's next rows: per clip 0..K survivors, each continuing a random row of the same clip
@@ -189,10 +197,23 @@ static void test_self_chain(int n_clips, int K, int D, int H, int maxT) {
             }
         }
         n_rows[0] = r2;
-        emu_launch({(unsigned)R, 1, 1}, {64, 1, 1}, 0, [&] {
-            gather_rows_kernel(anc[cur].p(), anc[1 - cur].p(), maxT, i + 1, src_row.p(), nullptr, n_rows.p());
-        });
-        cur = 1 - cur;
+        if (gather) {  // positions 0..i of every row follow it; rows past r2 are left as they were
+            const int W = 2 * D;
+            emu_launch({(unsigned)R, (unsigned)(i + 1), 1}, {128, 1, 1}, 0, [&] {
+                if (W % 4 == 0)
+                    kv_cache_gather_kernel<true>(caches[cc].data(), caches[1 - cc].data(), (int64_t)maxT * R * W, R,
+                                                 W, src_row.p(), n_rows.p());
+                else
+                    kv_cache_gather_kernel<false>(caches[cc].data(), caches[1 - cc].data(), (int64_t)maxT * R * W, R,
+                                                  W, src_row.p(), n_rows.p());
+            });
+            cc = 1 - cc;
+        } else {
+            emu_launch({(unsigned)R, 1, 1}, {64, 1, 1}, 0, [&] {
+                gather_rows_kernel(anc[cur].p(), anc[1 - cur].p(), maxT, i + 1, src_row.p(), nullptr, n_rows.p());
+            });
+            cur = 1 - cur;
+        }
         hist.assign(R, std::vector<float>());
         for (int r = 0; r < r2; r++) hist[r] = nh[r], row_clip[r] = nclip[r];
         n_live = nl, row_off = no, rows = r2;
@@ -203,6 +224,10 @@ int main() {
     test_self_chain(3, 3, 32, 2, 8);
     test_self_chain(5, 4, 48, 3, 37);  // past 32 keys
     test_self_chain(1, 16, 16, 1, 6);
+    test_self_chain(3, 3, 32, 2, 8, true);  // the cache gathered instead of the indirection
+    test_self_chain(5, 4, 48, 3, 37, true);
+    test_self_chain(2, 3, 6, 2, 5, true);  // width 12: float4 copies; 2 D = 6 below: scalar ones
+    test_self_chain(2, 3, 3, 1, 5, true);
     const int dh[][2] = {{64, 2}, {48, 3}, {40, 1}, {96, 6}, {256, 8}};
     for (size_t i = 0; i < sizeof dh / sizeof dh[0]; i++) {
         const int D = dh[i][0], H = dh[i][1];
