@@ -42,6 +42,15 @@ static inline int ac_debug_sync(void) {
 
 #define CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
 
+// Lets `kernel` take `bytes` of dynamic shared memory on the current device (cudaFuncSetAttribute's
+// MaxDynamicSharedMemorySize, needed above 48 KB): set once per kernel and device for the largest size asked so
+// far (kernels/device.cu), not at every launch, where it was a driver call per launch (the decoder issues ~50
+// launches a step).
+cudaError_t ac_smem_optin_fn(const void *kernel, int bytes);
+template <typename F> static inline cudaError_t ac_smem_optin(F *kernel, int bytes) {
+    return ac_smem_optin_fn((const void *)kernel, bytes);
+}
+
 // cuBLAS / cuBLASLt / cuFFT status checks, same contract as CUDA_CHECK (allocation failures -> AC_ERR_NOMEM).
 #define CUBLAS_CHECK(expr)                                                                                        \
     do {                                                                                                          \

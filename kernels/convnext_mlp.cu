@@ -61,7 +61,7 @@ ac_status launch_rows(fused_kernel kern, int64_t N, const void *h, const void *w
                        "the batch)", (long long)N);
     // Above 48 KB of dynamic shared memory a kernel must opt in; cheap next to the launch, so done every call
     // rather than cached per device.
-    CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, K::SMEM));
+    CUDA_CHECK(ac_smem_optin(kern, K::SMEM));
     kern<<<(unsigned)blocks, K::NTHREADS, K::SMEM, stream>>>(N, (const op_t *)h, (const op_t *)w1, b1,
                                                              (const op_t *)w2, b2, gamma, x);
     KERNEL_CHECK();
@@ -82,8 +82,8 @@ ac_status run_split(int64_t N, int C, const void *h, const void *w1, const float
                        "fp16 (hint: allocate ac_convnext_mlp_workspace() bytes)", workspace_bytes, H);
     auto k1 = ac_mlp_split::mlp_gemm_kernel<ac_mlp_split::EPI_BIAS_GELU>;
     auto k2 = ac_mlp_split::mlp_gemm_kernel<ac_mlp_split::EPI_SCALE_RESIDUAL>;
-    CUDA_CHECK(cudaFuncSetAttribute(k1, cudaFuncAttributeMaxDynamicSharedMemorySize, K::SMEM));
-    CUDA_CHECK(cudaFuncSetAttribute(k2, cudaFuncAttributeMaxDynamicSharedMemorySize, K::SMEM));
+    CUDA_CHECK(ac_smem_optin(k1, K::SMEM));
+    CUDA_CHECK(ac_smem_optin(k2, K::SMEM));
     op_t *hid = (op_t *)workspace;
     for (int64_t r0 = 0; r0 < N; r0 += R) {
         const int rows = (int)(N - r0 < R ? N - r0 : R);

@@ -4,10 +4,36 @@
 #include "common.cuh"
 #include "device.h"
 
+#include <mutex>
 #include <stdio.h>
 #include <string.h>
 
 extern "C" int ac_cuda_compiled(void) { return 1; }
+
+// See common.cuh. The attribute belongs to the kernel in the device's context, so it is kept per (kernel,
+// device); a table of the pairs seen (a few dozen kernels x devices), under a lock: workers on several threads
+// launch. Past the table's end it sets the attribute every time, as before.
+cudaError_t ac_smem_optin_fn(const void *kernel, int bytes) {
+    if (bytes <= 48 * 1024) return cudaSuccess;
+    int dev = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e != cudaSuccess) return e;
+    struct entry {
+        const void *fn;
+        int dev, bytes;
+    };
+    static entry done[1024];
+    static int n_done;
+    static std::mutex mu;
+    std::lock_guard<std::mutex> lock(mu);
+    int i = 0;
+    while (i < n_done && !(done[i].fn == kernel && done[i].dev == dev)) i++;
+    if (i < n_done && done[i].bytes >= bytes) return cudaSuccess;
+    e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    if (e == cudaSuccess && i < n_done) done[i].bytes = bytes;
+    else if (e == cudaSuccess && n_done < (int)(sizeof done / sizeof done[0])) done[n_done++] = {kernel, dev, bytes};
+    return e;
+}
 
 extern "C" ac_status ac_cuda_device_count(int *n) {
     *n = 0;
