@@ -9,7 +9,8 @@
 // clips includes their staging on the host); decoder_enqueue_ms is the host's time issuing the decoder's launches
 // (near decoder_ms: launch-bound, the case for AC_GPU_GRAPH); "graph" is 1 when AC_GPU_GRAPH=1 made the decoder replay CUDA graphs;
 // "linear_tile" is the decoder linears' BF16 tile when AC_LINEAR_TILE forced one ("auto": the launcher's choice);
-// "linear_ln" is "unfused" under AC_LINEAR_LN=0 (out_proj / linear2 and their LayerNorms as two launches each).
+// "linear_ln" is "two launches" under AC_LINEAR_LN=0 (out_proj / linear2 and their LayerNorms as a plain linear and
+// add+LN each), else "default" (out_proj fused, linear2 split-K).
 // --workers N: N threads on device 0, each with its own model copy and stream, captioning their own batches of
 // the same clips at once, as `audiocap caption --device cuda:0` runs (two workers per GPU by default: one's
 // encoder fills the SMs the other's latency-bound decoder leaves idle); clips/s is their sum over the wall time,
@@ -207,8 +208,8 @@ int main(int argc, char **argv) {
     const int graph = ge && ge[0] == '1';  // the decoder replays CUDA graphs (kernels/gpu_decoder.cu)
     const char *lt = getenv("AC_LINEAR_TILE");  // the decoder linears' BF16 tile, forced (kernels/decoder_linear.cu)
     const char *tile = lt && (!strcmp(lt, "64") || !strcmp(lt, "32")) ? lt : "auto";
-    const char *ll = getenv("AC_LINEAR_LN");  // 0: out_proj / linear2 and their LayerNorms as two launches
-    const char *linear_ln = ll && ll[0] == '0' ? "unfused" : "fused";
+    const char *ll = getenv("AC_LINEAR_LN");  // 0: out_proj / linear2 and their LayerNorms as two plain launches
+    const char *linear_ln = ll && ll[0] == '0' ? "two launches" : "default";
     int rc = 0;
     for (const char *s = batches; s && *s;) {
         const int batch = atoi(s);

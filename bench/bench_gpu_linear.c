@@ -8,8 +8,9 @@
 // costs. One JSON line per (shape, product, tile) on stdout ("tflops" counts one product):
 //   {"bench":"gpu_linear","M":768,"K":256,"N":256,"product":"split","tile":"32","us":..,"tflops":..,"device":".."}
 // Then the two N 256 shapes (out_proj, linear2) as the decoder runs them, with the residual LayerNorm:
-// ac_gpu_linear_add_ln in one launch (the default) and in two (AC_LINEAR_LN=0: the linear, then add+LN), split:
-//   {"bench":"gpu_linear_ln","M":768,"K":256,"N":256,"path":"fused","us":..,"device":".."}
+// ac_gpu_linear_add_ln's default path (out_proj: "fused", one launch; linear2: "split-K", chunks of 512 k and the
+// LayerNorm summing them) and AC_LINEAR_LN=0's ("two launches": the plain linear, then add+LN), split product:
+//   {"bench":"gpu_linear_ln","M":768,"K":256,"N":256,"path":"fused","default":true,"us":..,"device":".."}
 // us: median of --reps (7) timings of --calls (50) back-to-back calls each (CUDA events), per call. Exits 77
 // without a GPU.
 // usage: bench_gpu_linear [--clips 256] [--beam 3] [--reps 7] [--calls 50] [--vocab 4371]
@@ -161,8 +162,8 @@ int main(int argc, char **argv) {
         cudaFree(y);
         if (rc) break;
     }
-    // the sublayer ends: linear + residual + LayerNorm, fused or as two launches (x is rewritten every call: the
-    // values drift, the work does not)
+    // the sublayer ends: linear + residual + LayerNorm, the default path or two plain launches (x is rewritten every
+    // call: the values drift, the work does not)
     const int ln_k[2] = {256, 2048};
     for (int k = 0; k < 2 && !rc; k++) {
         const int M = R, K = ln_k[k], N = 256;
@@ -171,16 +172,18 @@ int main(int argc, char **argv) {
         float *lb = dev_fill((size_t)N, 0, 47 + k);
         void *Wb = dev_fill((size_t)N * K, 1, 53 + k), *Wl = dev_fill((size_t)N * K, 1, 59 + k);
         float *scratch = NULL;
-        CK(cudaMalloc((void **)&scratch, sizeof(float) * (size_t)M * N));
-        for (int fused = 1; fused >= 0 && !rc; fused--) {
-            if (fused) unsetenv("AC_LINEAR_LN");
+        CK(cudaMalloc((void **)&scratch, sizeof(float) * ac_gpu_linear_add_ln_scratch(Wb, M, N, K)));
+        for (int dflt = 1; dflt >= 0 && !rc; dflt--) {
+            if (dflt) unsetenv("AC_LINEAR_LN");
             else setenv("AC_LINEAR_LN", "0", 1);
+            const char *names[3] = {"two launches", "fused", "split-K"};
+            const char *path = names[ac_gpu_linear_add_ln_path(Wb, N, K)];
             lin_call a = {.x = in, .b = b, .ln_w = lw, .ln_b = lb, .y = x, .scratch = scratch, .Wb = Wb, .Wl = Wl,
                           .M = M, .K = K, .N = N};
             double med = 0;
             if ((rc = time_calls(s, e0, e1, reps, calls, call_linear, &a, &med))) break;
-            printf("{\"bench\":\"gpu_linear_ln\",\"M\":%d,\"K\":%d,\"N\":%d,\"path\":\"%s\",\"us\":%.2f,"
-                   "\"device\":\"%s\"}\n", M, K, N, fused ? "fused" : "two launches", med, dev);
+            printf("{\"bench\":\"gpu_linear_ln\",\"M\":%d,\"K\":%d,\"N\":%d,\"path\":\"%s\",\"default\":%s,"
+                   "\"us\":%.2f,\"device\":\"%s\"}\n", M, K, N, path, dflt ? "true" : "false", med, dev);
             fflush(stdout);
         }
         unsetenv("AC_LINEAR_LN");

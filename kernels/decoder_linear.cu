@@ -74,7 +74,7 @@ static ac_status launch_bf16(dim3 grid, cudaStream_t stream, const float *x, int
     typedef lin_mma<T, T, SPLIT> C;
     auto kern = linear_bf16_kernel<T, T, SPLIT, VEC>;
     if (C::SMEM > 48 * 1024)
-        CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM));
+        CUDA_CHECK(ac_smem_optin(kern, C::SMEM));
     kern<<<grid, C::NTHREADS, C::SMEM, stream>>>(x, M_max, d_M, K, W, W_lo, b, N, gelu, y);
     KERNEL_CHECK();
     return AC_OK;
@@ -135,9 +135,18 @@ extern "C" ac_status ac_gpu_linear(const float *x, int M_max, const int *d_M, in
     return ac_gpu_linear_grid(x, M_max, d_M, K, W, W_bf16, W_bf16_lo, b, N, gelu, y, stream, 65535);
 }
 
-extern "C" int ac_gpu_linear_add_ln_fused(const void *W_bf16, int N) {
+extern "C" ac_lin_ln_path ac_gpu_linear_add_ln_path(const void *W_bf16, int N, int K) {
     const char *e = getenv("AC_LINEAR_LN");
-    return !(e && e[0] == '0') && W_bf16 && N == LIN_LN_N;
+    if ((e && e[0] == '0') || !W_bf16) return AC_LIN_LN_TWO;
+    if (K > LIN_SPLITK_CHUNK) return AC_LIN_LN_SPLITK;
+    return N == LIN_LN_N ? AC_LIN_LN_FUSED : AC_LIN_LN_TWO;
+}
+
+extern "C" int ac_gpu_linear_splitk_chunks(int K) { return K > LIN_SPLITK_CHUNK ? CEIL_DIV(K, LIN_SPLITK_CHUNK) : 1; }
+
+extern "C" size_t ac_gpu_linear_add_ln_scratch(const void *W_bf16, int M_max, int N, int K) {
+    const size_t plane = (size_t)(M_max > 0 ? M_max : 0) * (size_t)(N > 0 ? N : 0);
+    return W_bf16 ? plane * (size_t)ac_gpu_linear_splitk_chunks(K) : plane;
 }
 
 template <bool SPLIT, bool VEC>
@@ -146,8 +155,20 @@ static ac_status launch_ln(int M_max, cudaStream_t stream, const float *in, cons
                            const float *ln_w, const float *ln_b, float eps) {
     typedef lin_ln_cfg<SPLIT> C;
     auto kern = linear_ln_kernel<SPLIT, VEC>;
-    CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM));
+    CUDA_CHECK(ac_smem_optin(kern, C::SMEM));
     kern<<<CEIL_DIV(M_max, C::BM), C::NTHREADS, C::SMEM, stream>>>(in, M_max, d_M, K, W, W_lo, b, x, ln_w, ln_b, eps);
+    KERNEL_CHECK();
+    return AC_OK;
+}
+
+template <int T, bool SPLIT, bool VEC>
+static ac_status launch_splitk(int M_max, cudaStream_t stream, const float *in, const int *d_M, int K,
+                               const __nv_bfloat16 *W, const __nv_bfloat16 *W_lo, int N, float *part) {
+    typedef lin_mma<T, T, SPLIT> C;
+    auto kern = linear_splitk_kernel<T, T, SPLIT, VEC>;
+    CUDA_CHECK(ac_smem_optin(kern, C::SMEM));
+    const dim3 grid(CEIL_DIV(N, T), CEIL_DIV(M_max, T), CEIL_DIV(K, LIN_SPLITK_CHUNK));
+    kern<<<grid, C::NTHREADS, C::SMEM, stream>>>(in, M_max, d_M, K, W, W_lo, N, part);
     KERNEL_CHECK();
     return AC_OK;
 }
@@ -161,16 +182,30 @@ extern "C" ac_status ac_gpu_linear_add_ln(const float *in, int M_max, const int 
                        (const void *)in, (const void *)W, W_bf16, (void *)x, (const void *)b, (const void *)ln_w,
                        (const void *)ln_b, M_max, K, N);
     if (M_max == 0) return AC_OK;
-    if (!ac_gpu_linear_add_ln_fused(W_bf16, N)) {
-        if (!scratch)
-            return ac_fail(AC_ERR_INVALID_ARG, "linear + layernorm: N %d (fused only at %d) needs a scratch buffer", N,
-                           LIN_LN_N);
+    const ac_lin_ln_path path = ac_gpu_linear_add_ln_path(W_bf16, N, K);
+    if (path != AC_LIN_LN_FUSED && !scratch)
+        return ac_fail(AC_ERR_INVALID_ARG, "linear + layernorm: M %d K %d N %d needs a scratch buffer of %zu floats "
+                       "(ac_gpu_linear_add_ln_scratch)", M_max, K, N, ac_gpu_linear_add_ln_scratch(W_bf16, M_max, N, K));
+    if (path == AC_LIN_LN_TWO) {
         ac_status st = ac_gpu_linear(in, M_max, d_M, K, W, W_bf16, W_bf16_lo, b, N, 0, scratch, stream);
         return st ? st : ac_gpu_add_layernorm(x, scratch, M_max, d_M, N, ln_w, ln_b, eps, stream);
     }
     const int vec = K % 8 == 0 && (uintptr_t)in % 16 == 0 && (uintptr_t)W_bf16 % 16 == 0 &&
                     (uintptr_t)W_bf16_lo % 16 == 0;
     const __nv_bfloat16 *wh = (const __nv_bfloat16 *)W_bf16, *wl = (const __nv_bfloat16 *)W_bf16_lo;
+    if (path == AC_LIN_LN_SPLITK) {
+        const int chunks = CEIL_DIV(K, LIN_SPLITK_CHUNK);
+        int tile = 64;
+        ac_status st = bf16_tile(M_max, N * chunks, &tile);  // the chunks count as columns: the grid's blocks
+        if (st) return st;
+#define SPLITK(T) (wl ? (vec ? launch_splitk<T, true, true>(M_max, stream, in, d_M, K, wh, wl, N, scratch)         \
+                         : launch_splitk<T, true, false>(M_max, stream, in, d_M, K, wh, wl, N, scratch))           \
+                      : (vec ? launch_splitk<T, false, true>(M_max, stream, in, d_M, K, wh, nullptr, N, scratch)   \
+                             : launch_splitk<T, false, false>(M_max, stream, in, d_M, K, wh, nullptr, N, scratch)))
+        st = tile == 64 ? SPLITK(64) : SPLITK(32);
+#undef SPLITK
+        return st ? st : ac_gpu_add_layernorm_sum(x, scratch, chunks, b, M_max, d_M, N, ln_w, ln_b, eps, stream);
+    }
     if (wl) return vec ? launch_ln<true, true>(M_max, stream, in, d_M, K, wh, wl, b, x, ln_w, ln_b, eps)
                        : launch_ln<true, false>(M_max, stream, in, d_M, K, wh, wl, b, x, ln_w, ln_b, eps);
     return vec ? launch_ln<false, true>(M_max, stream, in, d_M, K, wh, nullptr, b, x, ln_w, ln_b, eps)

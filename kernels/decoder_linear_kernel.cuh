@@ -109,13 +109,14 @@ __device__ __forceinline__ void bf16_split2(float2 v, uint32_t *hi, uint32_t *lo
 }
 
 // K-slice kt of x rows [m0, m0 + BM) (fp32) and of W (and W_lo) rows [n0, n0 + BN) into a stage, zeros past M, N,
-// K. VEC (K % 8 == 0, 16-byte aligned rows): 16-byte cp.async copies, a compile-time count per thread; else
-// element by element, synchronously.
+// K; rows are ld elements apart (ld = K, or the whole depth when x and W point into a split-K chunk). VEC (K and
+// ld % 8 == 0, 16-byte aligned rows): 16-byte cp.async copies, a compile-time count per thread; else element by
+// element, synchronously.
 template <class C, bool VEC>
 __device__ __forceinline__ void lin_load_stage(unsigned char *st, const float *__restrict__ x,
                                                const __nv_bfloat16 *__restrict__ W,
-                                               const __nv_bfloat16 *__restrict__ W_lo, int M, int N, int K, int m0,
-                                               int n0, int kt) {
+                                               const __nv_bfloat16 *__restrict__ W_lo, int M, int N, int K,
+                                               int64_t ld, int m0, int n0, int kt) {
     constexpr int BM = C::BM, BN = C::BN;
     constexpr bool SPLIT = C::SPLIT;
     float *xs = (float *)st;
@@ -132,14 +133,14 @@ __device__ __forceinline__ void lin_load_stage(unsigned char *st, const float *_
             if (BM * XQ % C::NTHREADS != 0 && e >= BM * XQ) break;
             float *d = xs + r * C::LDX + c;
             if (m0 + r < M && k0 + c < K)
-                __pipeline_memcpy_async(d, x + (int64_t)(m0 + r) * K + k0 + c, 16);
+                __pipeline_memcpy_async(d, x + (m0 + r) * ld + k0 + c, 16);
             else
                 *(float4 *)d = make_float4(0.f, 0.f, 0.f, 0.f);
         }
 #pragma unroll
         for (int i = 0; i < BN * WQ / C::NTHREADS; i++) {
             const int e = threadIdx.x + i * C::NTHREADS, r = e / WQ, c = 8 * (e % WQ);
-            const int64_t o = (int64_t)(n0 + r) * K + k0 + c;
+            const int64_t o = (n0 + r) * ld + k0 + c;
             const bool in = n0 + r < N && k0 + c < K;
             if (in) __pipeline_memcpy_async(ws + r * C::LDW + c, W + o, 16);
             else *(uint4 *)(ws + r * C::LDW + c) = make_uint4(0u, 0u, 0u, 0u);
@@ -152,33 +153,34 @@ __device__ __forceinline__ void lin_load_stage(unsigned char *st, const float *_
         const __nv_bfloat16 zero = __float2bfloat16(0.0f);
         for (int e = threadIdx.x; e < BM * C::BK; e += C::NTHREADS) {
             const int r = e / C::BK, c = e % C::BK, m = m0 + r, k = k0 + c;
-            xs[r * C::LDX + c] = m < M && k < K ? x[(int64_t)m * K + k] : 0.0f;
+            xs[r * C::LDX + c] = m < M && k < K ? x[m * ld + k] : 0.0f;
         }
         for (int e = threadIdx.x; e < BN * C::BK; e += C::NTHREADS) {
             const int r = e / C::BK, c = e % C::BK, n = n0 + r, k = k0 + c;
             const bool in = n < N && k < K;
-            ws[r * C::LDW + c] = in ? W[(int64_t)n * K + k] : zero;
-            if (SPLIT) wl[r * C::LDW + c] = in ? W_lo[(int64_t)n * K + k] : zero;
+            ws[r * C::LDW + c] = in ? W[n * ld + k] : zero;
+            if (SPLIT) wl[r * C::LDW + c] = in ? W_lo[n * ld + k] : zero;
         }
     }
 }
 
 // The k loop of a BF16 tile: acc (the warp's MT x NT m16n8 tiles) = x rows [m0, m0 + BM) . W rows [n0, n0 + BN)^T
-// over all of K, the warp's tile at (wm, wn) inside the block's. Every output element goes through one m16n8k16
+// over k < K (rows ld apart), the warp's tile at (wm, wn) inside the block's. Every output element goes through one m16n8k16
 // step per 16 k in increasing order (three products in a fixed order with SPLIT), whatever the tile: the
 // batch-invariance contract of decoder_linear.h.
 template <class C, bool VEC>
 __device__ __forceinline__ void lin_mainloop(unsigned char *smem, const float *__restrict__ x,
                                              const __nv_bfloat16 *__restrict__ W,
-                                             const __nv_bfloat16 *__restrict__ W_lo, int M, int N, int K, int m0,
-                                             int n0, int wm, int wn, float (&acc)[C::MT][C::NT][4]) {
+                                             const __nv_bfloat16 *__restrict__ W_lo, int M, int N, int K,
+                                             int64_t ld, int m0, int n0, int wm, int wn,
+                                             float (&acc)[C::MT][C::NT][4]) {
     constexpr bool SPLIT = C::SPLIT;
     const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     const int KT = CEIL_DIV(K, C::BK);
 
-    lin_load_stage<C, VEC>(smem, x, W, W_lo, M, N, K, m0, n0, 0);
+    lin_load_stage<C, VEC>(smem, x, W, W_lo, M, N, K, ld, m0, n0, 0);
     __pipeline_commit();
-    if (KT > 1) lin_load_stage<C, VEC>(smem + C::STAGE, x, W, W_lo, M, N, K, m0, n0, 1);
+    if (KT > 1) lin_load_stage<C, VEC>(smem + C::STAGE, x, W, W_lo, M, N, K, ld, m0, n0, 1);
     __pipeline_commit();
 
     // a lane's A fragment reads: rows g and g + 8 of each m16 tile, k 2t and 2t + 8 (mma_16816.cuh); ldmatrix row
@@ -193,7 +195,8 @@ __device__ __forceinline__ void lin_mainloop(unsigned char *smem, const float *_
         __pipeline_wait_prior(1);
         __syncthreads();
         if (kt + 2 < KT)
-            lin_load_stage<C, VEC>(smem + ((kt + 2) % C::STAGES) * C::STAGE, x, W, W_lo, M, N, K, m0, n0, kt + 2);
+            lin_load_stage<C, VEC>(smem + ((kt + 2) % C::STAGES) * C::STAGE, x, W, W_lo, M, N, K, ld, m0, n0,
+                                   kt + 2);
         __pipeline_commit();
         const unsigned char *st = smem + (kt % C::STAGES) * C::STAGE;
         const float *xs = (const float *)st + x_off;
@@ -243,7 +246,7 @@ __global__ void __launch_bounds__(128) linear_bf16_kernel(const float *__restric
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     const int wm = (warp / C::WARPS_N_) * C::WM, wn = (warp % C::WARPS_N_) * C::WN;
     float acc[C::MT][C::NT][4];
-    lin_mainloop<C, VEC>(smem, x, W, W_lo, M, N, K, m0, n0, wm, wn, acc);
+    lin_mainloop<C, VEC>(smem, x, W, W_lo, M, N, K, K, m0, n0, wm, wn, acc);
 
     // epilogue from the accumulators: lane holds columns 2t, 2t + 1 of rows g and g + 8 of each m16n8 tile
 #pragma unroll
@@ -295,7 +298,7 @@ __global__ void __launch_bounds__(256) linear_ln_kernel(const float *__restrict_
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     const int wn = warp * C::WN;
     float acc[1][4][4];
-    lin_mainloop<C, VEC>(smem, in, W, W_lo, M, N, K, m0, 0, 0, wn, acc);
+    lin_mainloop<C, VEC>(smem, in, W, W_lo, M, N, K, K, m0, 0, 0, wn, acc);
 
     // v = x + acc + b for this lane's rows g (h = 0) and g + 8 (h = 1), columns wn + 8 nt + 2 t + j
     float v[2][4][2];
@@ -356,4 +359,48 @@ __global__ void __launch_bounds__(256) linear_ln_kernel(const float *__restrict_
                 x[(size_t)r * N + n] = (v[h][nt][j] - fm) * inv * ln_w[n] + ln_b[n];
             }
     }
+}
+
+// linear2 (K = 2048) with its residual LayerNorm, in two launches that keep the chip busy at a batch's 768 rows:
+//   linear_splitk_kernel  part[z] (M, N) = x[:, kz] . W[:, kz]^T over the z-th chunk of LIN_SPLITK_CHUNK k (no
+//                         bias), the plain tiles' k loop on a grid of (N, M, chunks) tiles: 64 x 64 tiles with 4
+//                         chunks are 192 blocks where the unsplit grid has 48 (and the 32 x 32 tile issues twice the
+//                         instructions per HMMA);
+//   then add_ln_kernel    x = LayerNorm(x + ((part[0] + part[1]) + ...) + b) (kernels/decoder_add_ln_kernel.cuh,
+//                         ac_gpu_add_layernorm_sum).
+// The chunks depend on K alone and are summed in order, so every row's result is the same whatever the tile (64 or
+// 32, same bits as ever) or the batch; it differs from the unsplit sum in the last bits only (the order of the
+// partial sums).
+#define LIN_SPLITK_CHUNK 512
+
+template <int BM, int BN, bool SPLIT, bool VEC>
+__global__ void __launch_bounds__(128) linear_splitk_kernel(const float *__restrict__ x, int M_max, const int *d_M,
+                                                            int K, const __nv_bfloat16 *__restrict__ W,
+                                                            const __nv_bfloat16 *__restrict__ W_lo, int N,
+                                                            float *__restrict__ part) {
+    typedef lin_mma<BM, BN, SPLIT> C;
+    AC_DYNAMIC_SMEM(unsigned char, smem);
+    const int M = d_M ? min(*d_M, M_max) : M_max;
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN, kb = blockIdx.z * LIN_SPLITK_CHUNK;
+    if (m0 >= M) return;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const int wm = (warp / C::WARPS_N_) * C::WM, wn = (warp % C::WARPS_N_) * C::WN;
+    float acc[C::MT][C::NT][4];
+    lin_mainloop<C, VEC>(smem, x + kb, W + kb, SPLIT ? W_lo + kb : W_lo, M, N, min(LIN_SPLITK_CHUNK, K - kb), K, m0,
+                         n0, wm, wn, acc);
+    float *p = part + (size_t)blockIdx.z * M_max * N;
+#pragma unroll
+    for (int nt = 0; nt < C::NT; nt++)
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            const int n = n0 + wn + 8 * nt + 2 * t + j;
+            if (n >= N) continue;
+#pragma unroll
+            for (int m = 0; m < C::MT; m++)
+#pragma unroll
+                for (int h = 0; h < 2; h++) {
+                    const int r = m0 + wm + 16 * m + g + 8 * h;
+                    if (r < M) p[(size_t)r * N + n] = acc[m][nt][2 * h + j];
+                }
+        }
 }

@@ -2,7 +2,8 @@
 // ac_decoder_step (nn.TransformerDecoderLayer, post-LN, GELU; conette aac_tfmer.py) on the live rows.
 // AC_GPU_GRAPH=1 replays each step as a CUDA graph captured once per shape (see graphs_wanted); AC_GPU_PROFILE=1
 // times the parts of every step (prof_mark), launching them without graphs.
-// Layouts: x, att, o (rows, D); qkv (rows, 3D) = q | k | v (reused as q (rows, D) for cross-attention);
+// Layouts: x, att (rows, D); part: the sublayer ends' scratch (ac_gpu_linear_add_ln_scratch: up to rows x D x
+// linear2's k chunks); qkv (rows, 3D) = q | k | v (reused as q (rows, D) for cross-attention);
 // ff (rows, dim_feedforward); logits (rows, V); self-attention cache per layer (max_pred, rows, 2D) = k | v,
 // indexed through the ancestor table anc (rows, max_pred); cross K/V per layer (total frames, 2D) = k | v.
 // Rows are the beam search's (kernels/beam_search.h); *n_rows on the device bounds every kernel.
@@ -24,13 +25,13 @@
 
 namespace {
 
-// AC_GPU_PROFILE=1: parts of a step, by kernel class ("linears" are ac_gpu_linear launches, with the residual
-// LayerNorm where it is fused into them; add+LN the three residual LayerNorms per layer where it is not; beam search: its init, steps and the live-row count each step copies to the host;
+// AC_GPU_PROFILE=1: parts of a step, by kernel class ("linears" are the sublayers' linears with their residual
+// LayerNorms, ac_gpu_linear_add_ln, whichever path; beam search: its init, steps and the live-row count each step copies to the host;
 // gather: the cache indirection's reorder after the beam step)
-enum { P_KV, P_EMBED, P_SA_LIN, P_SA, P_LN, P_CA_LIN, P_CA, P_FFN, P_CLS, P_BEAM, P_GATHER, P_N };
-const char *const P_NAMES[P_N] = {"cross K/V",    "embedding",         "self linears", "self-attention",
-                                  "add+LN",       "cross linears",     "cross-attention", "FFN linears",
-                                  "classifier",   "beam search",       "cache gather"};
+enum { P_KV, P_EMBED, P_SA_LIN, P_SA, P_CA_LIN, P_CA, P_FFN, P_CLS, P_BEAM, P_GATHER, P_N };
+const char *const P_NAMES[P_N] = {"cross K/V",     "embedding",       "self linears", "self-attention",
+                                  "cross linears", "cross-attention", "FFN linears",  "classifier",
+                                  "beam search",   "cache gather"};
 
 struct lin {
     const float *w, *b;
@@ -63,7 +64,7 @@ struct dec_state {
     int cap_rows, cap_steps;
     int64_t cap_frames;
     int cap_clips;
-    float *x, *qkv, *att, *o, *ff, *logits, *cache, *mem_kv;
+    float *x, *qkv, *att, *part, *ff, *logits, *cache, *mem_kv;
     int *anc[2], *mem_off, *mem_len;
     int *n_rows_host;  // pinned, one per step
     cudaEvent_t *ev;
@@ -127,7 +128,7 @@ void drop_graphs(dec_state *s);
 // The per-call device buffers, all let go (capacities 0): at the end, and after an out-of-memory, so that a retry
 // at a smaller batch starts from an empty device (as the encoder does: kernels/gpu_encoder.cu).
 void free_buffers(dec_state *s) {
-    void **d[] = {(void **)&s->x,      (void **)&s->qkv,    (void **)&s->att,    (void **)&s->o,
+    void **d[] = {(void **)&s->x,      (void **)&s->qkv,    (void **)&s->att,    (void **)&s->part,
                   (void **)&s->ff,     (void **)&s->logits, (void **)&s->cache,  (void **)&s->mem_kv,
                   (void **)&s->anc[0], (void **)&s->anc[1], (void **)&s->mem_off, (void **)&s->mem_len};
     for (size_t i = 0; i < sizeof d / sizeof d[0]; i++) {
@@ -279,6 +280,14 @@ ac_status grow(T **p, size_t n) {
     return AC_OK;
 }
 
+// the sublayer ends' scratch for `rows` rows: the largest ac_gpu_linear_add_ln asks of the out_projs and linear2
+size_t part_floats(const dec_state *s, int rows) {
+    const lin &a = s->layers[0].sa_out, &f = s->layers[0].l2;
+    const size_t p = ac_gpu_linear_add_ln_scratch(a.w16, rows, s->D, s->D);
+    const size_t q = ac_gpu_linear_add_ln_scratch(f.w16, rows, s->D, s->Fd);
+    return p > q ? p : q;
+}
+
 ac_status ensure_buffers(dec_state *s, int rows, int steps, int64_t frames, int clips) {
     ac_status st = AC_OK;
     const size_t D = (size_t)s->D;
@@ -288,7 +297,7 @@ ac_status ensure_buffers(dec_state *s, int rows, int steps, int64_t frames, int 
         if (!st) st = grow(&s->x, R * D);
         if (!st) st = grow(&s->qkv, R * 3 * D);
         if (!st) st = grow(&s->att, R * D);
-        if (!st) st = grow(&s->o, R * D);
+        if (!st) st = grow(&s->part, part_floats(s, R));
         if (!st) st = grow(&s->ff, (size_t)R * s->Fd);
         if (!st) st = grow(&s->logits, (size_t)R * s->V);
         if (!st) st = grow(&s->cache, (size_t)s->L * T * R * 2 * D);
@@ -349,11 +358,8 @@ ac_status enqueue_step(dec_state *s, ac_gpu_beam *beam, int n, int R, int maxT, 
     // a sublayer's end, x = LayerNorm(x + in . W^T + b): one launch in BF16 at D = 256, else the linear into o
     // and add+LN (profiled as the linear's part, or the linear's and add+LN's)
     auto lin_ln = [&](const float *in, int K, const lin &w, const float *ln_w, const float *ln_b, int part) {
-        if (ac_gpu_linear_add_ln_fused(w.w16, D))
-            return mark(ac_gpu_linear_add_ln(in, R, nr, K, w.w, w.w16, w.w16lo, w.b, D, s->x, ln_w, ln_b, s->eps,
-                                             s->o, stream), part);
-        ac_status st = run(in, K, w, D, 0, s->o, part);
-        return st ? st : mark(ac_gpu_add_layernorm(s->x, s->o, R, nr, D, ln_w, ln_b, s->eps, stream), P_LN);
+        return mark(ac_gpu_linear_add_ln(in, R, nr, K, w.w, w.w16, w.w16lo, w.b, D, s->x, ln_w, ln_b, s->eps, s->part,
+                                         stream), part);
     };
     for (int l = 0; l < s->L && !st; l++) {
         const layer &y = s->layers[l];
@@ -436,7 +442,8 @@ ac_status capture_graphs(dec_state *s, ac_gpu_beam *beam, int n, int R, int maxT
 extern "C" size_t ac_gpu_decoder_bytes(const ac_model_config *c, int n, int beam, int max_pred, int64_t frames) {
     const size_t D = (size_t)c->decoder.d_model, L = (size_t)c->decoder.num_layers, R = (size_t)n * beam;
     const size_t T = (size_t)max_pred, V = (size_t)c->vocab_size, F = (size_t)c->decoder.dim_feedforward;
-    size_t f = R * D * 3 + R * 3 * D + R * F + R * V;  // x, att, o; qkv; ff; logits
+    // x, att; the sublayer ends' scratch (BF16's bound: ac_gpu_linear_add_ln_scratch); qkv; ff; logits
+    size_t f = R * D * 2 + R * D * (size_t)ac_gpu_linear_splitk_chunks((int)F) + R * 3 * D + R * F + R * V;
     f += L * T * R * 2 * D;                             // self-attention cache
     f += L * (size_t)frames * 2 * D;                    // cross-attention keys and values
     size_t i = 2 * R * T + 2 * (size_t)n;               // cache indirection; clip table
@@ -553,7 +560,7 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
         k.max_len = max_len;
         k.cap_frames = s->cap_frames;
         k.beam_p = bp;
-        const void *ptrs[14] = {beam, s->x, s->qkv, s->att, s->o, s->ff, s->logits, s->cache, s->mem_kv, s->anc[0],
+        const void *ptrs[14] = {beam, s->x, s->qkv, s->att, s->part, s->ff, s->logits, s->cache, s->mem_kv, s->anc[0],
                                 s->anc[1], s->mem_off, s->mem_len, s};
         memcpy(k.ptr, ptrs, sizeof ptrs);
         if (!s->graph || memcmp(&k, &s->gkey, sizeof k)) {

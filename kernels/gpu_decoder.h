@@ -6,7 +6,7 @@
 //   per step:  embedding -> 6 x [in_proj, self-attention over the KV cache, out_proj + LN1, q proj,
 //              cross-attention, out_proj + LN2, linear1+GELU, linear2 + LN3] -> classifier -> beam step
 //              every kernel over the live rows only (read on the device), so finished clips cost nothing;
-//              "+ LN" is one launch in BF16 at d_model 256 (ac_gpu_linear_add_ln), else the linear and add+LN.
+//              "+ LN" through ac_gpu_linear_add_ln (BF16: the out_projs in one launch, linear2 split-K).
 // The decoder's buffers live in the model's state slot 1 and are reused (grown when needed) across calls.
 // AC_GPU_PROFILE=1: device time per part of the step (events between the parts, launched without graphs), summed
 // over the calls and printed to stderr as "gpu decoder profile: ..." lines when the model is freed.

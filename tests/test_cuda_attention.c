@@ -410,7 +410,10 @@ static void test_add_ln(int max_rows, int rows, int D) {
 }
 
 // x = LayerNorm(x + in . W^T + b) through ac_gpu_linear_add_ln: prec 0 FP32 (the two-launch path with scratch),
-// 1 bf16 operands, 2 the split product; N = 256 fuses in BF16, other N take the two launches
+// 1 bf16 operands, 2 the split product; whichever path ac_gpu_linear_add_ln_path names for the shape (BF16: fused
+// at N = 256 and K <= 512, split-K past 512, else two launches), checked against the reference and against the
+// two launches (AC_LINEAR_LN=0): the fused path up to a last-bit statistic, split-K within the budget (another
+// order of the k sums)
 static void test_linear_ln(int M_max, int M, int K, int N, int prec) {
     const float eps = 1e-5f;
     const size_t nin = (size_t)M_max * K, nx = (size_t)M_max * N, nw = (size_t)N * K;
@@ -442,14 +445,18 @@ static void test_linear_ln(int M_max, int M, int K, int N, int prec) {
     ref_layernorm(ref, M, N, lw, lb, eps);
     float *d_in = dev_copy(in, sizeof(float) * nin), *d_W = dev_copy(W, sizeof(float) * nw);
     float *d_b = dev_copy(b, sizeof(float) * N), *d_lw = dev_copy(lw, sizeof(float) * N);
-    float *d_lb = dev_copy(lb, sizeof(float) * N), *d_x = dev_copy(x0, sizeof(float) * nx), *d_s = dev_nan(nx);
+    float *d_lb = dev_copy(lb, sizeof(float) * N), *d_x = dev_copy(x0, sizeof(float) * nx);
     void *d_Wb = prec ? dev_copy(Wb, sizeof(uint16_t) * nw) : NULL, *d_Wl = NULL;
+    const size_t ns = ac_gpu_linear_add_ln_scratch(prec ? (const void *)Wb : NULL, M_max, N, K);  // (a non-NULL W)
+    float *d_s = dev_nan(ns);
     int *d_M = dev_copy(&M, sizeof(int));
     if (prec == 2 && d_W && d_Wb && cudaMalloc(&d_Wl, sizeof(uint16_t) * nw) == cudaSuccess)
         CHECK_OK(ac_gpu_bf16_split_lo(d_W, d_Wb, (int64_t)nw, d_Wl, 0));
     char what[128];
+    const ac_lin_ln_path path = ac_gpu_linear_add_ln_path(d_Wb, N, K);
+    const char *pname[3] = {"two launches", "fused", "split-K"};
     snprintf(what, sizeof what, "linear+layernorm %s M %d/%d K %d N %d (%s)", prec == 2 ? "split" : prec ? "bf16" : "fp32",
-             M, M_max, K, N, ac_gpu_linear_add_ln_fused(d_Wb, N) ? "fused" : "two launches");
+             M, M_max, K, N, pname[path]);
     const int ok = d_in && d_W && d_b && d_lw && d_lb && d_x && d_s && d_M && (!prec || d_Wb) && (prec != 2 || d_Wl);
     CHECK(ok, "cudaMalloc");
     if (ok) {
@@ -457,7 +464,8 @@ static void test_linear_ln(int M_max, int M, int K, int N, int prec) {
         to_host(got, d_x, sizeof(float) * nx);
         compare_rows(what, W_LINLN, ref, got, written, M_max, N,
                      prec == 2 ? TOL_GPU_LINEAR_SPLIT_REL : prec ? TOL_GPU_LINEAR_BF16_REL : TOL_GPU_LINEAR_REL);
-        // the two launches (AC_LINEAR_LN=0) give the same pre-LN sums: at most a last-bit statistic apart
+        // the two launches (AC_LINEAR_LN=0): the fused path has the same pre-LN sums (at most a last-bit statistic
+        // apart), split-K sums k in chunks (within the budget)
         setenv("AC_LINEAR_LN", "0", 1);
         CHECK(cudaMemcpy(d_x, x0, sizeof(float) * nx, cudaMemcpyHostToDevice) == cudaSuccess, "copy");
         CHECK_OK(ac_gpu_linear_add_ln(d_in, M_max, d_M, K, d_W, d_Wb, d_Wl, d_b, N, d_x, d_lw, d_lb, eps, d_s, 0));
@@ -469,9 +477,11 @@ static void test_linear_ln(int M_max, int M, int K, int N, int prec) {
             dmax = fmaxf(dmax, fabsf(got[i] - two[i]) / fmaxf(fabsf(two[i]), 1.0f));
             differ += got[i] != two[i];
         }
+        const double lim = path == AC_LIN_LN_SPLITK ? (prec == 2 ? TOL_GPU_LINEAR_SPLIT_REL : TOL_GPU_LINEAR_BF16_REL)
+                                                    : 4 * FLT_EPSILON;
         checks++;
-        CHECK(dmax <= 4 * FLT_EPSILON, "%s: %zu of %d values differ from the two launches, by up to %.2e", what,
-              differ, M * N, dmax);
+        CHECK(dmax <= lim, "%s: %zu of %d values differ from the two launches, by up to %.2e (limit %.2e)", what,
+              differ, M * N, dmax, lim);
         if (M > 1) {  // batch invariance: row 0 computed alone is bit-identical
             int m1 = 1;
             CHECK(cudaMemcpy(d_M, &m1, sizeof(int), cudaMemcpyHostToDevice) == cudaSuccess, "copy");
@@ -481,7 +491,24 @@ static void test_linear_ln(int M_max, int M, int K, int N, int prec) {
             checks++;
             CHECK(!memcmp(two, got, sizeof(float) * N), "%s: row 0 alone differs from row 0 in the batch", what);
         }
-        if (!ac_gpu_linear_add_ln_fused(d_Wb, N)) {  // the two-launch path needs its scratch buffer
+        if (path == AC_LIN_LN_SPLITK) {  // the split-K grid's two tiles give the same bits
+            float *t32 = malloc(sizeof(float) * nx);
+            int mm = M;
+            CHECK(cudaMemcpy(d_M, &mm, sizeof(int), cudaMemcpyHostToDevice) == cudaSuccess, "copy");
+            for (int k = 0; k < 2; k++) {
+                setenv("AC_LINEAR_TILE", k ? "32" : "64", 1);
+                CHECK(cudaMemcpy(d_x, x0, sizeof(float) * nx, cudaMemcpyHostToDevice) == cudaSuccess, "copy");
+                CHECK_OK(ac_gpu_linear_add_ln(d_in, M_max, d_M, K, d_W, d_Wb, d_Wl, d_b, N, d_x, d_lw, d_lb, eps, d_s,
+                                              0));
+                to_host(k ? t32 : two, d_x, sizeof(float) * nx);
+            }
+            unsetenv("AC_LINEAR_TILE");
+            checks++;
+            CHECK(!memcmp(t32, two, sizeof(float) * (size_t)M * N) && !memcmp(two, got, sizeof(float) * (size_t)M * N),
+                  "%s: the 64 x 64 and 32 x 32 split-K tiles (or the launcher's choice) differ", what);
+            free(t32);
+        }
+        if (path != AC_LIN_LN_FUSED) {  // the other paths need their scratch buffer
             checks++;
             CHECK(ac_gpu_linear_add_ln(d_in, M_max, d_M, K, d_W, d_Wb, d_Wl, d_b, N, d_x, d_lw, d_lb, eps, NULL, 0) ==
                       AC_ERR_INVALID_ARG, "%s: no scratch accepted", what);
@@ -623,10 +650,11 @@ int main(void) {
     test_add_ln(1000, 997, 256);
     // linear + LayerNorm (M, M_max, K, N): out_proj and linear2 at a batch's 768 rows (a few under AC_TEST_SMALL),
     // one row, a partial 16-row block, scalar loads (K = 300), and an N the fused kernel does not take
+    // split-K: linear2's 2048, a partial last chunk (1000), scalar loads (1100), another width
     const int lnc_gpu[][4] = {{768, 800, 256, 256}, {700, 768, 2048, 256}, {1, 1, 256, 256}, {17, 40, 300, 256},
-                              {9, 20, 64, 200}};
+                              {9, 20, 64, 200},     {100, 128, 1000, 256}, {33, 40, 1100, 200}};
     const int lnc_small[][4] = {{40, 48, 256, 256}, {20, 32, 2048, 256}, {1, 1, 256, 256}, {17, 40, 300, 256},
-                                {9, 20, 64, 200}};
+                                {9, 20, 64, 200},   {10, 16, 1000, 256}, {5, 8, 1100, 72}};
     _Static_assert(sizeof lnc_gpu == sizeof lnc_small, "one sweep, two sizes");
     const int(*lnc)[4] = small && small[0] == '1' ? lnc_small : lnc_gpu;
     for (size_t i = 0; i < sizeof lnc_gpu / sizeof lnc_gpu[0]; i++)

@@ -8,6 +8,9 @@
 //   linear_ln_kernel                   the linear with that LayerNorm in its epilogue (N = 256, BF16 and split,
 //                                      cp.async and scalar loads): against the reference and against the
 //                                      two-launch path (linear, then add+LN) it replaces, batch invariance;
+//   linear_splitk_kernel               linear2's path: k in chunks of 512 into partial sums, then add_ln_kernel
+//                                      summing them with the bias (against the reference, both tiles' bits,
+//                                      batch invariance);
 //   kernels/decoder_embed_kernel.cuh   embedding * scale + position, NaN rows for out-of-range tokens.
 // Outputs start as NaN: rows past the live count must stay NaN, live rows must be written. Errors are
 // max |emu - ref| / max |ref| as a share of the tests/tolerances.h budgets of the GPU tests. The emulated mma.sync
@@ -35,7 +38,7 @@ void cblas_sgemm() { abort(); }
 #define EMU_SEED 4242
 #include "emu_check.h"
 
-enum { W_LIN32, W_LIN16, W_LINSPLIT, W_LN, W_EMB, W_LINLN };
+enum { W_LIN32, W_LIN16, W_LINSPLIT, W_LN, W_EMB, W_LINLN, W_SPLITK };
 
 // ac_gpu_linear's launch; tile: the BF16 tile edge (64 or 32, the launcher's two choices); W_lo: the split product
 static void launch_linear(const float *x, int M_max, const int *d_M, int K, const float *W, const void *W_bf16,
@@ -124,7 +127,7 @@ static void test_add_ln(int max_rows, int rows, int D) {
     for (size_t i = (size_t)rows * D; i < x.size(); i++) x[i] = NAN;  // rows past the count: must stay as they are
     int d_rows = rows;
     emu_launch({(unsigned)CEIL_DIV(max_rows, 8), 1, 1}, {256, 1, 1}, 0,
-               [&] { add_ln_kernel(x.data(), y.data(), max_rows, &d_rows, D, w.data(), b.data(), 1e-5f); });
+               [&] { add_ln_kernel(x.data(), y.data(), 1, nullptr, max_rows, &d_rows, D, w.data(), b.data(), 1e-5f); });
     char what[96];
     snprintf(what, sizeof what, "add+layernorm rows %d/%d D %d", rows, max_rows, D);
     compare_rows(what, W_LN, ref.data(), x.data(), written.data(), max_rows, D, TOL_GPU_LN_REL);
@@ -187,7 +190,7 @@ static void test_linear_ln(int M_max, int M, int K, bool split) {
     std::vector<float> y((size_t)M_max * N, NAN), x2(x0);
     launch_linear(in.data(), M_max, &dM, K, W.data(), Wb.data(), wl, b.data(), N, 0, y.data(), 32);
     emu_launch({(unsigned)CEIL_DIV(M_max, 8), 1, 1}, {256, 1, 1}, 0,
-               [&] { add_ln_kernel(x2.data(), y.data(), M_max, &dM, N, lw.data(), lb.data(), eps); });
+               [&] { add_ln_kernel(x2.data(), y.data(), 1, nullptr, M_max, &dM, N, lw.data(), lb.data(), eps); });
     float worst = 0;
     size_t differ = 0;
     for (size_t i = 0; i < (size_t)M * N; i++) {
@@ -201,6 +204,80 @@ static void test_linear_ln(int M_max, int M, int K, bool split) {
         std::vector<float> one(x0);
         int m1 = 1;
         launch_linear_ln(in.data(), M_max, &m1, K, Wb.data(), wl, b.data(), one.data(), lw.data(), lb.data(), eps);
+        EXPECT(!memcmp(one.data(), x.data(), sizeof(float) * N), "%s: row 0 alone differs from row 0 in the batch",
+               what);
+    }
+}
+
+// ac_gpu_linear_add_ln's split-K path: part[z] = in . W^T over k chunk z (tile T), then x = LN(x + sum + b)
+static void run_splitk_ln(const float *in, int M_max, const int *d_M, int K, const __nv_bfloat16 *W,
+                          const __nv_bfloat16 *W_lo, const float *b, int N, float *part, float *x, const float *lw,
+                          const float *lb, float eps, int tile) {
+    const int chunks = CEIL_DIV(K, LIN_SPLITK_CHUNK);
+    const int vec = K % 8 == 0 && (uintptr_t)in % 16 == 0 && (uintptr_t)W % 16 == 0 && (uintptr_t)W_lo % 16 == 0;
+    const emu_dim3 grid = {(unsigned)CEIL_DIV(N, tile), (unsigned)CEIL_DIV(M_max, tile), (unsigned)chunks};
+    auto go = [&](auto kern, size_t smem) {
+        emu_launch(grid, {128, 1, 1}, smem, [&] { kern(in, M_max, d_M, K, W, W_lo, N, part); });
+    };
+#define SK(T, S, V) go(linear_splitk_kernel<T, T, S, V>, lin_mma<T, T, S>::SMEM)
+    if (tile == 64) {
+        if (W_lo) vec ? SK(64, true, true) : SK(64, true, false);
+        else vec ? SK(64, false, true) : SK(64, false, false);
+    } else {
+        if (W_lo) vec ? SK(32, true, true) : SK(32, true, false);
+        else vec ? SK(32, false, true) : SK(32, false, false);
+    }
+#undef SK
+    emu_launch({(unsigned)CEIL_DIV(M_max, 8), 1, 1}, {256, 1, 1}, 0,
+               [&] { add_ln_kernel(x, part, chunks, b, M_max, d_M, N, lw, lb, eps); });
+}
+
+static void test_splitk_ln(int M_max, int M, int K, int N, bool split) {
+    const float eps = 1e-5f;
+    const int chunks = CEIL_DIV(K, LIN_SPLITK_CHUNK);
+    std::vector<float> in((size_t)M_max * K), W((size_t)N * K), b(N), lw(N), lb(N), x0((size_t)M_max * N);
+    std::vector<__nv_bfloat16> Wb((size_t)N * K), Wl((size_t)N * K);
+    std::vector<int> written(M_max);
+    for (auto &v : in) v = frand();
+    for (auto &v : W) v = frand() / sqrtf((float)K);
+    for (int i = 0; i < N; i++) {
+        b[i] = frand();
+        lw[i] = 1 + frand() / 2;
+        lb[i] = frand() / 2;
+    }
+    for (auto &v : x0) v = 3 * frand() + 1;
+    for (int r = 0; r < M_max; r++) written[r] = r < M;
+    for (size_t i = (size_t)M * N; i < x0.size(); i++) x0[i] = NAN;
+    for (size_t i = 0; i < W.size(); i++) {
+        Wb[i] = __float2bfloat16_rn(W[i]);
+        Wl[i] = __float2bfloat16_rn(W[i] - emu_bf2f(Wb[i]));
+        if (!split) W[i] = emu_bf2f(Wb[i]);
+    }
+    std::vector<float> inr(in);
+    if (!split)
+        for (auto &v : inr) v = bf16_round(v);
+    std::vector<float> ref((size_t)M_max * N, 0.0f);
+    ref_linear_rows(inr.data(), M, K, W.data(), b.data(), N, ref.data());
+    for (size_t i = 0; i < (size_t)M * N; i++) ref[i] += x0[i];
+    ref_layernorm(ref.data(), M, N, lw.data(), lb.data(), eps);
+    const __nv_bfloat16 *wl = split ? Wl.data() : nullptr;
+    std::vector<float> part((size_t)chunks * M_max * N, NAN), x(x0), x32(x0);
+    int dM = M;
+    run_splitk_ln(in.data(), M_max, &dM, K, Wb.data(), wl, b.data(), N, part.data(), x.data(), lw.data(), lb.data(),
+                  eps, 64);
+    char what[128];
+    snprintf(what, sizeof what, "split-K linear+layernorm %s M %d/%d K %d N %d", split ? "split" : "bf16", M, M_max, K,
+             N);
+    compare_rows(what, W_SPLITK, ref.data(), x.data(), written.data(), M_max, N,
+                 split ? TOL_GPU_LINEAR_SPLIT_REL : TOL_GPU_LINEAR_BF16_REL);
+    run_splitk_ln(in.data(), M_max, &dM, K, Wb.data(), wl, b.data(), N, part.data(), x32.data(), lw.data(), lb.data(),
+                  eps, 32);
+    EXPECT(!memcmp(x32.data(), x.data(), sizeof(float) * x.size()), "%s: the 32 x 32 tile differs from 64 x 64", what);
+    if (M > 1) {  // batch invariance: row 0 computed alone is bit-identical
+        std::vector<float> one(x0);
+        int m1 = 1;
+        run_splitk_ln(in.data(), M_max, &m1, K, Wb.data(), wl, b.data(), N, part.data(), one.data(), lw.data(),
+                      lb.data(), eps, 64);
         EXPECT(!memcmp(one.data(), x.data(), sizeof(float) * N), "%s: row 0 alone differs from row 0 in the batch",
                what);
     }
@@ -262,13 +339,18 @@ int main() {
     for (size_t i = 0; i < sizeof lnc / sizeof lnc[0]; i++)
         for (int split = 0; split < 2; split++) test_linear_ln(lnc[i][1], lnc[i][0], lnc[i][2], split);
     test_linear_ln(12, 0, 64, true);
+    // split-K (M, M_max, K, N): linear2's 2048 in 4 chunks, a partial last chunk, scalar loads (K % 8 != 0), no rows
+    const int skc[][4] = {{5, 9, 2048, 40}, {17, 20, 1000, 24}, {3, 4, 1100, 17}};
+    for (size_t i = 0; i < sizeof skc / sizeof skc[0]; i++)
+        for (int split = 0; split < 2; split++) test_splitk_ln(skc[i][1], skc[i][0], skc[i][2], skc[i][3], split);
+    test_splitk_ln(6, 0, 1024, 16, true);
     test_embed(30, 17, 437, 64, 0, false);
     test_embed(12, 12, 101, 37, 19, true);
     test_embed(5, 3, 9, 300, 2, true);
     const char *names[] = {"linear fp32", "linear bf16", "linear split", "add+layernorm", "embedding",
-                           "linear+layernorm"};
+                           "linear+layernorm", "split-K linear+layernorm"};
     printf("decoder_ops_emu: %d checks, %d failed; worst:", g_checks, g_fail);
-    for (int i = 0; i <= W_LINLN; i++) printf(" %s %.1f %%", names[i], 100 * g_worst[i]);
+    for (int i = 0; i <= W_SPLITK; i++) printf(" %s %.1f %%", names[i], 100 * g_worst[i]);
     printf(" of the budget\n");
     return g_fail ? 1 : 0;
 }
