@@ -67,27 +67,27 @@ extern "C" ac_status ac_gpu_bf16_split_lo(const float *W, const void *W_hi, int6
     return AC_OK;
 }
 
+// kchunk: K, or the split-K chunk (grid.z chunks, each summed into its own plane of y)
 template <int T, bool SPLIT, bool VEC>
 static ac_status launch_bf16(dim3 grid, cudaStream_t stream, const float *x, int M_max, const int *d_M, int K,
-                             const __nv_bfloat16 *W, const __nv_bfloat16 *W_lo, const float *b, int N, int gelu,
-                             float *y) {
+                             int kchunk, const __nv_bfloat16 *W, const __nv_bfloat16 *W_lo, const float *b, int N,
+                             int gelu, float *y) {
     typedef lin_mma<T, T, SPLIT> C;
     auto kern = linear_bf16_kernel<T, T, SPLIT, VEC>;
-    if (C::SMEM > 48 * 1024)
-        CUDA_CHECK(ac_smem_optin(kern, C::SMEM));
-    kern<<<grid, C::NTHREADS, C::SMEM, stream>>>(x, M_max, d_M, K, W, W_lo, b, N, gelu, y);
+    CUDA_CHECK(ac_smem_optin(kern, C::SMEM));
+    kern<<<grid, C::NTHREADS, C::SMEM, stream>>>(x, M_max, d_M, K, kchunk, W, W_lo, b, N, gelu, y);
     KERNEL_CHECK();
     return AC_OK;
 }
 
 template <int T>
 static ac_status launch_bf16(dim3 grid, cudaStream_t stream, const float *x, int M_max, const int *d_M, int K,
-                             const __nv_bfloat16 *W, const __nv_bfloat16 *W_lo, const float *b, int N, int gelu,
-                             int vec, float *y) {
-    if (W_lo && vec) return launch_bf16<T, true, true>(grid, stream, x, M_max, d_M, K, W, W_lo, b, N, gelu, y);
-    if (W_lo) return launch_bf16<T, true, false>(grid, stream, x, M_max, d_M, K, W, W_lo, b, N, gelu, y);
-    if (vec) return launch_bf16<T, false, true>(grid, stream, x, M_max, d_M, K, W, nullptr, b, N, gelu, y);
-    return launch_bf16<T, false, false>(grid, stream, x, M_max, d_M, K, W, nullptr, b, N, gelu, y);
+                             int kchunk, const __nv_bfloat16 *W, const __nv_bfloat16 *W_lo, const float *b, int N,
+                             int gelu, int vec, float *y) {
+    if (W_lo && vec) return launch_bf16<T, true, true>(grid, stream, x, M_max, d_M, K, kchunk, W, W_lo, b, N, gelu, y);
+    if (W_lo) return launch_bf16<T, true, false>(grid, stream, x, M_max, d_M, K, kchunk, W, W_lo, b, N, gelu, y);
+    if (vec) return launch_bf16<T, false, true>(grid, stream, x, M_max, d_M, K, kchunk, W, nullptr, b, N, gelu, y);
+    return launch_bf16<T, false, false>(grid, stream, x, M_max, d_M, K, kchunk, W, nullptr, b, N, gelu, y);
 }
 
 extern "C" ac_status ac_gpu_linear_grid(const float *x, int M_max, const int *d_M, int K, const float *W,
@@ -118,8 +118,9 @@ extern "C" ac_status ac_gpu_linear_grid(const float *x, int M_max, const int *d_
             const int vec = K % 8 == 0 && (uintptr_t)xr % 16 == 0 && (uintptr_t)W_bf16 % 16 == 0 &&
                             (uintptr_t)W_bf16_lo % 16 == 0;
             const __nv_bfloat16 *wh = (const __nv_bfloat16 *)W_bf16, *wl = (const __nv_bfloat16 *)W_bf16_lo;
-            const ac_status st = tile == 64 ? launch_bf16<64>(grid, stream, xr, M, d_M, K, wh, wl, b, N, gelu, vec, yr)
-                                            : launch_bf16<32>(grid, stream, xr, M, d_M, K, wh, wl, b, N, gelu, vec, yr);
+            const ac_status st = tile == 64
+                                     ? launch_bf16<64>(grid, stream, xr, M, d_M, K, K, wh, wl, b, N, gelu, vec, yr)
+                                     : launch_bf16<32>(grid, stream, xr, M, d_M, K, K, wh, wl, b, N, gelu, vec, yr);
             if (st) return st;
         } else {
             linear_f32_kernel<<<grid, 256, 0, stream>>>(xr, M, d_M, K, W, b, N, gelu, yr);
@@ -161,18 +162,6 @@ static ac_status launch_ln(int M_max, cudaStream_t stream, const float *in, cons
     return AC_OK;
 }
 
-template <int T, bool SPLIT, bool VEC>
-static ac_status launch_splitk(int M_max, cudaStream_t stream, const float *in, const int *d_M, int K,
-                               const __nv_bfloat16 *W, const __nv_bfloat16 *W_lo, int N, float *part) {
-    typedef lin_mma<T, T, SPLIT> C;
-    auto kern = linear_splitk_kernel<T, T, SPLIT, VEC>;
-    CUDA_CHECK(ac_smem_optin(kern, C::SMEM));
-    const dim3 grid(CEIL_DIV(N, T), CEIL_DIV(M_max, T), CEIL_DIV(K, LIN_SPLITK_CHUNK));
-    kern<<<grid, C::NTHREADS, C::SMEM, stream>>>(in, M_max, d_M, K, W, W_lo, N, part);
-    KERNEL_CHECK();
-    return AC_OK;
-}
-
 extern "C" ac_status ac_gpu_linear_add_ln(const float *in, int M_max, const int *d_M, int K, const float *W,
                                           const void *W_bf16, const void *W_bf16_lo, const float *b, int N, float *x,
                                           const float *ln_w, const float *ln_b, float eps, float *scratch,
@@ -198,12 +187,12 @@ extern "C" ac_status ac_gpu_linear_add_ln(const float *in, int M_max, const int 
         int tile = 64;
         ac_status st = bf16_tile(M_max, N * chunks, &tile);  // the chunks count as columns: the grid's blocks
         if (st) return st;
-#define SPLITK(T) (wl ? (vec ? launch_splitk<T, true, true>(M_max, stream, in, d_M, K, wh, wl, N, scratch)         \
-                         : launch_splitk<T, true, false>(M_max, stream, in, d_M, K, wh, wl, N, scratch))           \
-                      : (vec ? launch_splitk<T, false, true>(M_max, stream, in, d_M, K, wh, nullptr, N, scratch)   \
-                             : launch_splitk<T, false, false>(M_max, stream, in, d_M, K, wh, nullptr, N, scratch)))
-        st = tile == 64 ? SPLITK(64) : SPLITK(32);
-#undef SPLITK
+        // partial sums, no bias, into chunks planes of scratch
+        const dim3 grid(CEIL_DIV(N, tile), CEIL_DIV(M_max, tile), chunks);
+        st = tile == 64 ? launch_bf16<64>(grid, stream, in, M_max, d_M, K, LIN_SPLITK_CHUNK, wh, wl, NULL, N, 0, vec,
+                                          scratch)
+                        : launch_bf16<32>(grid, stream, in, M_max, d_M, K, LIN_SPLITK_CHUNK, wh, wl, NULL, N, 0, vec,
+                                          scratch);
         return st ? st : ac_gpu_add_layernorm_sum(x, scratch, chunks, b, M_max, d_M, N, ln_w, ln_b, eps, stream);
     }
     if (wl) return vec ? launch_ln<true, true>(M_max, stream, in, d_M, K, wh, wl, b, x, ln_w, ln_b, eps)

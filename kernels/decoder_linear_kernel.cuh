@@ -232,21 +232,25 @@ __device__ __forceinline__ void lin_mainloop(unsigned char *smem, const float *_
     __pipeline_wait_prior(0);
 }
 
+// kchunk: K, or (split-K, blockIdx.z = chunk) the depth of each chunk, whose sums go to the plane y + z M_max N
+// (b NULL and gelu 0 there: the partial sums alone)
 template <int BM, int BN, bool SPLIT, bool VEC>
 __global__ void __launch_bounds__(128) linear_bf16_kernel(const float *__restrict__ x, int M_max, const int *d_M, int K,
-                                                          const __nv_bfloat16 *__restrict__ W,
+                                                          int kchunk, const __nv_bfloat16 *__restrict__ W,
                                                           const __nv_bfloat16 *__restrict__ W_lo,
                                                           const float *__restrict__ b, int N, int gelu,
                                                           float *__restrict__ y) {
     typedef lin_mma<BM, BN, SPLIT> C;
     AC_DYNAMIC_SMEM(unsigned char, smem);
     const int M = d_M ? min(*d_M, M_max) : M_max;
-    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN, kb = blockIdx.z * kchunk;
     if (m0 >= M) return;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     const int wm = (warp / C::WARPS_N_) * C::WM, wn = (warp % C::WARPS_N_) * C::WN;
     float acc[C::MT][C::NT][4];
-    lin_mainloop<C, VEC>(smem, x, W, W_lo, M, N, K, K, m0, n0, wm, wn, acc);
+    lin_mainloop<C, VEC>(smem, x + kb, W + kb, SPLIT ? W_lo + kb : W_lo, M, N, min(kchunk, K - kb), K, m0, n0, wm,
+                         wn, acc);
+    y += (size_t)blockIdx.z * M_max * N;
 
     // epilogue from the accumulators: lane holds columns 2t, 2t + 1 of rows g and g + 8 of each m16n8 tile
 #pragma unroll
@@ -362,45 +366,10 @@ __global__ void __launch_bounds__(256) linear_ln_kernel(const float *__restrict_
 }
 
 // linear2 (K = 2048) with its residual LayerNorm, in two launches that keep the chip busy at a batch's 768 rows:
-//   linear_splitk_kernel  part[z] (M, N) = x[:, kz] . W[:, kz]^T over the z-th chunk of LIN_SPLITK_CHUNK k (no
-//                         bias), the plain tiles' k loop on a grid of (N, M, chunks) tiles: 64 x 64 tiles with 4
-//                         chunks are 192 blocks where the unsplit grid has 48 (and the 32 x 32 tile issues twice the
-//                         instructions per HMMA);
-//   then add_ln_kernel    x = LayerNorm(x + ((part[0] + part[1]) + ...) + b) (kernels/decoder_add_ln_kernel.cuh,
-//                         ac_gpu_add_layernorm_sum).
-// The chunks depend on K alone and are summed in order, so every row's result is the same whatever the tile (64 or
-// 32, same bits as ever) or the batch; it differs from the unsplit sum in the last bits only (the order of the
-// partial sums).
+// linear_bf16_kernel on a grid of (N, M, chunks) tiles, part[z] (M, N) = x[:, kz] . W[:, kz]^T over the z-th chunk
+// of LIN_SPLITK_CHUNK k (no bias): 64 x 64 tiles with 4 chunks are 192 blocks where the unsplit grid has 48 (and the
+// 32 x 32 tile issues twice the instructions per HMMA); then add_ln_kernel (kernels/decoder_add_ln_kernel.cuh,
+// ac_gpu_add_layernorm_sum), x = LayerNorm(x + ((part[0] + part[1]) + ...) + b). The chunks depend on K alone and
+// are summed in order, so every row's result is the same whatever the tile (64 or 32, same bits as ever) or the
+// batch; it differs from the unsplit sum in the last bits only (the order of the partial sums).
 #define LIN_SPLITK_CHUNK 512
-
-template <int BM, int BN, bool SPLIT, bool VEC>
-__global__ void __launch_bounds__(128) linear_splitk_kernel(const float *__restrict__ x, int M_max, const int *d_M,
-                                                            int K, const __nv_bfloat16 *__restrict__ W,
-                                                            const __nv_bfloat16 *__restrict__ W_lo, int N,
-                                                            float *__restrict__ part) {
-    typedef lin_mma<BM, BN, SPLIT> C;
-    AC_DYNAMIC_SMEM(unsigned char, smem);
-    const int M = d_M ? min(*d_M, M_max) : M_max;
-    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN, kb = blockIdx.z * LIN_SPLITK_CHUNK;
-    if (m0 >= M) return;
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-    const int wm = (warp / C::WARPS_N_) * C::WM, wn = (warp % C::WARPS_N_) * C::WN;
-    float acc[C::MT][C::NT][4];
-    lin_mainloop<C, VEC>(smem, x + kb, W + kb, SPLIT ? W_lo + kb : W_lo, M, N, min(LIN_SPLITK_CHUNK, K - kb), K, m0,
-                         n0, wm, wn, acc);
-    float *p = part + (size_t)blockIdx.z * M_max * N;
-#pragma unroll
-    for (int nt = 0; nt < C::NT; nt++)
-#pragma unroll
-        for (int j = 0; j < 2; j++) {
-            const int n = n0 + wn + 8 * nt + 2 * t + j;
-            if (n >= N) continue;
-#pragma unroll
-            for (int m = 0; m < C::MT; m++)
-#pragma unroll
-                for (int h = 0; h < 2; h++) {
-                    const int r = m0 + wm + 16 * m + g + 8 * h;
-                    if (r < M) p[(size_t)r * N + n] = acc[m][nt][2 * h + j];
-                }
-        }
-}

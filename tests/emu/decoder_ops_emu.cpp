@@ -8,7 +8,7 @@
 //   linear_ln_kernel                   the linear with that LayerNorm in its epilogue (N = 256, BF16 and split,
 //                                      cp.async and scalar loads): against the reference and against the
 //                                      two-launch path (linear, then add+LN) it replaces, batch invariance;
-//   linear_splitk_kernel               linear2's path: k in chunks of 512 into partial sums, then add_ln_kernel
+//   split-K (linear2's path)           the BF16 tile with a chunk of 512 k per grid.z into partial sums, then add_ln_kernel
 //                                      summing them with the bias (against the reference, both tiles' bits,
 //                                      batch invariance);
 //   kernels/decoder_embed_kernel.cuh   embedding * scale + position, NaN rows for out-of-range tokens.
@@ -48,7 +48,7 @@ static void launch_linear(const float *x, int M_max, const int *d_M, int K, cons
         const emu_dim3 grid = {(unsigned)CEIL_DIV(N, tile), (unsigned)CEIL_DIV(M_max, tile), 1};
         const __nv_bfloat16 *wh = (const __nv_bfloat16 *)W_bf16, *wl = (const __nv_bfloat16 *)W_lo;
         auto go = [&](auto kern, size_t smem) {
-            emu_launch(grid, {128, 1, 1}, smem, [&] { kern(x, M_max, d_M, K, wh, wl, b, N, gelu, y); });
+            emu_launch(grid, {128, 1, 1}, smem, [&] { kern(x, M_max, d_M, K, K, wh, wl, b, N, gelu, y); });
         };
 #define LIN(T, S, V) go(linear_bf16_kernel<T, T, S, V>, lin_mma<T, T, S>::SMEM)
         if (tile == 64) {
@@ -148,49 +148,63 @@ static void launch_linear_ln(const float *in, int M_max, const int *d_M, int K, 
              : go(linear_ln_kernel<false, false>, lin_ln_cfg<false>::SMEM);
 }
 
-// split: the split product (else plain bf16 operands, against a reference on the rounded operands)
+// A sublayer end's inputs and its reference, x = LayerNorm(x0 + in . W^T + b): split, the split product's operands
+// (else plain bf16, the reference on the rounded operands); rows past M hold NaN in x0 and must keep it.
+struct ln_case {
+    int M_max, M, K, N;
+    bool split;
+    std::vector<float> in, W, b, lw, lb, x0, ref;
+    std::vector<__nv_bfloat16> Wb, Wl;
+    std::vector<int> written;
+    const __nv_bfloat16 *wl() const { return split ? Wl.data() : nullptr; }
+    ln_case(int M_max_, int M_, int K_, int N_, bool split_)
+        : M_max(M_max_), M(M_), K(K_), N(N_), split(split_), in((size_t)M_max * K), W((size_t)N * K), b(N), lw(N),
+          lb(N), x0((size_t)M_max * N), ref((size_t)M_max * N, 0.0f), Wb((size_t)N * K), Wl((size_t)N * K),
+          written(M_max) {
+        for (auto &v : in) v = frand();
+        for (auto &v : W) v = frand() / sqrtf((float)K);
+        for (int i = 0; i < N; i++) {
+            b[i] = frand();
+            lw[i] = 1 + frand() / 2;
+            lb[i] = frand() / 2;
+        }
+        for (auto &v : x0) v = 3 * frand() + 1;
+        for (int r = 0; r < M_max; r++) written[r] = r < M;
+        for (size_t i = (size_t)M * N; i < x0.size(); i++) x0[i] = NAN;
+        for (size_t i = 0; i < W.size(); i++) {
+            Wb[i] = __float2bfloat16_rn(W[i]);
+            Wl[i] = __float2bfloat16_rn(W[i] - emu_bf2f(Wb[i]));
+            if (!split) W[i] = emu_bf2f(Wb[i]);
+        }
+        std::vector<float> inr(in);
+        if (!split)
+            for (auto &v : inr) v = bf16_round(v);
+        ref_linear_rows(inr.data(), M, K, W.data(), b.data(), N, ref.data());
+        for (size_t i = 0; i < (size_t)M * N; i++) ref[i] += x0[i];
+        ref_layernorm(ref.data(), M, N, lw.data(), lb.data(), 1e-5f);
+    }
+    void check(const char *what, int kind, const std::vector<float> &x) const {
+        compare_rows(what, kind, ref.data(), x.data(), written.data(), M_max, N,
+                     split ? TOL_GPU_LINEAR_SPLIT_REL : TOL_GPU_LINEAR_BF16_REL);
+    }
+};
+
 static void test_linear_ln(int M_max, int M, int K, bool split) {
-    const int N = LIN_LN_N;
-    const float eps = 1e-5f;
-    std::vector<float> in((size_t)M_max * K), W((size_t)N * K), b(N), lw(N), lb(N), x0((size_t)M_max * N);
-    std::vector<__nv_bfloat16> Wb((size_t)N * K), Wl((size_t)N * K);
-    std::vector<int> written(M_max);
-    for (auto &v : in) v = frand();
-    for (auto &v : W) v = frand() / sqrtf((float)K);
-    for (int i = 0; i < N; i++) {
-        b[i] = frand();
-        lw[i] = 1 + frand() / 2;
-        lb[i] = frand() / 2;
-    }
-    for (auto &v : x0) v = 3 * frand() + 1;
-    for (int r = 0; r < M_max; r++) written[r] = r < M;
-    for (size_t i = (size_t)M * N; i < x0.size(); i++) x0[i] = NAN;  // rows past the count: must stay as they are
-    for (size_t i = 0; i < W.size(); i++) {
-        Wb[i] = __float2bfloat16_rn(W[i]);
-        Wl[i] = __float2bfloat16_rn(W[i] - emu_bf2f(Wb[i]));
-        if (!split) W[i] = emu_bf2f(Wb[i]);
-    }
-    std::vector<float> inr(in);
-    if (!split)
-        for (auto &v : inr) v = bf16_round(v);
-    // reference: the linear on the operands the kernel multiplies, + x, LayerNorm
-    std::vector<float> ref((size_t)M_max * N, 0.0f);
-    ref_linear_rows(inr.data(), M, K, W.data(), b.data(), N, ref.data());
-    for (size_t i = 0; i < (size_t)M * N; i++) ref[i] += x0[i];
-    ref_layernorm(ref.data(), M, N, lw.data(), lb.data(), eps);
-    const __nv_bfloat16 *wl = split ? Wl.data() : nullptr;
-    std::vector<float> x(x0);
+    const ln_case c(M_max, M, K, LIN_LN_N, split);
+    const int N = c.N;
+    std::vector<float> x(c.x0);
     int dM = M;
-    launch_linear_ln(in.data(), M_max, &dM, K, Wb.data(), wl, b.data(), x.data(), lw.data(), lb.data(), eps);
+    launch_linear_ln(c.in.data(), M_max, &dM, K, c.Wb.data(), c.wl(), c.b.data(), x.data(), c.lw.data(), c.lb.data(),
+                     1e-5f);
     char what[128];
     snprintf(what, sizeof what, "linear+layernorm %s M %d/%d K %d", split ? "split" : "bf16", M, M_max, K);
-    compare_rows(what, W_LINLN, ref.data(), x.data(), written.data(), M_max, N,
-                 split ? TOL_GPU_LINEAR_SPLIT_REL : TOL_GPU_LINEAR_BF16_REL);
+    c.check(what, W_LINLN, x);
     // the two launches it replaces: the same pre-LN sums, so at most a last-bit difference in a statistic
-    std::vector<float> y((size_t)M_max * N, NAN), x2(x0);
-    launch_linear(in.data(), M_max, &dM, K, W.data(), Wb.data(), wl, b.data(), N, 0, y.data(), 32);
-    emu_launch({(unsigned)CEIL_DIV(M_max, 8), 1, 1}, {256, 1, 1}, 0,
-               [&] { add_ln_kernel(x2.data(), y.data(), 1, nullptr, M_max, &dM, N, lw.data(), lb.data(), eps); });
+    std::vector<float> y((size_t)M_max * N, NAN), x2(c.x0);
+    launch_linear(c.in.data(), M_max, &dM, K, c.W.data(), c.Wb.data(), c.wl(), c.b.data(), N, 0, y.data(), 32);
+    emu_launch({(unsigned)CEIL_DIV(M_max, 8), 1, 1}, {256, 1, 1}, 0, [&] {
+        add_ln_kernel(x2.data(), y.data(), 1, nullptr, M_max, &dM, N, c.lw.data(), c.lb.data(), 1e-5f);
+    });
     float worst = 0;
     size_t differ = 0;
     for (size_t i = 0; i < (size_t)M * N; i++) {
@@ -201,83 +215,56 @@ static void test_linear_ln(int M_max, int M, int K, bool split) {
     EXPECT(worst <= 4 * FLT_EPSILON, "%s: %zu of %d values differ from linear + add_ln, by up to %.2e", what, differ,
            M * N, worst);
     if (M > 1) {  // batch invariance: row 0 computed alone is bit-identical
-        std::vector<float> one(x0);
+        std::vector<float> one(c.x0);
         int m1 = 1;
-        launch_linear_ln(in.data(), M_max, &m1, K, Wb.data(), wl, b.data(), one.data(), lw.data(), lb.data(), eps);
+        launch_linear_ln(c.in.data(), M_max, &m1, K, c.Wb.data(), c.wl(), c.b.data(), one.data(), c.lw.data(),
+                         c.lb.data(), 1e-5f);
         EXPECT(!memcmp(one.data(), x.data(), sizeof(float) * N), "%s: row 0 alone differs from row 0 in the batch",
                what);
     }
 }
 
-// ac_gpu_linear_add_ln's split-K path: part[z] = in . W^T over k chunk z (tile T), then x = LN(x + sum + b)
-static void run_splitk_ln(const float *in, int M_max, const int *d_M, int K, const __nv_bfloat16 *W,
-                          const __nv_bfloat16 *W_lo, const float *b, int N, float *part, float *x, const float *lw,
-                          const float *lb, float eps, int tile) {
-    const int chunks = CEIL_DIV(K, LIN_SPLITK_CHUNK);
-    const int vec = K % 8 == 0 && (uintptr_t)in % 16 == 0 && (uintptr_t)W % 16 == 0 && (uintptr_t)W_lo % 16 == 0;
-    const emu_dim3 grid = {(unsigned)CEIL_DIV(N, tile), (unsigned)CEIL_DIV(M_max, tile), (unsigned)chunks};
+// ac_gpu_linear_add_ln's split-K path: the linear tile (edge `tile`) with a chunk of k per grid.z writing partial
+// sums, then add_ln_kernel summing them with the bias
+static void run_splitk_ln(const ln_case &c, const int *d_M, std::vector<float> &x, int tile) {
+    const int chunks = CEIL_DIV(c.K, LIN_SPLITK_CHUNK);
+    std::vector<float> part((size_t)chunks * c.M_max * c.N, NAN);
+    const int vec = c.K % 8 == 0;
+    const emu_dim3 grid = {(unsigned)CEIL_DIV(c.N, tile), (unsigned)CEIL_DIV(c.M_max, tile), (unsigned)chunks};
     auto go = [&](auto kern, size_t smem) {
-        emu_launch(grid, {128, 1, 1}, smem, [&] { kern(in, M_max, d_M, K, W, W_lo, N, part); });
+        emu_launch(grid, {128, 1, 1}, smem, [&] {
+            kern(c.in.data(), c.M_max, d_M, c.K, LIN_SPLITK_CHUNK, c.Wb.data(), c.wl(), nullptr, c.N, 0, part.data());
+        });
     };
-#define SK(T, S, V) go(linear_splitk_kernel<T, T, S, V>, lin_mma<T, T, S>::SMEM)
+#define SK(T, S, V) go(linear_bf16_kernel<T, T, S, V>, lin_mma<T, T, S>::SMEM)
     if (tile == 64) {
-        if (W_lo) vec ? SK(64, true, true) : SK(64, true, false);
+        if (c.split) vec ? SK(64, true, true) : SK(64, true, false);
         else vec ? SK(64, false, true) : SK(64, false, false);
     } else {
-        if (W_lo) vec ? SK(32, true, true) : SK(32, true, false);
+        if (c.split) vec ? SK(32, true, true) : SK(32, true, false);
         else vec ? SK(32, false, true) : SK(32, false, false);
     }
 #undef SK
-    emu_launch({(unsigned)CEIL_DIV(M_max, 8), 1, 1}, {256, 1, 1}, 0,
-               [&] { add_ln_kernel(x, part, chunks, b, M_max, d_M, N, lw, lb, eps); });
+    emu_launch({(unsigned)CEIL_DIV(c.M_max, 8), 1, 1}, {256, 1, 1}, 0, [&] {
+        add_ln_kernel(x.data(), part.data(), chunks, c.b.data(), c.M_max, d_M, c.N, c.lw.data(), c.lb.data(), 1e-5f);
+    });
 }
 
 static void test_splitk_ln(int M_max, int M, int K, int N, bool split) {
-    const float eps = 1e-5f;
-    const int chunks = CEIL_DIV(K, LIN_SPLITK_CHUNK);
-    std::vector<float> in((size_t)M_max * K), W((size_t)N * K), b(N), lw(N), lb(N), x0((size_t)M_max * N);
-    std::vector<__nv_bfloat16> Wb((size_t)N * K), Wl((size_t)N * K);
-    std::vector<int> written(M_max);
-    for (auto &v : in) v = frand();
-    for (auto &v : W) v = frand() / sqrtf((float)K);
-    for (int i = 0; i < N; i++) {
-        b[i] = frand();
-        lw[i] = 1 + frand() / 2;
-        lb[i] = frand() / 2;
-    }
-    for (auto &v : x0) v = 3 * frand() + 1;
-    for (int r = 0; r < M_max; r++) written[r] = r < M;
-    for (size_t i = (size_t)M * N; i < x0.size(); i++) x0[i] = NAN;
-    for (size_t i = 0; i < W.size(); i++) {
-        Wb[i] = __float2bfloat16_rn(W[i]);
-        Wl[i] = __float2bfloat16_rn(W[i] - emu_bf2f(Wb[i]));
-        if (!split) W[i] = emu_bf2f(Wb[i]);
-    }
-    std::vector<float> inr(in);
-    if (!split)
-        for (auto &v : inr) v = bf16_round(v);
-    std::vector<float> ref((size_t)M_max * N, 0.0f);
-    ref_linear_rows(inr.data(), M, K, W.data(), b.data(), N, ref.data());
-    for (size_t i = 0; i < (size_t)M * N; i++) ref[i] += x0[i];
-    ref_layernorm(ref.data(), M, N, lw.data(), lb.data(), eps);
-    const __nv_bfloat16 *wl = split ? Wl.data() : nullptr;
-    std::vector<float> part((size_t)chunks * M_max * N, NAN), x(x0), x32(x0);
+    const ln_case c(M_max, M, K, N, split);
+    std::vector<float> x(c.x0), x32(c.x0);
     int dM = M;
-    run_splitk_ln(in.data(), M_max, &dM, K, Wb.data(), wl, b.data(), N, part.data(), x.data(), lw.data(), lb.data(),
-                  eps, 64);
+    run_splitk_ln(c, &dM, x, 64);
     char what[128];
     snprintf(what, sizeof what, "split-K linear+layernorm %s M %d/%d K %d N %d", split ? "split" : "bf16", M, M_max, K,
              N);
-    compare_rows(what, W_SPLITK, ref.data(), x.data(), written.data(), M_max, N,
-                 split ? TOL_GPU_LINEAR_SPLIT_REL : TOL_GPU_LINEAR_BF16_REL);
-    run_splitk_ln(in.data(), M_max, &dM, K, Wb.data(), wl, b.data(), N, part.data(), x32.data(), lw.data(), lb.data(),
-                  eps, 32);
+    c.check(what, W_SPLITK, x);
+    run_splitk_ln(c, &dM, x32, 32);
     EXPECT(!memcmp(x32.data(), x.data(), sizeof(float) * x.size()), "%s: the 32 x 32 tile differs from 64 x 64", what);
     if (M > 1) {  // batch invariance: row 0 computed alone is bit-identical
-        std::vector<float> one(x0);
+        std::vector<float> one(c.x0);
         int m1 = 1;
-        run_splitk_ln(in.data(), M_max, &m1, K, Wb.data(), wl, b.data(), N, part.data(), one.data(), lw.data(),
-                      lb.data(), eps, 64);
+        run_splitk_ln(c, &m1, one, 64);
         EXPECT(!memcmp(one.data(), x.data(), sizeof(float) * N), "%s: row 0 alone differs from row 0 in the batch",
                what);
     }
