@@ -7,7 +7,8 @@
 //    "decoder_ms":..,"decoder_enqueue_ms":..,"steps":..,"device":".."}
 // encoder_ms / decoder_ms / steps are per call (one batch), averaged over the timed calls (encoder_ms of host
 // clips includes their staging on the host); decoder_enqueue_ms is the host's time issuing the decoder's launches
-// (near decoder_ms: launch-bound, the case for AC_GPU_GRAPH); "graph" is 1 when AC_GPU_GRAPH=1 made the decoder replay CUDA graphs;
+// (near decoder_ms: launch-bound, the case for AC_GPU_GRAPH); "graph" is 1 when AC_GPU_GRAPH=1 made the decoder
+// replay CUDA graphs;
 // "linear_tile" is the decoder linears' BF16 tile when AC_LINEAR_TILE forced one ("auto": the launcher's choice);
 // "linear_ln" is "two launches" under AC_LINEAR_LN=0 (out_proj / linear2 and their LayerNorms as a plain linear and
 // add+LN each), else "default" (out_proj fused, linear2 split-K).

@@ -3,9 +3,9 @@
 // projections, linear1 (N 2048, K 256, GELU), linear2 (N 256, K 2048), the classifier (N 4371, K 256), and the
 // cross-attention K/V projection of the encoder memory (M = 31 frames per clip, N 512). Each shape with the 64 x 64
 // BF16 tile, the 32 x 32 one and the launcher's own choice (AC_LINEAR_TILE), so that a GPU run says whether the
-// choice (32 x 32 where 64 x 64 gives fewer blocks than SMs) holds; all with the split product the decoder uses (three bf16
-// products per step: W_hi and W_lo), then the launcher's tile with the plain bf16 product, for what the split
-// costs. One JSON line per (shape, product, tile) on stdout ("tflops" counts one product):
+// choice (32 x 32 where 64 x 64 gives fewer blocks than SMs) holds; all with the split product the decoder uses
+// (three bf16 products per step: W_hi and W_lo), then the launcher's tile with the plain bf16 product, for what the
+// split costs. One JSON line per (shape, product, tile) on stdout ("tflops" counts one product):
 //   {"bench":"gpu_linear","M":768,"K":256,"N":256,"product":"split","tile":"32","us":..,"tflops":..,"device":".."}
 // Then the two N 256 shapes (out_proj, linear2) as the decoder runs them, with the residual LayerNorm:
 // ac_gpu_linear_add_ln's default path (out_proj: "fused", one launch; linear2: "split-K", chunks of 512 k and the

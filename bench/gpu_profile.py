@@ -4,7 +4,8 @@
   encoder  the "gpu profile: ..." lines kernels/gpu_encoder.cu prints when the model is freed: device time per
            part of the encoder (front end, stem, dwconv+LN, MLP, downsample per stage, head), as us per clip
   decoder  the "gpu decoder profile: ..." lines of kernels/gpu_decoder.cu: device time per kernel class of the
-           decode steps (linears by sublayer with their LayerNorms, attention, classifier, beam search, gather), as us per step,
+           decode steps (linears by sublayer with their LayerNorms, attention, classifier, beam search, gather), as
+           us per step,
            and the host's time issuing the launches per step (near the device's: launch-bound)
 
 usage: gpu_profile.py encoder STDERR BATCH MLP STFT

@@ -39,9 +39,9 @@ ac_status ac_gpu_linear_grid(const float *x, int M_max, const int *d_M, int K, c
 //                     equal the two launches' up to the last bit of a statistic.
 //   AC_LIN_LN_SPLITK  BF16 weights, K > 512 (linear2's 2048): the k range in chunks of 512 on a grid of tiles times
 //                     chunks (linear_bf16_kernel, one chunk per grid.z: partial sums into scratch), then
-//                     ac_gpu_add_layernorm_sum adds
-//                     them in order with the bias; 192 blocks of 64 x 64 at 768 rows where the unsplit grid has 48.
-//                     The chunks depend on K alone; the values differ from an unsplit sum in the last bits.
+//                     ac_gpu_add_layernorm_sum adds them in order with the bias; 192 blocks of 64 x 64 at 768 rows
+//                     where the unsplit grid has 48. The chunks depend on K alone; the values differ from an
+//                     unsplit sum in the last bits.
 //   AC_LIN_LN_TWO     otherwise (FP32 weights, other widths) or under AC_LINEAR_LN=0 (to time the others):
 //                     ac_gpu_linear into scratch, then ac_gpu_add_layernorm.
 // scratch: device floats, at least ac_gpu_linear_add_ln_scratch (NULL where that is 0).

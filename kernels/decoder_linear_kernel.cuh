@@ -165,9 +165,9 @@ __device__ __forceinline__ void lin_load_stage(unsigned char *st, const float *_
 }
 
 // The k loop of a BF16 tile: acc (the warp's MT x NT m16n8 tiles) = x rows [m0, m0 + BM) . W rows [n0, n0 + BN)^T
-// over k < K (rows ld apart), the warp's tile at (wm, wn) inside the block's. Every output element goes through one m16n8k16
-// step per 16 k in increasing order (three products in a fixed order with SPLIT), whatever the tile: the
-// batch-invariance contract of decoder_linear.h.
+// over k < K (rows ld apart), the warp's tile at (wm, wn) inside the block's. Every output element goes through
+// one m16n8k16 step per 16 k in increasing order (three products in a fixed order with SPLIT), whatever the tile:
+// the batch-invariance contract of decoder_linear.h.
 template <class C, bool VEC>
 __device__ __forceinline__ void lin_mainloop(unsigned char *smem, const float *__restrict__ x,
                                              const __nv_bfloat16 *__restrict__ W,

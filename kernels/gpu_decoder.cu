@@ -26,8 +26,8 @@
 namespace {
 
 // AC_GPU_PROFILE=1: parts of a step, by kernel class ("linears" are the sublayers' linears with their residual
-// LayerNorms, ac_gpu_linear_add_ln, whichever path; beam search: its init, steps and the live-row count each step copies to the host;
-// gather: the cache indirection's reorder after the beam step)
+// LayerNorms, ac_gpu_linear_add_ln, whichever path; beam search: its init, steps and the live-row count each step
+// copies to the host; gather: the cache indirection's reorder after the beam step)
 enum { P_KV, P_EMBED, P_SA_LIN, P_SA, P_CA_LIN, P_CA, P_FFN, P_CLS, P_BEAM, P_GATHER, P_N };
 const char *const P_NAMES[P_N] = {"cross K/V",     "embedding",       "self linears", "self-attention",
                                   "cross linears", "cross-attention", "FFN linears",  "classifier",
