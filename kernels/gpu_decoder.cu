@@ -1,7 +1,7 @@
 // Orchestration of the device decoder + beam search (see gpu_decoder.h); the layer sequence of host/model.c
 // ac_decoder_step (nn.TransformerDecoderLayer, post-LN, GELU; conette aac_tfmer.py) on the live rows.
 // AC_GPU_GRAPH=1 replays each step as a CUDA graph captured once per shape (see graphs_wanted); AC_GPU_PROFILE=1
-// times the parts of every step (prof_mark), launching them without graphs.
+// times the parts of every step (kernels/gpu_prof.h), launching them without graphs.
 // Layouts: x, att (rows, D); part: the sublayer ends' scratch (ac_gpu_linear_add_ln_scratch: up to rows x D x
 // linear2's k chunks); qkv (rows, 3D) = q | k | v (reused as q (rows, D) for cross-attention);
 // ff (rows, dim_feedforward); logits (rows, V); self-attention cache per layer (max_pred, rows, 2D) = k | v,
@@ -14,6 +14,7 @@
 #include "decoder_embed.h"
 #include "decoder_linear.h"
 #include "gpu_decoder.h"
+#include "gpu_prof.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@ enum { P_KV, P_EMBED, P_SA_LIN, P_SA, P_CA_LIN, P_CA, P_FFN, P_CLS, P_BEAM, P_GA
 const char *const P_NAMES[P_N] = {"cross K/V",     "embedding",       "self linears", "self-attention",
                                   "cross linears", "cross-attention", "FFN linears",  "classifier",
                                   "beam search",   "cache gather"};
+static_assert(P_N <= AC_PROF_MAX_PARTS, "parts of the profile");
 
 struct lin {
     const float *w, *b;
@@ -76,52 +78,12 @@ struct dec_state {
     graph_key gkey;
     void **lo;  // the device buffers behind every lin's w16lo
     int n_lo;
-    // AC_GPU_PROFILE=1: events after each launch, summed per part once a call's work has finished (prof_collect);
-    // printed by dec_free
-    int prof_on, prof_n, prof_cap, prof_calls, prof_steps;
-    cudaEvent_t *prof_ev;
-    int *prof_part;
-    double prof_ms[P_N], prof_enqueue_ms;
+    // AC_GPU_PROFILE=1: a mark after each launch (kernels/gpu_prof.h), summed per part once a call's work has
+    // finished; printed by dec_free with the steps and the host's time issuing them
+    ac_prof prof;
+    int prof_steps;
+    double prof_enqueue_ms;
 };
-
-// closes the span of `part` that began at the previous mark (the first mark of a call opens it). Best effort: a
-// failure turns profiling off, never an error of the decoder.
-void prof_mark(dec_state *s, int part, cudaStream_t stream) {
-    if (!s->prof_on) return;
-    if (s->prof_n == s->prof_cap) {
-        const int cap = s->prof_cap ? 2 * s->prof_cap : 1024;
-        cudaEvent_t *ev = (cudaEvent_t *)realloc(s->prof_ev, sizeof(cudaEvent_t) * cap);
-        if (ev) s->prof_ev = ev;
-        int *pp = ev ? (int *)realloc(s->prof_part, sizeof(int) * cap) : NULL;
-        if (pp) s->prof_part = pp;
-        if (!ev || !pp) {
-            s->prof_on = 0;
-            return;
-        }
-        for (; s->prof_cap < cap; s->prof_cap++) s->prof_ev[s->prof_cap] = NULL;
-    }
-    cudaEvent_t *e = &s->prof_ev[s->prof_n];
-    if ((!*e && cudaEventCreate(e) != cudaSuccess) || cudaEventRecord(*e, stream) != cudaSuccess) {
-        s->prof_on = 0;
-        return;
-    }
-    s->prof_part[s->prof_n++] = part;
-}
-
-void prof_collect(dec_state *s, int steps, double enqueue_ms) {
-    if (!s->prof_on || s->prof_n == 0) return;
-    if (cudaEventSynchronize(s->prof_ev[s->prof_n - 1]) == cudaSuccess) {
-        for (int k = 1; k < s->prof_n; k++) {
-            float ms = 0;
-            if (cudaEventElapsedTime(&ms, s->prof_ev[k - 1], s->prof_ev[k]) == cudaSuccess)
-                s->prof_ms[s->prof_part[k]] += ms;
-        }
-        s->prof_calls++;
-        s->prof_steps += steps;
-        s->prof_enqueue_ms += enqueue_ms;
-    }
-    s->prof_n = 0;
-}
 
 void drop_graphs(dec_state *s);
 
@@ -142,19 +104,16 @@ void free_buffers(dec_state *s) {
 void dec_free(void *p) {
     dec_state *s = (dec_state *)p;
     if (!s) return;
-    if (s->prof_calls) {
+    if (s->prof.calls) {
         double tot = 0;
-        for (int i = 0; i < P_N; i++) tot += s->prof_ms[i];
+        for (int i = 0; i < P_N; i++) tot += s->prof.ms[i];
         fprintf(stderr, "gpu decoder profile: %d calls, %d steps, %.3f ms of device time, %.3f ms issuing launches\n",
-                s->prof_calls, s->prof_steps, tot, s->prof_enqueue_ms);
+                s->prof.calls, s->prof_steps, tot, s->prof_enqueue_ms);
         for (int i = 0; i < P_N; i++)
-            fprintf(stderr, "gpu decoder profile: %-15s %10.3f ms  %5.1f %%\n", P_NAMES[i], s->prof_ms[i],
-                    tot > 0 ? 100 * s->prof_ms[i] / tot : 0);
+            fprintf(stderr, "gpu decoder profile: %-15s %10.3f ms  %5.1f %%\n", P_NAMES[i], s->prof.ms[i],
+                    tot > 0 ? 100 * s->prof.ms[i] / tot : 0);
     }
-    for (int i = 0; i < s->prof_cap; i++)
-        if (s->prof_ev[i]) cudaEventDestroy(s->prof_ev[i]);
-    free(s->prof_ev);
-    free(s->prof_part);
+    ac_prof_free(&s->prof);
     free_buffers(s);
     cudaFreeHost(s->n_rows_host);
     for (int i = 0; i < s->n_ev; i++) cudaEventDestroy(s->ev[i]);
@@ -231,8 +190,7 @@ ac_status load_weights(ac_gpu_model *g, dec_state **out) {
     s->eps = (float)c->decoder.ln_eps;
     s->scale = (float)c->decoder.emb_scale;
     s->layers = (layer *)calloc((size_t)s->L, sizeof(layer));
-    const char *prof = getenv("AC_GPU_PROFILE");
-    s->prof_on = prof && prof[0] == '1';
+    s->prof.on = ac_prof_wanted();
     ac_status st = s->layers ? AC_OK : ac_fail(AC_ERR_NOMEM, "gpu decoder: out of memory");
     if (!st && (c->decoder.norm_first || c->decoder.activation != AC_ACT_GELU || s->D % s->H))
         st = ac_fail(AC_ERR_FORMAT, "gpu decoder: only the post-LN GELU decoder with d_model divisible by nhead is "
@@ -346,7 +304,7 @@ ac_status enqueue_step(dec_state *s, ac_gpu_beam *beam, int n, int R, int maxT, 
     const int *nr = rows.n_rows, D = s->D, cur = i % 2;
     // a launch's status, its profile mark after it
     auto mark = [&](ac_status st, int part) {
-        if (!st) prof_mark(s, part, stream);
+        if (!st) ac_prof_mark(&s->prof, part, stream);
         return st;
     };
     ac_status st = mark(ac_gpu_decoder_embed(rows.tokens, R, nr, s->emb, s->V, s->pos, i, s->scale, D, s->x, stream),
@@ -355,8 +313,8 @@ ac_status enqueue_step(dec_state *s, ac_gpu_beam *beam, int n, int R, int maxT, 
     auto run = [&](const float *in, int K, const lin &w, int N, int gelu, float *out, int part) {
         return mark(ac_gpu_linear(in, R, nr, K, w.w, w.w16, w.w16lo, w.b, N, gelu, out, stream), part);
     };
-    // a sublayer's end, x = LayerNorm(x + in . W^T + b): one launch in BF16 at D = 256, else the linear into o
-    // and add+LN (profiled as the linear's part, or the linear's and add+LN's)
+    // a sublayer's end, x = LayerNorm(x + in . W^T + b), whichever path ac_gpu_linear_add_ln takes (one launch
+    // or two, profiled as the linear's part)
     auto lin_ln = [&](const float *in, int K, const lin &w, const float *ln_w, const float *ln_b, int part) {
         return mark(ac_gpu_linear_add_ln(in, R, nr, K, w.w, w.w16, w.w16lo, w.b, D, s->x, ln_w, ln_b, s->eps, s->part,
                                          stream), part);
@@ -397,7 +355,7 @@ int len_bucket(int max_len, int D, int H) {
 // step instead of ~75). Off under AC_SYNC (a capture can't synchronise) and while profiling (the parts' events).
 int graphs_wanted(const dec_state *s) {
     const char *e = getenv("AC_GPU_GRAPH");
-    return e && e[0] == '1' && !ac_debug_sync() && !s->prof_on;
+    return e && e[0] == '1' && !ac_debug_sync() && !s->prof.on;
 }
 
 void drop_graphs(dec_state *s) {
@@ -543,12 +501,12 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
         }
     }
     // cross-attention keys and values: once per clip and layer, shared by every beam (never replicated)
-    prof_mark(s, P_KV, stream);  // opens the call's first span (after the clip table's upload)
+    ac_prof_mark(&s->prof, P_KV, stream);  // opens the call's first span (after the clip table's upload)
     for (int l = 0; l < s->L && !st; l++) {
         const lin &w = s->layers[l].ca_kv;
         st = ac_gpu_linear(memory, (int)frames, NULL, D, w.w, w.w16, w.w16lo, w.b, 2 * D, 0,
                            s->mem_kv + (size_t)l * s->cap_frames * 2 * D, stream);
-        if (!st) prof_mark(s, P_KV, stream);
+        if (!st) ac_prof_mark(&s->prof, P_KV, stream);
     }
     if (st) goto done;
     if (use_graph) {
@@ -570,7 +528,7 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
         }
     }
     if ((st = ac_gpu_beam_init(beam, bos_ids))) goto done;
-    prof_mark(s, P_BEAM, stream);
+    ac_prof_mark(&s->prof, P_BEAM, stream);
     {
         const int *nr = ac_gpu_beam_rows_view(beam).n_rows;
         for (int i = 0; i < maxT && !st; i++) {
@@ -596,13 +554,16 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
                 cudaError_t e = cudaMemcpyAsync(&s->n_rows_host[i], nr, sizeof(int), cudaMemcpyDeviceToHost, stream);
                 if (e == cudaSuccess) e = cudaEventRecord(s->ev[i], stream);
                 if (e != cudaSuccess) st = ac_fail(AC_ERR_CUDA, "gpu decode: step %d: %s", i, cudaGetErrorString(e));
-                prof_mark(s, P_BEAM, stream);
+                ac_prof_mark(&s->prof, P_BEAM, stream);
             }
             enqueue_ms += now_ms() - t_enq;
         }
     }
     if (!st) st = ac_gpu_beam_results(beam, out);
-    if (!st) prof_collect(s, steps, enqueue_ms);
+    if (!st && ac_prof_collect(&s->prof)) {
+        s->prof_steps += steps;
+        s->prof_enqueue_ms += enqueue_ms;
+    }
 done:
     if (st && (beam || st == AC_ERR_NOMEM)) {  // after a failure, nothing of this search is reused
         cudaStreamSynchronize(stream);
@@ -613,7 +574,7 @@ done:
         if (st == AC_ERR_NOMEM) free_buffers(s);
     }
     free(off32);
-    if (s) s->prof_n = 0;  // a failed call's marks are dropped
+    s->prof.n = 0;  // a failed call's marks are dropped
     if (stats) {
         stats->steps = steps;
         stats->enqueue_ms = enqueue_ms;

@@ -12,6 +12,7 @@
 #include "freq_mean.h"
 #include "gather.h"
 #include "gpu_encoder.h"
+#include "gpu_prof.h"
 #include "linear.h"
 #include "logmel.h"
 #include "stem.h"
@@ -35,7 +36,6 @@ static const char *const P_NAMES[P_N] = {"H2D wait",     "front end",    "stem",
                                          "dwconv+LN s1", "dwconv+LN s2", "dwconv+LN s3", "MLP s0",
                                          "MLP s1",       "MLP s2",       "MLP s3",       "(unused)",
                                          "downsample s1", "downsample s2", "downsample s3", "head"};
-#define PROF_MAX_EV 512
 
 namespace {
 struct dbuf {
@@ -83,55 +83,34 @@ struct enc {
     dbuf lm_ws, bn0, logmel, xa, xb, hb, cols, mlp_ws, femb, mem;
     // AC_GPU_PROFILE=1: device time per part, from events between the parts of each call (summed after the call's
     // work has finished, so the stream is drained once per call), printed to stderr when the encoder is freed
-    int prof_on;
-    cudaEvent_t prof_ev[PROF_MAX_EV];
-    int prof_part[PROF_MAX_EV], prof_n, prof_calls;
-    double prof_ms[P_N];
+    ac_prof prof;  // kernels/gpu_prof.h
     cudaEvent_t prof_up[2];  // around the upload on copy_s: its own time and rate
     int prof_up_on;
     double prof_up_ms, prof_up_bytes, prof_up_call_bytes;
 };
 }  // namespace
 
-static void prof_mark(enc *e, int part, cudaStream_t s) {  // closes the span of `part` that began at the last mark
-    if (!e->prof_on || e->prof_n >= PROF_MAX_EV) return;
-    if (!e->prof_ev[e->prof_n] && cudaEventCreate(&e->prof_ev[e->prof_n]) != cudaSuccess) {
-        e->prof_on = 0;  // profiling is best effort: never an error of the encoder
-        return;
-    }
-    if (cudaEventRecord(e->prof_ev[e->prof_n], s) != cudaSuccess) {
-        e->prof_on = 0;
-        return;
-    }
-    e->prof_part[e->prof_n++] = part;
-}
+static void prof_mark(enc *e, int part, cudaStream_t s) { ac_prof_mark(&e->prof, part, s); }
 
 static void prof_collect(enc *e) {
-    if (!e->prof_on || e->prof_n == 0) return;
-    if (cudaEventSynchronize(e->prof_ev[e->prof_n - 1]) == cudaSuccess) {
-        for (int k = 1; k < e->prof_n; k++) {
-            float ms = 0;
-            if (cudaEventElapsedTime(&ms, e->prof_ev[k - 1], e->prof_ev[k]) == cudaSuccess) e->prof_ms[e->prof_part[k]] += ms;
-        }
-        float ms = 0;  // the model's stream waited for the upload, so it has ended
-        if (e->prof_up_on && cudaEventElapsedTime(&ms, e->prof_up[0], e->prof_up[1]) == cudaSuccess) {
-            e->prof_up_ms += ms;
-            e->prof_up_bytes += e->prof_up_call_bytes;
-        }
-        e->prof_calls++;
+    static_assert(P_N <= AC_PROF_MAX_PARTS, "parts of the profile");
+    float ms = 0;  // the model's stream waited for the upload, so it has ended
+    if (ac_prof_collect(&e->prof) && e->prof_up_on &&
+        cudaEventElapsedTime(&ms, e->prof_up[0], e->prof_up[1]) == cudaSuccess) {
+        e->prof_up_ms += ms;
+        e->prof_up_bytes += e->prof_up_call_bytes;
     }
-    e->prof_n = 0;
     e->prof_up_on = 0;
 }
 
 static void prof_upload(enc *e, int end, size_t bytes) {  // marks the upload's start (end 0) or end (1) on copy_s
-    if (!e->prof_on || (!end && e->prof_n >= PROF_MAX_EV)) return;
+    if (!e->prof.on) return;
     if (!e->prof_up[end] && cudaEventCreate(&e->prof_up[end]) != cudaSuccess) {
-        e->prof_on = 0;
+        e->prof.on = 0;  // profiling is best effort: never an error of the encoder
         return;
     }
     if (cudaEventRecord(e->prof_up[end], e->copy_s) != cudaSuccess) {
-        e->prof_on = 0;
+        e->prof.on = 0;
         return;
     }
     e->prof_up_on = end;
@@ -167,20 +146,19 @@ static size_t device_buffer_bytes(const enc *e) {
 static void enc_free(void *p) {
     enc *e = (enc *)p;
     if (!e) return;
-    if (e->prof_calls) {
+    if (e->prof.calls) {
         double tot = 0;
-        for (int i = 0; i < P_N; i++) tot += e->prof_ms[i];
-        fprintf(stderr, "gpu profile: %d encoder calls, %.3f ms of device time\n", e->prof_calls, tot);
+        for (int i = 0; i < P_N; i++) tot += e->prof.ms[i];
+        fprintf(stderr, "gpu profile: %d encoder calls, %.3f ms of device time\n", e->prof.calls, tot);
         for (int i = 0; i < P_N; i++)
             if (i != P_DOWN)  // no downsample before stage 0
-                fprintf(stderr, "gpu profile: %-13s %10.3f ms  %5.1f %%\n", P_NAMES[i], e->prof_ms[i],
-                        tot > 0 ? 100 * e->prof_ms[i] / tot : 0);
+                fprintf(stderr, "gpu profile: %-13s %10.3f ms  %5.1f %%\n", P_NAMES[i], e->prof.ms[i],
+                        tot > 0 ? 100 * e->prof.ms[i] / tot : 0);
         if (e->prof_up_ms > 0)  // not in the total: it overlaps the previous call's kernels
             fprintf(stderr, "gpu profile: upload %10.3f ms on the copy stream, %.1f GB/s\n", e->prof_up_ms,
                     e->prof_up_bytes / (e->prof_up_ms * 1e6));
     }
-    for (int i = 0; i < PROF_MAX_EV; i++)
-        if (e->prof_ev[i]) cudaEventDestroy(e->prof_ev[i]);
+    ac_prof_free(&e->prof);
     for (int k = 0; k < 2; k++)
         if (e->prof_up[k]) cudaEventDestroy(e->prof_up[k]);
     ac_logmel_plan_free(e->lm);
@@ -479,8 +457,7 @@ static ac_status get_enc(ac_gpu_model *g, enc **out) {
         if (!e) return ac_fail(AC_ERR_NOMEM, "encoder: host out of memory");
         e->prec = ac_gpu_model_precision(g);
         e->cfg = ac_gpu_model_config(g);
-        const char *prof = getenv("AC_GPU_PROFILE");
-        e->prof_on = prof && prof[0] == '1';
+        e->prof.on = ac_prof_wanted();
         if ((st = enc_init(g, e))) {
             enc_free(e);
             return st;
