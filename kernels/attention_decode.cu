@@ -19,7 +19,7 @@ static ac_status smem_fits(const void *kernel, size_t bytes, const char *what) {
     if (bytes > (size_t)optin)
         return ac_fail(AC_ERR_INVALID_ARG, "%s: %zu bytes of shared memory needed, the device has %d (hint: shorter clips)",
                        what, bytes, optin);
-    if (bytes > 48 * 1024) CUDA_CHECK(ac_smem_optin(kernel, (int)bytes));
+    CUDA_CHECK(ac_smem_optin(kernel, (int)bytes));
     return AC_OK;
 }
 

@@ -59,8 +59,7 @@ ac_status launch_rows(fused_kernel kern, int64_t N, const void *h, const void *w
     if (blocks > 0x7fffffff)
         return ac_fail(AC_ERR_INVALID_ARG, "convnext_mlp: N = %lld rows is too many for one launch (hint: split "
                        "the batch)", (long long)N);
-    // Above 48 KB of dynamic shared memory a kernel must opt in; cheap next to the launch, so done every call
-    // rather than cached per device.
+    // Above 48 KB of dynamic shared memory a kernel must opt in (ac_smem_optin: once per kernel and device)
     CUDA_CHECK(ac_smem_optin(kern, K::SMEM));
     kern<<<(unsigned)blocks, K::NTHREADS, K::SMEM, stream>>>(N, (const op_t *)h, (const op_t *)w1, b1,
                                                              (const op_t *)w2, b2, gamma, x);

@@ -67,6 +67,11 @@ extern "C" ac_status ac_gpu_bf16_split_lo(const float *W, const void *W_hi, int6
     return AC_OK;
 }
 
+// 16-byte cp.async copies (VEC) for these operands: K % 8 == 0 and every row start 16-byte aligned
+static int bf16_vec(const float *x, int K, const void *W, const void *W_lo) {
+    return K % 8 == 0 && (uintptr_t)x % 16 == 0 && (uintptr_t)W % 16 == 0 && (uintptr_t)W_lo % 16 == 0;
+}
+
 // kchunk: K, or the split-K chunk (grid.z chunks, each summed into its own plane of y)
 template <int T, bool SPLIT, bool VEC>
 static ac_status launch_bf16(dim3 grid, cudaStream_t stream, const float *x, int M_max, const int *d_M, int K,
@@ -88,6 +93,16 @@ static ac_status launch_bf16(dim3 grid, cudaStream_t stream, const float *x, int
     if (W_lo) return launch_bf16<T, true, false>(grid, stream, x, M_max, d_M, K, kchunk, W, W_lo, b, N, gelu, y);
     if (vec) return launch_bf16<T, false, true>(grid, stream, x, M_max, d_M, K, kchunk, W, nullptr, b, N, gelu, y);
     return launch_bf16<T, false, false>(grid, stream, x, M_max, d_M, K, kchunk, W, nullptr, b, N, gelu, y);
+}
+
+// the BF16 tile kernel for tile edge 64 or 32 (bf16_tile's choice), on a grid of that tile's blocks
+static ac_status launch_bf16_tile(int tile, dim3 grid, cudaStream_t stream, const float *x, int M_max, const int *d_M,
+                                  int K, int kchunk, const void *W, const void *W_lo, const float *b, int N, int gelu,
+                                  float *y) {
+    const __nv_bfloat16 *wh = (const __nv_bfloat16 *)W, *wl = (const __nv_bfloat16 *)W_lo;
+    const int vec = bf16_vec(x, K, W, W_lo);
+    return tile == 64 ? launch_bf16<64>(grid, stream, x, M_max, d_M, K, kchunk, wh, wl, b, N, gelu, vec, y)
+                      : launch_bf16<32>(grid, stream, x, M_max, d_M, K, kchunk, wh, wl, b, N, gelu, vec, y);
 }
 
 extern "C" ac_status ac_gpu_linear_grid(const float *x, int M_max, const int *d_M, int K, const float *W,
@@ -115,12 +130,8 @@ extern "C" ac_status ac_gpu_linear_grid(const float *x, int M_max, const int *d_
         float *yr = y + r0 * N;
         const dim3 grid(CEIL_DIV(N, tile), CEIL_DIV(M, tile));
         if (W_bf16) {
-            const int vec = K % 8 == 0 && (uintptr_t)xr % 16 == 0 && (uintptr_t)W_bf16 % 16 == 0 &&
-                            (uintptr_t)W_bf16_lo % 16 == 0;
-            const __nv_bfloat16 *wh = (const __nv_bfloat16 *)W_bf16, *wl = (const __nv_bfloat16 *)W_bf16_lo;
-            const ac_status st = tile == 64
-                                     ? launch_bf16<64>(grid, stream, xr, M, d_M, K, K, wh, wl, b, N, gelu, vec, yr)
-                                     : launch_bf16<32>(grid, stream, xr, M, d_M, K, K, wh, wl, b, N, gelu, vec, yr);
+            const ac_status st = launch_bf16_tile(tile, grid, stream, xr, M, d_M, K, K, W_bf16, W_bf16_lo, b, N, gelu,
+                                                  yr);
             if (st) return st;
         } else {
             linear_f32_kernel<<<grid, 256, 0, stream>>>(xr, M, d_M, K, W, b, N, gelu, yr);
@@ -179,22 +190,19 @@ extern "C" ac_status ac_gpu_linear_add_ln(const float *in, int M_max, const int 
         ac_status st = ac_gpu_linear(in, M_max, d_M, K, W, W_bf16, W_bf16_lo, b, N, 0, scratch, stream);
         return st ? st : ac_gpu_add_layernorm(x, scratch, M_max, d_M, N, ln_w, ln_b, eps, stream);
     }
-    const int vec = K % 8 == 0 && (uintptr_t)in % 16 == 0 && (uintptr_t)W_bf16 % 16 == 0 &&
-                    (uintptr_t)W_bf16_lo % 16 == 0;
-    const __nv_bfloat16 *wh = (const __nv_bfloat16 *)W_bf16, *wl = (const __nv_bfloat16 *)W_bf16_lo;
     if (path == AC_LIN_LN_SPLITK) {
-        const int chunks = CEIL_DIV(K, LIN_SPLITK_CHUNK);
+        const int chunks = ac_gpu_linear_splitk_chunks(K);
         int tile = 64;
         ac_status st = bf16_tile(M_max, N * chunks, &tile);  // the chunks count as columns: the grid's blocks
         if (st) return st;
         // partial sums, no bias, into chunks planes of scratch
         const dim3 grid(CEIL_DIV(N, tile), CEIL_DIV(M_max, tile), chunks);
-        st = tile == 64 ? launch_bf16<64>(grid, stream, in, M_max, d_M, K, LIN_SPLITK_CHUNK, wh, wl, NULL, N, 0, vec,
-                                          scratch)
-                        : launch_bf16<32>(grid, stream, in, M_max, d_M, K, LIN_SPLITK_CHUNK, wh, wl, NULL, N, 0, vec,
-                                          scratch);
+        st = launch_bf16_tile(tile, grid, stream, in, M_max, d_M, K, LIN_SPLITK_CHUNK, W_bf16, W_bf16_lo, NULL, N, 0,
+                              scratch);
         return st ? st : ac_gpu_add_layernorm_sum(x, scratch, chunks, b, M_max, d_M, N, ln_w, ln_b, eps, stream);
     }
+    const int vec = bf16_vec(in, K, W_bf16, W_bf16_lo);
+    const __nv_bfloat16 *wh = (const __nv_bfloat16 *)W_bf16, *wl = (const __nv_bfloat16 *)W_bf16_lo;
     if (wl) return vec ? launch_ln<true, true>(M_max, stream, in, d_M, K, wh, wl, b, x, ln_w, ln_b, eps)
                        : launch_ln<true, false>(M_max, stream, in, d_M, K, wh, wl, b, x, ln_w, ln_b, eps);
     return vec ? launch_ln<false, true>(M_max, stream, in, d_M, K, wh, nullptr, b, x, ln_w, ln_b, eps)

@@ -67,8 +67,7 @@ extern "C" ac_status ac_downsample_ln_im2col(const float *x, const int *foff_in,
     if (tokens == 0) return AC_OK;
     const size_t smem = sizeof(float) * DS_WARPS * Cin;
     const unsigned grid = (unsigned)CEIL_DIV(tokens, (int64_t)DS_WARPS);
-    if (smem > 48 * 1024)
-        CUDA_CHECK(ac_smem_optin(ln_im2col_kernel, (int)smem));
+    CUDA_CHECK(ac_smem_optin(ln_im2col_kernel, (int)smem));
     ln_im2col_kernel<<<grid, 32 * DS_WARPS, smem, stream>>>(x, foff_in, foff_out, n, tokens, F, Cin, ln_w, ln_b, eps,
                                                             cols);
     KERNEL_CHECK();

@@ -129,8 +129,7 @@ static ac_status launch(const float *x, const int *foff, int n, int frames, int 
     const size_t smem = sizeof(float) * (size_t)FB * C;
     const int64_t blocks = (int64_t)frames * nfc;
     if (blocks > 0x7fffffff) return ac_fail(AC_ERR_INVALID_ARG, "dwconv7+LN: %lld blocks (hint: smaller batches)", (long long)blocks);
-    if (smem > 48 * 1024)
-        CUDA_CHECK(ac_smem_optin(dwconv_ln_kernel<V, CT, OutT>, (int)smem));
+    CUDA_CHECK(ac_smem_optin(dwconv_ln_kernel<V, CT, OutT>, (int)smem));
     dwconv_ln_kernel<V, CT, OutT><<<(unsigned)blocks, threads, smem, stream>>>(x, foff, n, F, C, FB, nfc, w49, dw_b, ln_w,
                                                                          ln_b, eps, h);
     KERNEL_CHECK();

@@ -324,8 +324,7 @@ static ac_status run_fft32(ac_logmel_plan *p, ac_pcm_kind kind, const void *pcm,
     const size_t frames_bytes = al(sizeof(float) * (size_t)scratch_rows(p, R) * p->n_fft);
     cufftComplex *spec = (cufftComplex *)((char *)workspace + frames_bytes);
     const size_t smem = sizeof(float) * fw * nb;
-    if (smem > 48 * 1024)
-        CUDA_CHECK(ac_smem_optin(power_mel_log_kernel, (int)smem));
+    CUDA_CHECK(ac_smem_optin(power_mel_log_kernel, (int)smem));
     for (int64_t r0 = 0; r0 < R; r0 += p->chunk) {
         const int64_t rows = R - r0 < p->chunk ? R - r0 : p->chunk, Rp = rows_padded(p, rows);
         if (kind == AC_PCM_F32)

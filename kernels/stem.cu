@@ -76,7 +76,7 @@ extern "C" ac_status ac_stem_conv_ln(const float *x, const int *foff_in, const i
     void (*kern)(const float *, const int *, const int *, int, int64_t, int, int, int, int, int, int, const float *,
                  const float *, const float *, const float *, int, float, float *) =
         conette ? stem_kernel<4, 4, 96> : stem_kernel<0, 0, 0>;
-    if (smem > 48 * 1024) CUDA_CHECK(ac_smem_optin(kern, (int)smem));
+    CUDA_CHECK(ac_smem_optin(kern, (int)smem));
     kern<<<(unsigned)CEIL_DIV(tokens, (int64_t)STEM_WARPS), 32 * STEM_WARPS, smem, stream>>>(
         x, foff_in, foff_out, n, tokens, F, F0, kt, kf, pt, pf, w_t, b, ln_w, ln_b, C0, eps, y);
     KERNEL_CHECK();
