@@ -24,19 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_util.h"
 #include "fp16.h"
 #include "../kernels/convnext_mlp.h"
 #include "../kernels/device.h"
 
-#define CK(expr)                                                                                                 \
-    do {                                                                                                         \
-        cudaError_t e_ = (expr);                                                                                 \
-        if (e_ != cudaSuccess) {                                                                                 \
-            fprintf(stderr, "bench_gpu_convnext_mlp: %s:%d: %s: %s\n", __FILE__, __LINE__, #expr,                \
-                    cudaGetErrorString(e_));                                                                     \
-            exit(1);                                                                                             \
-        }                                                                                                        \
-    } while (0)
 
 static uint64_t g_rng = 7;
 static float frand(void) {  // uniform in [-1, 1)

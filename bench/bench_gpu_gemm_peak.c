@@ -29,15 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CK(call)                                                                                           \
-    do {                                                                                                   \
-        cudaError_t e_ = (call);                                                                           \
-        if (e_ != cudaSuccess) {                                                                           \
-            fprintf(stderr, "bench_gpu_gemm_peak: %s:%d: %s: %s\n", __FILE__, __LINE__, #call,             \
-                    cudaGetErrorString(e_));                                                               \
-            exit(1);                                                                                       \
-        }                                                                                                  \
-    } while (0)
 #define CB(call)                                                                                           \
     do {                                                                                                   \
         cublasStatus_t s_ = (call);                                                                        \

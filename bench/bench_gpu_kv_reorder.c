@@ -27,15 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CK(expr)                                                                                                 \
-    do {                                                                                                         \
-        cudaError_t e_ = (expr);                                                                                 \
-        if (e_ != cudaSuccess) {                                                                                 \
-            fprintf(stderr, "bench_gpu_kv_reorder: %s:%d: %s: %s\n", __FILE__, __LINE__, #expr,                 \
-                    cudaGetErrorString(e_));                                                                     \
-            exit(1);                                                                                             \
-        }                                                                                                        \
-    } while (0)
 #define OK(expr)                                                                                                 \
     do {                                                                                                         \
         if ((expr) != AC_OK) {                                                                                   \

@@ -25,14 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CK(expr)                                                                                                 \
-    do {                                                                                                         \
-        cudaError_t e_ = (expr);                                                                                 \
-        if (e_ != cudaSuccess) {                                                                                 \
-            fprintf(stderr, "bench_gpu_linear: %s:%d: %s: %s\n", __FILE__, __LINE__, #expr, cudaGetErrorString(e_)); \
-            exit(1);                                                                                             \
-        }                                                                                                        \
-    } while (0)
 
 #define REPS_MAX 64
 

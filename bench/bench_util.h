@@ -1,7 +1,9 @@
-// Helpers shared by the benchmarks: a monotonic clock, the median of a sample, a string made safe for JSON.
+// Helpers shared by the benchmarks: a monotonic clock, the median of a sample, a string made safe for JSON, and
+// CK, a CUDA runtime call that must succeed.
 #ifndef AC_BENCH_UTIL_H
 #define AC_BENCH_UTIL_H
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -27,5 +29,16 @@ static inline void bench_json_safe(char *s) {
     for (; *s; s++)
         if (*s == '"' || *s == '\\') *s = '\'';
 }
+
+// A CUDA runtime call in a GPU benchmark (a program, not library code): on failure the call, its file and line and
+// the error, then exit(1). For files that include cuda_runtime_api.h.
+#define CK(expr)                                                                                                 \
+    do {                                                                                                         \
+        cudaError_t e_ = (expr);                                                                                 \
+        if (e_ != cudaSuccess) {                                                                                 \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #expr, cudaGetErrorString(e_));              \
+            exit(1);                                                                                             \
+        }                                                                                                        \
+    } while (0)
 
 #endif
