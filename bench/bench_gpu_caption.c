@@ -7,8 +7,9 @@
 //    "decoder_ms":..,"decoder_enqueue_ms":..,"steps":..,"device":".."}
 // encoder_ms / decoder_ms / steps are per call (one batch), averaged over the timed calls (encoder_ms of host
 // clips includes their staging on the host); decoder_enqueue_ms is the host's time issuing the decoder's launches
-// (near decoder_ms: launch-bound, the case for AC_GPU_GRAPH); "graph" is 1 when AC_GPU_GRAPH=1 made the decoder
-// replay CUDA graphs;
+// (near decoder_ms: launch-bound, the case for AC_GPU_GRAPH); "graph" is 1 when AC_GPU_GRAPH=1 asked the decoder
+// to replay CUDA graphs, "graph_calls" how many of the timed calls ("calls", all workers') did, "graph_fallbacks"
+// how many of them found their capture failed (another worker synchronising the device) and launched plainly;
 // "linear_tile" is the decoder linears' BF16 tile when AC_LINEAR_TILE forced one ("auto": the launcher's choice);
 // "linear_ln" is "two launches" under AC_LINEAR_LN=0 (out_proj / linear2 and their LayerNorms as a plain linear and
 // add+LN each), else "default" (out_proj fused, linear2 split-K).
@@ -47,7 +48,7 @@ typedef struct {
     ac_caption *out;
     pthread_barrier_t *warm;
     double enc, dec, deq, steps, t_start, t_end;  // sums over the timed calls; the clock around them
-    int calls, failed;
+    int calls, failed, graph_calls, fallbacks;    // timed calls that replayed CUDA graphs; captures that fell back
 } worker;
 
 static int call(worker *w, ac_gpu_caption_stats *st) {
@@ -73,6 +74,8 @@ static void *worker_run(void *p) {
         w->dec += st.decoder_ms;
         w->deq += st.decoder_enqueue_ms;
         w->steps += st.steps;
+        w->graph_calls += st.decoder_graphs;
+        w->fallbacks += st.decoder_graph_fallback;
         w->calls++;
         w->t_end = bench_now();
     }
@@ -240,7 +243,7 @@ int main(int argc, char **argv) {
             }
             double enc = 0, decd = 0, deq = 0, steps = 0, t0 = 0, t1 = 0;
             long clips = 0;
-            int calls = 0;
+            int calls = 0, graph_calls = 0, fallbacks = 0;
             for (int w = 0; w < workers; w++) {
                 pthread_join(th[w], NULL);
                 if (wk[w].failed) rc = 1;
@@ -249,6 +252,8 @@ int main(int argc, char **argv) {
                 deq += wk[w].deq;
                 steps += wk[w].steps;
                 calls += wk[w].calls;
+                graph_calls += wk[w].graph_calls;
+                fallbacks += wk[w].fallbacks;
                 clips += (long)batch * wk[w].calls;
                 if (w == 0 || wk[w].t_start < t0) t0 = wk[w].t_start;
                 if (w == 0 || wk[w].t_end > t1) t1 = wk[w].t_end;
@@ -257,10 +262,11 @@ int main(int argc, char **argv) {
             if (calls == 0 || t1 <= t0) continue;
             printf("{\"bench\":\"%s\",\"precision\":\"%s\",\"beam\":%d,\"batch\":%d,\"workers\":%d,"
                    "\"clips_per_s\":%.1f,\"encoder_ms\":%.3f,\"decoder_ms\":%.3f,\"decoder_enqueue_ms\":%.3f,"
-                   "\"steps\":%.1f,\"graph\":%d,\"linear_tile\":\"%s\",\"linear_ln\":\"%s\",\"device\":\"%s\"}\n",
+                   "\"steps\":%.1f,\"graph\":%d,\"calls\":%d,\"graph_calls\":%d,\"graph_fallbacks\":%d,\"linear_tile\":\"%s\","
+                   "\"linear_ln\":\"%s\",\"device\":\"%s\"}\n",
                    resident ? "gpu_caption_resident" : "gpu_caption", prec == AC_PREC_BF16 ? "bf16" : "fp32", beam,
                    batch, workers, (double)clips / (t1 - t0), enc / calls, decd / calls, deq / calls, steps / calls,
-                   graph, tile, linear_ln, dev);
+                   graph, calls, graph_calls, fallbacks, tile, linear_ln, dev);
             fflush(stdout);
         }
     }

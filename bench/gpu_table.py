@@ -134,10 +134,20 @@ def defaults_check(rows):
            and r.get("workers", 1) == 1 and r.get("graph") == 0 and r.get("linear_tile") == "auto"
            and r.get("batch") == 256]
     two = [r for r in allcap if r["bench"] == "gpu_caption_resident" and r.get("precision") == "bf16"
-           and r.get("workers") == 2 and r.get("batch") == 256]
+           and r.get("workers") == 2 and r.get("batch") == 256 and r.get("graph", 0) == 0]
     if one and two:
         lines.append("  workers per GPU, resident bf16 batch 256 (clips/s): "
                      + verdict("2", float(two[0]["clips_per_s"]), {"1": float(one[0]["clips_per_s"])}, False))
+    # CUDA graphs while another worker shares the GPU: its device-wide synchronisations can invalidate a capture,
+    # which then falls back to plain launches (kernels/gpu_decoder.cu); the counts say how often
+    two_g = [r for r in allcap if r["bench"] == "gpu_caption_resident" and r.get("precision") == "bf16"
+             and r.get("workers") == 2 and r.get("batch") == 256 and r.get("graph") == 1]
+    if two and two_g:
+        g = two_g[0]
+        lines.append("  CUDA graphs with 2 workers, resident bf16 batch 256 (clips/s): "
+                     + verdict("off", float(two[0]["clips_per_s"]), {"on": float(g["clips_per_s"])}, False)
+                     + f" ({g.get('graph_calls', '?')} of {g.get('calls', '?')} calls replayed graphs, "
+                     f"{g.get('graph_fallbacks', '?')} fell back)")
     prof = {(r.get("mlp"), r.get("stft", "fft")): r for r in rows if r["bench"] == "gpu_encoder_profile"}
 
     def front_us(r):

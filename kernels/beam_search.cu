@@ -192,11 +192,12 @@ extern "C" ac_gpu_beam_rows ac_gpu_beam_rows_view(const ac_gpu_beam *b) {
 }
 
 extern "C" ac_status ac_gpu_beam_download_rows(const ac_gpu_beam *b, int *n_rows, int *row_clip, int *prefix) {
+    // on the search's stream, not the legacy one: see ac_gpu_beam_results
+    CUDA_CHECK(cudaMemcpyAsync(n_rows, b->n_rows, sizeof(int), cudaMemcpyDeviceToHost, b->stream));
+    CUDA_CHECK(cudaMemcpyAsync(row_clip, b->row_clip, sizeof(int) * b->max_rows, cudaMemcpyDeviceToHost, b->stream));
+    CUDA_CHECK(cudaMemcpyAsync(prefix, b->prefix[b->cur], sizeof(int) * (size_t)b->max_rows * b->stride,
+                               cudaMemcpyDeviceToHost, b->stream));
     CUDA_CHECK(cudaStreamSynchronize(b->stream));
-    CUDA_CHECK(cudaMemcpy(n_rows, b->n_rows, sizeof(int), cudaMemcpyDeviceToHost));
-    CUDA_CHECK(cudaMemcpy(row_clip, b->row_clip, sizeof(int) * b->max_rows, cudaMemcpyDeviceToHost));
-    CUDA_CHECK(cudaMemcpy(prefix, b->prefix[b->cur], sizeof(int) * (size_t)b->max_rows * b->stride,
-                          cudaMemcpyDeviceToHost));
     return AC_OK;
 }
 
@@ -212,11 +213,14 @@ extern "C" ac_status ac_gpu_beam_results(ac_gpu_beam *b, ac_caption *out) {
         st = ac_fail(AC_ERR_NOMEM, "gpu beam: out of memory for the results of %d clips", n);
         goto done;
     }
-    e = cudaStreamSynchronize(b->stream);
-    if (e == cudaSuccess) e = cudaMemcpy(tok, b->out_tok, sizeof(int) * NK * maxp, cudaMemcpyDeviceToHost);
-    if (e == cudaSuccess) e = cudaMemcpy(len, b->out_len, sizeof(int) * NK, cudaMemcpyDeviceToHost);
-    if (e == cudaSuccess) e = cudaMemcpy(best, b->out_best, sizeof(int) * n, cudaMemcpyDeviceToHost);
-    if (e == cudaSuccess) e = cudaMemcpy(score, b->out_score, sizeof(float) * NK, cudaMemcpyDeviceToHost);
+    // Copies on the search's stream and a wait for that stream alone: a synchronous cudaMemcpy (the legacy
+    // stream) synchronises the whole device, which invalidates a CUDA graph another worker is capturing on it
+    e = cudaMemcpyAsync(tok, b->out_tok, sizeof(int) * NK * maxp, cudaMemcpyDeviceToHost, b->stream);
+    if (e == cudaSuccess) e = cudaMemcpyAsync(len, b->out_len, sizeof(int) * NK, cudaMemcpyDeviceToHost, b->stream);
+    if (e == cudaSuccess) e = cudaMemcpyAsync(best, b->out_best, sizeof(int) * n, cudaMemcpyDeviceToHost, b->stream);
+    if (e == cudaSuccess)
+        e = cudaMemcpyAsync(score, b->out_score, sizeof(float) * NK, cudaMemcpyDeviceToHost, b->stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(b->stream);
     if (e != cudaSuccess) {
         st = ac_fail(AC_ERR_CUDA, "gpu beam: reading the results: %s (hint: run with AC_SYNC=1)", cudaGetErrorString(e));
         goto done;

@@ -95,6 +95,8 @@ static ac_status caption(ac_gpu_model *g, int n, const float *const *x, ac_pcm_k
         if (stats) {
             stats->steps = ds.steps;
             stats->decoder_enqueue_ms = ds.enqueue_ms;
+            stats->decoder_graphs = ds.graphs;
+            stats->decoder_graph_fallback = ds.graph_fallback;
         }
         if (cudaEventRecord(ev[2], stream) != cudaSuccess) {
             st = ac_fail(AC_ERR_CUDA, "gpu caption: cudaEventRecord failed");

@@ -27,6 +27,8 @@ typedef struct {
     double encoder_ms, decoder_ms;
     int steps;  // decode steps launched
     double decoder_enqueue_ms;  // host time the decoder spent issuing its steps (ac_gpu_decode_stats.enqueue_ms)
+    int decoder_graphs;         // the decoder's steps replayed CUDA graphs (ac_gpu_decode_stats.graphs)
+    int decoder_graph_fallback; // a capture failed, its steps ran as plain launches (ac_gpu_decode_stats)
 } ac_gpu_caption_stats;
 
 // The same, with per-stage times (stats may be NULL).

@@ -1,7 +1,8 @@
 // Orchestration of the device decoder + beam search (see gpu_decoder.h); the layer sequence of host/model.c
 // ac_decoder_step (nn.TransformerDecoderLayer, post-LN, GELU; conette aac_tfmer.py) on the live rows.
-// AC_GPU_GRAPH=1 replays each step as a CUDA graph captured once per shape (see graphs_wanted); AC_GPU_PROFILE=1
-// times the parts of every step (kernels/gpu_prof.h), launching them without graphs.
+// AC_GPU_GRAPH=1 replays each step as a CUDA graph captured once per shape (see graphs_wanted; the last few shapes
+// are kept, and a capture that fails falls back to plain launches); AC_GPU_PROFILE=1 times the parts of every step
+// (kernels/gpu_prof.h), launching them without graphs.
 // Layouts: x, att (rows, D); part: the sublayer ends' scratch (ac_gpu_linear_add_ln_scratch: up to rows x D x
 // linear2's k chunks); qkv (rows, 3D) = q | k | v (reused as q (rows, D) for cross-attention);
 // ff (rows, dim_feedforward); logits (rows, V); self-attention cache per layer (max_pred, rows, 2D) = k | v,
@@ -46,14 +47,27 @@ struct layer {
     const float *n1_w, *n1_b, *n2_w, *n2_b, *n3_w, *n3_b;
 };
 
-// what a captured step depends on: shapes, parameters, and every buffer address. Not the batch's memory lengths:
+// what a captured step depends on: shapes, parameters (beam_p: its search state is the set's own), and every
+// buffer address. Not the batch's memory lengths:
 // the cross K/V buffer's layers are cap_frames apart and max_len is rounded up (len_bucket), so batches of the same
 // clip count whose lengths differ replay the same graphs.
 struct graph_key {
     int n, R, maxT, max_len;
     int64_t cap_frames;
     ac_gpu_beam_params beam_p;
-    const void *ptr[14];
+    const void *ptr[13];
+};
+
+// One captured shape: a graph per step, and the beam search state its graphs name (sized by the clip count).
+// Several are kept (least recently used dropped) so that a bulk run's full batches and its last, smaller one, or
+// two beam settings, do not recapture each other's graphs.
+enum { GRAPH_SETS = 4, GRAPH_BACKOFF_MAX = 6 };
+struct graph_set {
+    graph_key key;
+    cudaGraphExec_t *exec;  // maxT of them; NULL: an empty slot
+    int n;
+    ac_gpu_beam *beam;
+    uint64_t used;  // s->graph_clock at its last use
 };
 
 struct dec_state {
@@ -71,11 +85,12 @@ struct dec_state {
     int *n_rows_host;  // pinned, one per step
     cudaEvent_t *ev;
     int n_ev;
-    ac_gpu_beam *beam;  // kept while the search's shape and parameters stay the same
+    ac_gpu_beam *beam;  // plain launches' search state, kept while its shape and parameters stay the same
     ac_gpu_beam_params beam_p;
-    cudaGraphExec_t *graph;  // per step, for graph_key (AC_GPU_GRAPH=1)
-    int n_graph;
-    graph_key gkey;
+    graph_set gsets[GRAPH_SETS];  // AC_GPU_GRAPH=1
+    uint64_t graph_clock;
+    int graph_fails;  // captures failed in a row
+    int graph_skip;   // calls that would capture but launch plainly first: 2^graph_fails - 1 after a failure
     void **lo;  // the device buffers behind every lin's w16lo
     int n_lo;
     // AC_GPU_PROFILE=1: a mark after each launch (kernels/gpu_prof.h), summed per part once a call's work has
@@ -249,6 +264,8 @@ size_t part_floats(const dec_state *s, int rows) {
 ac_status ensure_buffers(dec_state *s, int rows, int steps, int64_t frames, int clips) {
     ac_status st = AC_OK;
     const size_t D = (size_t)s->D;
+    if (rows > s->cap_rows || steps > s->cap_steps || frames > s->cap_frames || clips > s->cap_clips)
+        drop_graphs(s);  // they name the buffers about to be let go
     if (rows > s->cap_rows || steps > s->cap_steps) {
         const int R = rows > s->cap_rows ? rows : s->cap_rows, T = steps > s->cap_steps ? steps : s->cap_steps;
         s->cap_rows = s->cap_steps = 0;
@@ -352,47 +369,94 @@ int len_bucket(int max_len, int D, int H) {
 }
 
 // AC_GPU_GRAPH=1: each step's launches captured once per shape as a CUDA graph and replayed (one launch per
-// step instead of ~75). Off under AC_SYNC (a capture can't synchronise) and while profiling (the parts' events).
+// step instead of ~60). Off under AC_SYNC (a capture can't synchronise) and while profiling (the parts' events).
 int graphs_wanted(const dec_state *s) {
     const char *e = getenv("AC_GPU_GRAPH");
     return e && e[0] == '1' && !ac_debug_sync() && !s->prof.on;
 }
 
-void drop_graphs(dec_state *s) {
-    for (int i = 0; i < s->n_graph; i++)
-        if (s->graph[i]) cudaGraphExecDestroy(s->graph[i]);
-    free(s->graph);
-    s->graph = NULL;
-    s->n_graph = 0;
+void drop_set(graph_set *g) {
+    for (int i = 0; i < g->n; i++)
+        if (g->exec[i]) cudaGraphExecDestroy(g->exec[i]);
+    free(g->exec);
+    ac_gpu_beam_free(g->beam);
+    memset(g, 0, sizeof *g);
 }
 
-// Captures steps 0..maxT-1 (kernel arguments, buffers and the beam state's double-buffer parity are fixed per
-// step, so a step's graph is valid for every call of the same shape). Leaves the beam's host parity to be reset
-// by ac_gpu_beam_init.
-ac_status capture_graphs(dec_state *s, ac_gpu_beam *beam, int n, int R, int maxT, int max_len, cudaStream_t stream) {
-    drop_graphs(s);
-    s->graph = (cudaGraphExec_t *)calloc((size_t)maxT, sizeof(cudaGraphExec_t));
-    if (!s->graph) return ac_fail(AC_ERR_NOMEM, "gpu decoder: out of memory");
-    s->n_graph = maxT;
+// every captured shape: when the buffers they name are let go
+void drop_graphs(dec_state *s) {
+    for (int i = 0; i < GRAPH_SETS; i++) drop_set(&s->gsets[i]);
+}
+
+// Captures steps 0..maxT-1 into g with a search state of its own (kernel arguments, buffers and the beam state's
+// double-buffer parity are fixed per step, so a step's graph is valid for every call of the same shape). Leaves
+// the beam's host parity to be reset by ac_gpu_beam_init. On failure g is left empty and the stream no longer
+// captures.
+ac_status capture_set(dec_state *s, graph_set *g, const ac_gpu_beam_params &bp, int n, int R, int maxT, int max_len,
+                      cudaStream_t stream) {
+    drop_set(g);
+    g->exec = (cudaGraphExec_t *)calloc((size_t)maxT, sizeof(cudaGraphExec_t));
+    if (!g->exec) return ac_fail(AC_ERR_NOMEM, "gpu decoder: out of memory");
+    g->n = maxT;
+    ac_status bst = ac_gpu_beam_create(&bp, stream, &g->beam);
+    if (bst) {
+        drop_set(g);
+        return bst;
+    }
+    ac_gpu_beam *beam = g->beam;
     for (int i = 0; i < maxT; i++) {
         cudaGraph_t gr = NULL;
-        CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed));
-        ac_status st = enqueue_step(s, beam, n, R, maxT, max_len, i, stream);
-        cudaError_t e = cudaStreamEndCapture(stream, &gr);
-        if (st) {
-            if (gr) cudaGraphDestroy(gr);
-            drop_graphs(s);
-            return st;
-        }
-        if (e == cudaSuccess) e = cudaGraphInstantiate(&s->graph[i], gr, 0);
-        if (gr) cudaGraphDestroy(gr);
+        cudaError_t e = cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed);
         if (e != cudaSuccess) {
-            drop_graphs(s);
-            return ac_fail(AC_ERR_CUDA, "gpu decoder: capturing step %d: %s (hint: unset AC_GPU_GRAPH)", i,
-                           cudaGetErrorString(e));
+            drop_set(g);
+            return ac_fail(AC_ERR_CUDA, "gpu decoder: capturing step %d: %s", i, cudaGetErrorString(e));
+        }
+        ac_status st = enqueue_step(s, beam, n, R, maxT, max_len, i, stream);
+        e = cudaStreamEndCapture(stream, &gr);  // ends the capture whatever happened in it
+        if (!st && e == cudaSuccess) e = cudaGraphInstantiate(&g->exec[i], gr, 0);
+        if (gr) cudaGraphDestroy(gr);
+        if (st || e != cudaSuccess) {
+            drop_set(g);
+            return st ? st : ac_fail(AC_ERR_CUDA, "gpu decoder: capturing step %d: %s", i, cudaGetErrorString(e));
         }
     }
     return AC_OK;
+}
+
+// The step graphs for key k: a kept set, or a new capture in the least recently used slot. NULL when the capture
+// failed: CUDA invalidates a capture when any thread synchronises its device meanwhile (cudaDeviceSynchronize, a
+// synchronous copy, cudaFree: another worker on the same GPU growing its buffers), so a failed capture is not
+// an error of the call: its steps run as plain launches, and a later call captures again. After f failures in a
+// row the next 2^f - 1 calls that would capture (at most 63) launch plainly without trying: a worker starting
+// beside another that is loading its weights tries a few times, not at every batch, and never gives up for good.
+const graph_set *step_graphs(dec_state *s, const graph_key &k, int n, int R, int maxT, int max_len, cudaStream_t stream,
+                             ac_gpu_decode_stats *stats) {
+    graph_set *slot = &s->gsets[0];
+    for (int i = 0; i < GRAPH_SETS; i++) {
+        graph_set *g = &s->gsets[i];
+        if (g->exec && !memcmp(&g->key, &k, sizeof k)) {
+            g->used = ++s->graph_clock;
+            return g;
+        }
+        if (!g->exec ? slot->exec != NULL : slot->exec && g->used < slot->used) slot = g;
+    }
+    if (s->graph_skip > 0) {
+        s->graph_skip--;
+        return NULL;
+    }
+    if (capture_set(s, slot, k.beam_p, n, R, maxT, max_len, stream)) {
+        cudaGetLastError();  // a refused launch's error is the capture's, not the next kernel's
+        ac_clear_error();
+        if (s->graph_fails < GRAPH_BACKOFF_MAX) s->graph_fails++;
+        s->graph_skip = (1 << s->graph_fails) - 1;
+        if (stats) stats->graph_fallback = 1;
+        return NULL;
+    }
+    s->graph_fails = 0;
+    slot->key = k;
+    slot->used = ++s->graph_clock;
+    if (stats) stats->graphs_captured = maxT;
+    return slot;
 }
 
 }  // namespace
@@ -481,17 +545,8 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
     int steps = 0;
     double enqueue_ms = 0;
     const int use_graph = graphs_wanted(s);
+    cudaGraphExec_t *graphs = NULL;  // the step graphs this call replays (NULL: plain launches)
     if ((st = ensure_buffers(s, R, maxT, frames, n))) goto done;
-    if (s->beam && !memcmp(&s->beam_p, &bp, sizeof bp)) {
-        beam = s->beam;
-    } else {
-        drop_graphs(s);  // they hold the old search state's buffers
-        ac_gpu_beam_free(s->beam);
-        s->beam = NULL;
-        if ((st = ac_gpu_beam_create(&bp, stream, &beam))) goto done;
-        s->beam = beam;
-        s->beam_p = bp;
-    }
     {
         cudaError_t e = cudaMemcpyAsync(s->mem_off, off32, sizeof(int) * n, cudaMemcpyHostToDevice, stream);
         if (e == cudaSuccess) e = cudaMemcpyAsync(s->mem_len, mem_len, sizeof(int) * n, cudaMemcpyHostToDevice, stream);
@@ -518,13 +573,23 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
         k.max_len = max_len;
         k.cap_frames = s->cap_frames;
         k.beam_p = bp;
-        const void *ptrs[14] = {beam, s->x, s->qkv, s->att, s->part, s->ff, s->logits, s->cache, s->mem_kv, s->anc[0],
+        const void *ptrs[13] = {s->x, s->qkv, s->att, s->part, s->ff, s->logits, s->cache, s->mem_kv, s->anc[0],
                                 s->anc[1], s->mem_off, s->mem_len, s};
         memcpy(k.ptr, ptrs, sizeof ptrs);
-        if (!s->graph || memcmp(&k, &s->gkey, sizeof k)) {
-            if ((st = capture_graphs(s, beam, n, R, maxT, max_len, stream))) goto done;
-            s->gkey = k;
-            if (stats) stats->graphs_captured = maxT;
+        if (const graph_set *gs = step_graphs(s, k, n, R, maxT, max_len, stream, stats)) {
+            graphs = gs->exec;
+            beam = gs->beam;
+        }
+    }
+    if (!graphs) {  // plain launches
+        if (s->beam && !memcmp(&s->beam_p, &bp, sizeof bp)) {
+            beam = s->beam;
+        } else {
+            ac_gpu_beam_free(s->beam);
+            s->beam = NULL;
+            if ((st = ac_gpu_beam_create(&bp, stream, &beam))) goto done;
+            s->beam = beam;
+            s->beam_p = bp;
         }
     }
     if ((st = ac_gpu_beam_init(beam, bos_ids))) goto done;
@@ -544,8 +609,8 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
             }
             steps = i + 1;
             const double t_enq = now_ms();
-            if (use_graph) {
-                cudaError_t e = cudaGraphLaunch(s->graph[i], stream);
+            if (graphs) {
+                cudaError_t e = cudaGraphLaunch(graphs[i], stream);
                 if (e != cudaSuccess) st = ac_fail(AC_ERR_CUDA, "gpu decode: step %d graph: %s", i, cudaGetErrorString(e));
             } else {
                 st = enqueue_step(s, beam, n, R, maxT, max_len, i, stream);
@@ -567,8 +632,7 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
 done:
     if (st && (beam || st == AC_ERR_NOMEM)) {  // after a failure, nothing of this search is reused
         cudaStreamSynchronize(stream);
-        drop_graphs(s);  // they hold the buffers
-        if (beam != s->beam) ac_gpu_beam_free(beam);
+        drop_graphs(s);  // with their search states
         ac_gpu_beam_free(s->beam);
         s->beam = NULL;
         if (st == AC_ERR_NOMEM) free_buffers(s);
@@ -578,6 +642,7 @@ done:
     if (stats) {
         stats->steps = steps;
         stats->enqueue_ms = enqueue_ms;
+        stats->graphs = graphs != NULL;
         stats->ms = now_ms() - t0;
     }
     return st;

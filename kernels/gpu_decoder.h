@@ -26,7 +26,10 @@ extern "C" {
 typedef struct {
     int steps;        // decode steps launched (<= max_pred_size; stops one step after every clip finished)
     double ms;        // wall time of the call (host clock, the call synchronises at its end)
-    int graphs_captured;  // step graphs this call captured (AC_GPU_GRAPH=1): 0 when it replayed earlier ones
+    int graphs;           // 1: the steps replayed CUDA graphs (AC_GPU_GRAPH=1), 0: plain launches
+    int graphs_captured;  // step graphs this call captured (AC_GPU_GRAPH=1): 0 when it replayed kept ones
+    int graph_fallback;   // 1: a capture failed (e.g. invalidated by another thread synchronising the device), so
+                          // this call launched its steps plainly; later calls try again (backing off: gpu_decoder.cu)
     double enqueue_ms;    // host time spent issuing the steps (kernel or graph launches, not the waits): near
                           // the device's step time, the decoder is bound by launches, not kernels
 } ac_gpu_decode_stats;

@@ -120,6 +120,15 @@ class GpuTable(unittest.TestCase):
         # the CLI runs two workers per GPU by default: two ahead is a keep
         self.assertTrue(line_with(lines, "workers per GPU, resident").endswith(": keep"))
         self.assertIn("default off 30.00, on 20.00", line_with(lines, "CUDA graphs, gpu_caption_resident bf16"))
+        # with graphs on two workers: its own verdict against two workers without, and the replay counts; it is
+        # not the baseline of the workers' verdict (the engine row shows the best run, labelled "graph 1")
+        two_g = dict(caption("gpu_caption_resident", 1, "auto", 25.0), workers=2, clips_per_s=1500.0, calls=10,
+                     graph_calls=9, graph_fallbacks=1)
+        lines = table([one, two_g, two, caption("gpu_caption_resident", 1, "auto", 20.0)])
+        self.assertIn("default 2 1,200.00", line_with(lines, "workers per GPU, resident"))
+        g = line_with(lines, "CUDA graphs with 2 workers")
+        self.assertIn("flip to on (25 % better)", g)
+        self.assertTrue(g.endswith("(9 of 10 calls replayed graphs, 1 fell back)"), g)
 
     def test_no_alternatives_no_section(self):
         lines = table([mlp("mma", True, 96, 2.0)])

@@ -16,6 +16,7 @@
 #include <cublas_v2.h>
 #include <cufft.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdarg>
 #include <string>
@@ -68,6 +69,8 @@ extern "C" const char *cudaGetErrorString(cudaError_t e) {
     case cudaErrorInvalidResourceHandle: return "invalid resource handle (emu-runtime)";
     case cudaErrorIllegalAddress: return "an illegal memory access was encountered (emu-runtime)";
     case cudaErrorLaunchFailure: return "unspecified launch failure (emu-runtime)";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing (emu-runtime)";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture (emu-runtime)";
     default: return "error (emu-runtime)";
     }
 }
@@ -81,6 +84,8 @@ extern "C" const char *cudaGetErrorName(cudaError_t e) {
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
     case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
     default: return "cudaErrorUnknown";
     }
 }
@@ -106,6 +111,7 @@ static int n_devices() {
     return v;
 }
 static thread_local int t_dev;  // this host thread's current device
+static void device_sync_point(void);  // a device-wide synchronisation: invalidates other threads' captures
 
 // EMU_DEVICE_FAIL=D:N: device D fails at its N-th kernel launch (counted over the process, from 1), as a GPU that
 // hits an Xid error: from then on every call made with D current returns cudaErrorLaunchFailure, and
@@ -310,6 +316,7 @@ extern "C" cudaError_t cudaMalloc(void **p, size_t n) {
 }
 extern "C" cudaError_t cudaFree(void *p) {
     if (!p) return cudaSuccess;
+    device_sync_point();
     drain_all(false);  // cudaFree synchronises the device: queued work may still use the allocation
     {
         std::lock_guard<std::mutex> l(g_mem_mu);
@@ -353,6 +360,7 @@ extern "C" cudaError_t cudaMallocHost(void **p, size_t n) {
 }
 extern "C" cudaError_t cudaFreeHost(void *p) {
     if (!p) return cudaSuccess;
+    device_sync_point();
     drain_all(false);
     {
         std::lock_guard<std::mutex> l(g_mem_mu);
@@ -389,33 +397,60 @@ static cudaError_t check_copy(void *dst, const void *src, size_t n, enum cudaMem
     return cudaSuccess;
 }
 
-// Graph capture: while a stream captures, launches and async copies are recorded instead of run.
+// Graph capture: while a stream captures, launches and async copies are recorded instead of run. A capture is
+// device-scoped, as measured on NVIDIA GPUs whatever the capture mode: a device-wide synchronisation by another
+// thread while it is open on the same device (cudaDeviceSynchronize, cudaMemcpy, cudaMemset, cudaFree,
+// cudaFreeHost, cudaStreamSynchronize of the legacy stream) invalidates it; its later work is then refused with
+// cudaErrorStreamCaptureInvalidated, and so is cudaStreamEndCapture, which gives no graph.
+// EMU_CAPTURE_INVALIDATE_AT=K (read at each cudaStreamBeginCapture, so a test may set it around the calls it means):
+// the capture is invalidated at its K-th operation, as if another thread had synchronised the device just then;
+// the race itself is timing-dependent, this makes its consequence happen every time.
 struct emu_graph {
     std::vector<std::function<void()>> ops;
 };
-static thread_local emu_graph *t_capture;
-static thread_local cudaStream_t t_capture_stream;
-static bool recording(cudaStream_t s) { return t_capture && s == t_capture_stream; }
+struct emu_capture {
+    emu_graph *g;
+    cudaStream_t s;
+    std::atomic<bool> invalid{false};
+    long ops = 0, invalidate_at = 0;  // operations recorded or refused; EMU_CAPTURE_INVALIDATE_AT
+};
+static thread_local emu_capture *t_capture;
+static std::mutex g_cap_mu;
+static std::vector<emu_capture *> g_captures;  // open captures, every thread's
+static bool recording(cudaStream_t s) { return t_capture && s == t_capture->s; }
+// an operation on the capturing stream: false if the capture is (now) invalid
+static bool capture_op(void) {
+    if (++t_capture->ops == t_capture->invalidate_at) t_capture->invalid = true;
+    return !t_capture->invalid;
+}
+// a device-wide synchronisation by this thread: every other thread's capture on its current device is invalid
+static void device_sync_point(void) {
+    std::lock_guard<std::mutex> l(g_cap_mu);
+    for (emu_capture *c : g_captures)
+        if (c != t_capture && c->s->dev == t_dev) c->invalid = true;
+}
 
 // Queues op on stream s (see "streams: deferred work"): recorded while s captures, run at once in sync mode or on
 // the legacy stream (after every blocking stream's queued work, which the legacy stream waits for).
-static void enqueue(cudaStream_t s, std::function<void()> op) {
+static cudaError_t enqueue(cudaStream_t s, std::function<void()> op) {
     if (recording(s)) {
-        t_capture->ops.push_back(std::move(op));
-        return;
+        if (!capture_op()) return set_err(cudaErrorStreamCaptureInvalidated);
+        t_capture->g->ops.push_back(std::move(op));
+        return cudaSuccess;
     }
     if (!lazy_streams()) {
         op();
-        return;
+        return cudaSuccess;
     }
     if (!s) {
         drain_all(true);
         op();
-        return;
+        return cudaSuccess;
     }
     std::lock_guard<std::recursive_mutex> l(g_q_mu);
     s->q.push_back(std::move(op));
     s->enq++;
+    return cudaSuccess;
 }
 static bool pinned(const void *p, size_t n) {
     std::lock_guard<std::mutex> l(g_mem_mu);
@@ -426,6 +461,7 @@ extern "C" cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, enum cud
     if (device_dead()) return set_err(cudaErrorLaunchFailure);
     if (t_capture) return misuse(cudaErrorStreamCaptureUnsupported, "cudaMemcpy during stream capture");
     cudaError_t e = check_copy(dst, src, n, k, "cudaMemcpy");
+    device_sync_point();
     if (e == cudaSuccess && n) {
         if (lazy_streams()) drain_all(true);  // the legacy stream: after every blocking stream's work
         memmove(dst, src, n);
@@ -443,18 +479,18 @@ extern "C" cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, enu
     if (from_host && !pinned(src, n) && !recording(s)) {
         auto staged = std::make_shared<std::vector<unsigned char>>((const unsigned char *)src,
                                                                   (const unsigned char *)src + n);
-        enqueue(s, [=] { memmove(dst, staged->data(), n); });
+        return enqueue(s, [=] { memmove(dst, staged->data(), n); });
     } else if (to_host && !pinned(dst, n) && !recording(s)) {
-        enqueue(s, [=] { memmove(dst, src, n); });
+        e = enqueue(s, [=] { memmove(dst, src, n); });
         if (lazy_streams() && s) drain(s);
-    } else {
-        enqueue(s, [=] { memmove(dst, src, n); });
+        return e;
     }
-    return cudaSuccess;
+    return enqueue(s, [=] { memmove(dst, src, n); });
 }
 extern "C" cudaError_t cudaMemset(void *p, int v, size_t n) {
     if (device_dead()) return set_err(cudaErrorLaunchFailure);
     if (n && !emu_is_device_range(p, n)) return misuse(cudaErrorInvalidValue, "cudaMemset(%p, %zu bytes): not device memory", p, n);
+    device_sync_point();
     if (lazy_streams()) drain_all(true);
     memset(p, v, n);
     return cudaSuccess;
@@ -462,8 +498,7 @@ extern "C" cudaError_t cudaMemset(void *p, int v, size_t n) {
 extern "C" cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s) {
     if (device_dead()) return set_err(cudaErrorLaunchFailure);
     if (n && !emu_is_device_range(p, n)) return misuse(cudaErrorInvalidValue, "cudaMemsetAsync(%p, %zu bytes): not device memory", p, n);
-    enqueue(s, [=] { memset(p, v, n); });
-    return cudaSuccess;
+    return enqueue(s, [=] { memset(p, v, n); });
 }
 
 // ---- streams, events, graphs ------------------------------------------------------------------------------
@@ -482,13 +517,18 @@ extern "C" cudaError_t cudaStreamDestroy(cudaStream_t s) {
 extern "C" cudaError_t cudaStreamSynchronize(cudaStream_t s) {
     if (recording(s)) return misuse(cudaErrorStreamCaptureUnsupported, "cudaStreamSynchronize during capture");
     if (device_dead()) return set_err(cudaErrorLaunchFailure);
-    if (s) drain(s);
-    else drain_all(true);
+    if (s) {
+        drain(s);
+    } else {
+        device_sync_point();
+        drain_all(true);
+    }
     return g_last;
 }
 extern "C" cudaError_t cudaDeviceSynchronize(void) {
     if (t_capture) return misuse(cudaErrorStreamCaptureUnsupported, "cudaDeviceSynchronize during capture");
     if (device_dead()) return set_err(cudaErrorLaunchFailure);
+    device_sync_point();
     drain_all(false);
     return g_last;
 }
@@ -497,8 +537,7 @@ extern "C" cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsign
     if (recording(s) || !e->s || e->s == s) return cudaSuccess;  // captured waits: the graph runs in order
     emu_stream *es = e->s;
     const uint64_t seq = e->seq;  // the record this wait refers to: the last one before the call, as in CUDA
-    enqueue(s, [es, seq] { run_upto(es, seq); });
-    return cudaSuccess;
+    return enqueue(s, [es, seq] { run_upto(es, seq); });
 }
 extern "C" cudaError_t cudaEventCreate(cudaEvent_t *e) { return cudaEventCreateWithFlags(e, 0); }
 extern "C" cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags) {
@@ -520,7 +559,8 @@ extern "C" cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
     if ((s ? s->dev : t_dev) != e->dev)
         return misuse(cudaErrorInvalidResourceHandle, "cudaEventRecord: an event of device %d on a stream of device %d",
                       e->dev, s ? s->dev : t_dev);
-    if (recording(s)) return cudaSuccess;  // an event node: nothing to do when the graph runs in order
+    if (recording(s))  // an event node: nothing to do when the graph runs in order
+        return capture_op() ? cudaSuccess : set_err(cudaErrorStreamCaptureInvalidated);
     if (lazy_streams() && s) {
         std::lock_guard<std::recursive_mutex> l(g_q_mu);
         enqueue(s, [e] { e->t = std::chrono::steady_clock::now(); });
@@ -557,15 +597,28 @@ extern "C" cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_
 extern "C" cudaError_t cudaStreamBeginCapture(cudaStream_t s, enum cudaStreamCaptureMode) {
     if (t_capture) return misuse(cudaErrorInvalidValue, "cudaStreamBeginCapture: already capturing");
     if (!s) return misuse(cudaErrorStreamCaptureUnsupported, "cudaStreamBeginCapture on the legacy stream");
-    t_capture = new emu_graph;
-    t_capture_stream = s;
+    t_capture = new emu_capture;
+    t_capture->g = new emu_graph;
+    t_capture->s = s;
+    const char *at = getenv("EMU_CAPTURE_INVALIDATE_AT");
+    t_capture->invalidate_at = at ? atol(at) : 0;
+    std::lock_guard<std::mutex> l(g_cap_mu);
+    g_captures.push_back(t_capture);
     return cudaSuccess;
 }
 extern "C" cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *g) {
-    if (!t_capture || s != t_capture_stream) return misuse(cudaErrorInvalidValue, "cudaStreamEndCapture: not capturing");
-    *g = t_capture;
+    if (!t_capture || s != t_capture->s) return misuse(cudaErrorInvalidValue, "cudaStreamEndCapture: not capturing");
+    {
+        std::lock_guard<std::mutex> l(g_cap_mu);
+        g_captures.erase(std::find(g_captures.begin(), g_captures.end(), t_capture));
+    }
+    emu_capture *c = t_capture;
     t_capture = NULL;
-    return cudaSuccess;
+    const bool invalid = c->invalid;
+    *g = invalid ? NULL : c->g;
+    if (invalid) delete c->g;
+    delete c;
+    return invalid ? set_err(cudaErrorStreamCaptureInvalidated) : cudaSuccess;
 }
 extern "C" cudaError_t cudaGraphInstantiate(cudaGraphExec_t *x, cudaGraph_t g, unsigned long long) {
     *x = new emu_graph(*g);
@@ -573,14 +626,14 @@ extern "C" cudaError_t cudaGraphInstantiate(cudaGraphExec_t *x, cudaGraph_t g, u
 }
 extern "C" cudaError_t cudaGraphLaunch(cudaGraphExec_t x, cudaStream_t s) {
     if (recording(s)) {
-        t_capture->ops.insert(t_capture->ops.end(), x->ops.begin(), x->ops.end());
+        if (!capture_op()) return set_err(cudaErrorStreamCaptureInvalidated);
+        t_capture->g->ops.insert(t_capture->g->ops.end(), x->ops.begin(), x->ops.end());
         return cudaSuccess;
     }
     auto ops = std::make_shared<std::vector<std::function<void()>>>(x->ops);  // the exec may be destroyed first
-    enqueue(s, [ops] {
+    return enqueue(s, [ops] {
         for (auto &op : *ops) op();
     });
-    return cudaSuccess;
 }
 extern "C" cudaError_t cudaGraphDestroy(cudaGraph_t g) {
     delete g;
@@ -857,7 +910,7 @@ void emu_launch(const void *fn, const char *name, dim3 grid, dim3 block, size_t 
         }
     }
     std::string keep(name);
-    enqueue(s, [=] { run_launch(keep.c_str(), grid, block, smem, body); });
+    enqueue(s, [=] { run_launch(keep.c_str(), grid, block, smem, body); });  // refused: the last error says
 }
 
 // ---- cp.async (same semantics as tests/emu/convnext_mlp_emu.cpp) -------------------------------------------

@@ -3,12 +3,55 @@
 // sometimes. Each case is run with the mistake (stale data expected: the emulator exposes it) and without it
 // (correct data expected). Not a GPU test: it checks the tool the GPU test programs run on in CI.
 #include <cuda_runtime.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "emu_check.h"
 
 enum { N = 64 };
+
+// case 6: what another thread does while this one captures
+typedef enum { SYNC_DEVICE, SYNC_OWN_STREAM, FREE, COPY } other_op;
+typedef struct {
+    other_op op;
+    cudaStream_t s;
+    cudaError_t e;
+} other_arg;
+static void *other_thread(void *p) {
+    other_arg *a = (other_arg *)p;
+    void *q = NULL;
+    unsigned char byte = 0;
+    switch (a->op) {
+    case SYNC_DEVICE: a->e = cudaDeviceSynchronize(); break;
+    case SYNC_OWN_STREAM: a->e = cudaStreamSynchronize(a->s); break;
+    case FREE: a->e = cudaMalloc(&q, 16); if (a->e == cudaSuccess) a->e = cudaFree(q); break;
+    case COPY: a->e = cudaMalloc(&q, 16); if (a->e == cudaSuccess) a->e = cudaMemcpy(&byte, q, 1, cudaMemcpyDeviceToHost);
+               cudaFree(q); break;
+    }
+    return NULL;
+}
+// capture a memset on stream s while another thread does op: 1 if the capture survived (and its graph replays)
+static int capture_survives(cudaStream_t s, cudaStream_t other, other_op op, unsigned char *d, cudaError_t *other_e) {
+    cudaGraph_t g = NULL;
+    cudaGraphExec_t x = NULL;
+    cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed);
+    other_arg a = {op, other, cudaSuccess};
+    pthread_t t;
+    pthread_create(&t, NULL, other_thread, &a);
+    pthread_join(t, NULL);
+    *other_e = a.e;
+    const cudaError_t m = cudaMemsetAsync(d, 12, N, s);
+    const cudaError_t e = cudaStreamEndCapture(s, &g);
+    cudaGetLastError();
+    if (e != cudaSuccess || m != cudaSuccess || !g) return 0;
+    cudaGraphInstantiate(&x, g, 0);
+    cudaGraphLaunch(x, s);
+    cudaStreamSynchronize(s);
+    cudaGraphExecDestroy(x);
+    cudaGraphDestroy(g);
+    return 1;
+}
 
 static int all(const unsigned char *p, int v) {
     for (int i = 0; i < N; i++)
@@ -84,6 +127,27 @@ int main(void) {
     EXPECT(all(h, 11), "cudaFree must run the queued work that still uses the allocation");
 
     EXPECT(cudaGetLastError() == cudaSuccess, "a runtime error was recorded");
+
+    // 6. a capture is device-scoped (as measured on NVIDIA GPUs): a device-wide synchronisation by another thread
+    //    meanwhile invalidates it (the other thread's call itself succeeds, the capture being relaxed); a wait for
+    //    that thread's own stream does not
+    const struct { other_op op; int survives; const char *what; } cases[] = {
+        {SYNC_OWN_STREAM, 1, "cudaStreamSynchronize of its own stream"},
+        {SYNC_DEVICE, 0, "cudaDeviceSynchronize"},
+        {FREE, 0, "cudaFree"},
+        {COPY, 0, "a synchronous cudaMemcpy"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cudaError_t oe = cudaSuccess;
+        cudaMemset(d, 0, N);
+        const int ok = capture_survives(a, b, cases[i].op, d, &oe);
+        EXPECT(ok == cases[i].survives, "a capture while another thread ran %s: %s", cases[i].what,
+               ok ? "survived" : "invalidated");
+        EXPECT(oe == cudaSuccess, "the other thread's %s failed (%d) during a relaxed capture", cases[i].what, (int)oe);
+        cudaMemcpy(page, d, N, cudaMemcpyDeviceToHost);
+        EXPECT(all(page, ok ? 12 : 0), "the graph after %s: its memset %s", cases[i].what, ok ? "ran" : "must not run");
+    }
+    EXPECT(cudaGetLastError() == cudaSuccess, "an invalidated capture's error outlived cudaGetLastError");
     cudaFree(d);
     cudaFreeHost(h);
     cudaEventDestroy(ev);
