@@ -43,6 +43,35 @@ def verdict(default_name, default_t, alts, lower_is_better=True):
     return f"default {default_name} {default_t:,.2f}, best other {name} {t:,.2f}: keep"
 
 
+# Where each default the verdicts judge is set (by the verdict line's start), printed under a "flip" so that the
+# session reading the table goes straight to the line to change (and to the env var that forced the alternative)
+DEFAULT_HOMES = [
+    ("MLP paths in the whole encoder", "kernels/convnext_mlp.cu ac_convnext_mlp_choose (AC_MLP_PATH)"),
+    ("MLP ", "kernels/convnext_mlp.cu ac_convnext_mlp_choose (AC_MLP_PATH)"),
+    ("linear + LayerNorm", "kernels/decoder_linear.cu ac_gpu_linear_add_ln_path (AC_LINEAR_LN)"),
+    ("linear tile", "kernels/decoder_linear.cu bf16_tile (AC_LINEAR_TILE)"),
+    ("linear M", "kernels/decoder_linear.cu bf16_tile (AC_LINEAR_TILE)"),
+    ("KV cache reorder", "kernels/gpu_decoder.cu enqueue_step: ac_gpu_gather_rows of anc -> ac_gpu_kv_cache_gather"),
+    ("CUDA graphs", "kernels/gpu_decoder.cu graphs_wanted (AC_GPU_GRAPH; bench_gpu_caption's graph field, "
+                    "gpu-check's comparison run)"),
+    ("STFT", "kernels/gpu_encoder.cu ac_gpu_stft_method (AC_STFT)"),
+    ("bf16 front end and caption agreement", "kernels/gpu_encoder.cu ac_gpu_stft_method (AC_STFT)"),
+    ("workers per GPU", "host/cli_caption.c GPU_WORKERS"),
+]
+
+
+def with_homes(lines):
+    """lines, each verdict that says "flip" followed by where its default is set"""
+    out = []
+    for line in lines:
+        out.append(line)
+        if "flip to" in line:
+            home = next((h for start, h in DEFAULT_HOMES if line.strip().startswith(start)), None)
+            if home:
+                out.append(f"    -> {home}")
+    return out
+
+
 def engine(r):
     """a clips/s row's engine: its bench, "_xN" added for N workers on one GPU"""
     w = r.get("workers", 1)
@@ -179,7 +208,8 @@ def defaults_check(rows):
             if r["bench"] == "bulk_caption" and r.get("format") == "wav" and "files_per_s" in r}
     if 2 in bulk and 1 in bulk:
         lines.append("  workers per GPU, WAV bulk run (files/s): " + verdict("2", bulk[2], {"1": bulk[1]}, False))
-    return ["", "Defaults against what this run measured (a flip is a change for the next commit):"] + lines if lines else []
+    return (["", "Defaults against what this run measured (a flip is a change for the next commit):"] + with_homes(lines)
+            if lines else [])
 
 
 def main():

@@ -128,6 +128,11 @@ class GpuTable(unittest.TestCase):
         self.assertIn("default 2 1,200.00", line_with(lines, "workers per GPU, resident"))
         g = line_with(lines, "CUDA graphs with 2 workers")
         self.assertIn("flip to on (25 % better)", g)
+        # a flip names where its default is set, on the next line; a keep does not
+        i = lines.index(g)
+        self.assertTrue(lines[i + 1].strip().startswith("-> kernels/gpu_decoder.cu graphs_wanted"), lines[i + 1])
+        w = lines.index(line_with(lines, "workers per GPU, resident"))
+        self.assertFalse(lines[w + 1].strip().startswith("->"), lines[w + 1])
         self.assertTrue(g.endswith("(9 of 10 calls replayed graphs, 1 fell back)"), g)
 
     def test_no_alternatives_no_section(self):
