@@ -7,9 +7,10 @@
 //    "decoder_ms":..,"decoder_enqueue_ms":..,"steps":..,"device":".."}
 // encoder_ms / decoder_ms / steps are per call (one batch), averaged over the timed calls (encoder_ms of host
 // clips includes their staging on the host); decoder_enqueue_ms is the host's time issuing the decoder's launches
-// (near decoder_ms: launch-bound, the case for AC_GPU_GRAPH); "graph" is 1 when AC_GPU_GRAPH=1 asked the decoder
-// to replay CUDA graphs, "graph_calls" how many of the timed calls ("calls", all workers') did, "graph_fallbacks"
-// how many of them found their capture failed (another worker synchronising the device) and launched plainly;
+// (near decoder_ms: launch-bound, the case for CUDA graphs); "graph" is 0 when AC_GPU_GRAPH=0 asked the decoder
+// for plain launches (1, graphs, is the default), "graph_calls" how many of the timed calls ("calls", all workers')
+// replayed graphs, "graph_fallbacks" how many found their capture failed (another worker synchronising the device)
+// and launched plainly;
 // "linear_tile" is the decoder linears' BF16 tile when AC_LINEAR_TILE forced one ("auto": the launcher's choice);
 // "linear_ln" is "two launches" under AC_LINEAR_LN=0 (out_proj / linear2 and their LayerNorms as a plain linear and
 // add+LN each), else "default" (out_proj fused, linear2 split-K).
@@ -209,7 +210,7 @@ int main(int argc, char **argv) {
     bench_json_safe(dev);
     ac_decode_params dp = {beam, -1, -1, -1};
     const char *ge = getenv("AC_GPU_GRAPH");
-    const int graph = ge && ge[0] == '1';  // the decoder replays CUDA graphs (kernels/gpu_decoder.cu)
+    const int graph = !(ge && ge[0] == '0');  // the decoder replays CUDA graphs (kernels/gpu_decoder.cu)
     const char *lt = getenv("AC_LINEAR_TILE");  // the decoder linears' BF16 tile, forced (kernels/decoder_linear.cu)
     const char *tile = lt && (!strcmp(lt, "64") || !strcmp(lt, "32")) ? lt : "auto";
     const char *ll = getenv("AC_LINEAR_LN");  // 0: out_proj / linear2 and their LayerNorms as two plain launches

@@ -60,6 +60,11 @@ DEFAULT_HOMES = [
 ]
 
 
+# the decoder's CUDA graphs: on by default since 2026-11-29 (bench_gpu_caption's "graph" field: 1 = graphs)
+DEFAULT_GRAPH = 1
+GRAPH_NAMES = {0: "off", 1: "on"}
+
+
 def with_homes(lines):
     """lines, each verdict that says "flip" followed by where its default is set"""
     out = []
@@ -136,45 +141,49 @@ def defaults_check(rows):
                      + verdict("indirection", kv["indirection"], {"gather": kv["gather"]}))
     allcap = [r for r in rows if r["bench"] in ("gpu_caption", "gpu_caption_resident") and "decoder_ms" in r]
     cap = [r for r in allcap if r.get("workers", 1) == 1]  # graphs and tiles compared on one worker's runs
+    G = DEFAULT_GRAPH
     for bench in ("gpu_caption", "gpu_caption_resident"):
         for prec in ("bf16", "fp32"):
-            base = [r for r in cap if r["bench"] == bench and r.get("precision") == prec and r.get("graph") == 0
+            base = [r for r in cap if r["bench"] == bench and r.get("precision") == prec and r.get("graph") == G
                     and r.get("linear_tile") == "auto" and r.get("linear_ln", "default") in ("default", "fused")
                     and r.get("batch") == 256]
             if not base:
                 continue
             b = base[0]
-            g = [r for r in cap if r["bench"] == bench and r.get("precision") == prec and r.get("graph") == 1
+            g = [r for r in cap if r["bench"] == bench and r.get("precision") == prec and r.get("graph") == 1 - G
                  and r.get("batch") == 256]
             if g:
                 lines.append(f"  CUDA graphs, {bench} {prec} batch 256 (decoder ms): "
-                             + verdict("off", float(b["decoder_ms"]), {"on": float(g[0]["decoder_ms"])}))
-            u = [r for r in cap if r["bench"] == bench and r.get("precision") == prec and r.get("graph") == 0
+                             + verdict(GRAPH_NAMES[G], float(b["decoder_ms"]),
+                                       {GRAPH_NAMES[1 - G]: float(g[0]["decoder_ms"])}))
+            u = [r for r in cap if r["bench"] == bench and r.get("precision") == prec and r.get("graph") == G
                  and r.get("linear_ln") in ("two launches", "unfused") and r.get("batch") == 256]
             if u:
                 lines.append(f"  linear + LayerNorm, {bench} {prec} batch 256 (decoder ms): "
                              + verdict("fused/split-K", float(b["decoder_ms"]), {"two launches": float(u[0]["decoder_ms"])}))
-            t = [r for r in cap if r["bench"] == bench and r.get("precision") == prec and r.get("graph") == 0
+            t = [r for r in cap if r["bench"] == bench and r.get("precision") == prec and r.get("graph") == G
                  and r.get("linear_tile") == "64" and r.get("batch") == 256]
             if t:
                 lines.append(f"  linear tile, {bench} {prec} batch 256 (decoder ms): "
                              + verdict("auto", float(b["decoder_ms"]), {"64 everywhere": float(t[0]["decoder_ms"])}))
     one = [r for r in cap if r["bench"] == "gpu_caption_resident" and r.get("precision") == "bf16"
-           and r.get("workers", 1) == 1 and r.get("graph") == 0 and r.get("linear_tile") == "auto"
+           and r.get("workers", 1) == 1 and r.get("graph") == G and r.get("linear_tile") == "auto"
            and r.get("batch") == 256]
-    two = [r for r in allcap if r["bench"] == "gpu_caption_resident" and r.get("precision") == "bf16"
-           and r.get("workers") == 2 and r.get("batch") == 256 and r.get("graph", 0) == 0]
+
+    def two_workers(graph):
+        return [r for r in allcap if r["bench"] == "gpu_caption_resident" and r.get("precision") == "bf16"
+                and r.get("workers") == 2 and r.get("batch") == 256 and r.get("graph") == graph]
+    two, two_alt = two_workers(G), two_workers(1 - G)
     if one and two:
         lines.append("  workers per GPU, resident bf16 batch 256 (clips/s): "
                      + verdict("2", float(two[0]["clips_per_s"]), {"1": float(one[0]["clips_per_s"])}, False))
     # CUDA graphs while another worker shares the GPU: its device-wide synchronisations can invalidate a capture,
-    # which then falls back to plain launches (kernels/gpu_decoder.cu); the counts say how often
-    two_g = [r for r in allcap if r["bench"] == "gpu_caption_resident" and r.get("precision") == "bf16"
-             and r.get("workers") == 2 and r.get("batch") == 256 and r.get("graph") == 1]
-    if two and two_g:
-        g = two_g[0]
+    # which then falls back to plain launches (kernels/gpu_decoder.cu); the counts (of the graphs' run) say how often
+    if two and two_alt:
+        g = (two if G else two_alt)[0]
         lines.append("  CUDA graphs with 2 workers, resident bf16 batch 256 (clips/s): "
-                     + verdict("off", float(two[0]["clips_per_s"]), {"on": float(g["clips_per_s"])}, False)
+                     + verdict(GRAPH_NAMES[G], float(two[0]["clips_per_s"]),
+                               {GRAPH_NAMES[1 - G]: float(two_alt[0]["clips_per_s"])}, False)
                      + f" ({g.get('graph_calls', '?')} of {g.get('calls', '?')} calls replayed graphs, "
                      f"{g.get('graph_fallbacks', '?')} fell back)")
     prof = {(r.get("mlp"), r.get("stft", "fft")): r for r in rows if r["bench"] == "gpu_encoder_profile"}

@@ -1,8 +1,8 @@
 // Orchestration of the device decoder + beam search (see gpu_decoder.h); the layer sequence of host/model.c
 // ac_decoder_step (nn.TransformerDecoderLayer, post-LN, GELU; conette aac_tfmer.py) on the live rows.
-// AC_GPU_GRAPH=1 replays each step as a CUDA graph captured once per shape (see graphs_wanted; the last few shapes
-// are kept, and a capture that fails falls back to plain launches); AC_GPU_PROFILE=1 times the parts of every step
-// (kernels/gpu_prof.h), launching them without graphs.
+// Each step replays a CUDA graph captured once per shape (see graphs_wanted; the last few shapes are kept, and a
+// capture that fails falls back to plain launches); AC_GPU_GRAPH=0 launches every kernel instead. AC_GPU_PROFILE=1
+// times the parts of every step (kernels/gpu_prof.h), launching them without graphs.
 // Layouts: x, att (rows, D); part: the sublayer ends' scratch (ac_gpu_linear_add_ln_scratch: up to rows x D x
 // linear2's k chunks); qkv (rows, 3D) = q | k | v (reused as q (rows, D) for cross-attention);
 // ff (rows, dim_feedforward); logits (rows, V); self-attention cache per layer (max_pred, rows, 2D) = k | v,
@@ -87,7 +87,7 @@ struct dec_state {
     int n_ev;
     ac_gpu_beam *beam;  // plain launches' search state, kept while its shape and parameters stay the same
     ac_gpu_beam_params beam_p;
-    graph_set gsets[GRAPH_SETS];  // AC_GPU_GRAPH=1
+    graph_set gsets[GRAPH_SETS];  // unless AC_GPU_GRAPH=0
     uint64_t graph_clock;
     int graph_fails;  // captures failed in a row
     int graph_skip;   // calls that would capture but launch plainly first: 2^graph_fails - 1 after a failure
@@ -368,11 +368,14 @@ int len_bucket(int max_len, int D, int H) {
     return b <= ac_gpu_attention_cross_max_len(D, H) ? b : max_len;
 }
 
-// AC_GPU_GRAPH=1: each step's launches captured once per shape as a CUDA graph and replayed (one launch per
-// step instead of ~60). Off under AC_SYNC (a capture can't synchronise) and while profiling (the parts' events).
+// Each step's launches captured once per shape as a CUDA graph and replayed: one launch per step instead of ~60,
+// whose host issue time (a few us each, ~150 us a step) is of the order of a step's device time at 768 rows by
+// count (the fifteenth session's note in bench/RESULTS.md); issue #6 asks for the step loop captured. The
+// default since 2026-11-29, not yet timed: gpu-check times AC_GPU_GRAPH=0 beside it, with one worker and two.
+// Off with AC_GPU_GRAPH=0, under AC_SYNC (a capture can't synchronise) and while profiling (the parts' events).
 int graphs_wanted(const dec_state *s) {
     const char *e = getenv("AC_GPU_GRAPH");
-    return e && e[0] == '1' && !ac_debug_sync() && !s->prof.on;
+    return !(e && e[0] == '0') && !ac_debug_sync() && !s->prof.on;
 }
 
 void drop_set(graph_set *g) {

@@ -26,8 +26,9 @@ extern "C" {
 typedef struct {
     int steps;        // decode steps launched (<= max_pred_size; stops one step after every clip finished)
     double ms;        // wall time of the call (host clock, the call synchronises at its end)
-    int graphs;           // 1: the steps replayed CUDA graphs (AC_GPU_GRAPH=1), 0: plain launches
-    int graphs_captured;  // step graphs this call captured (AC_GPU_GRAPH=1): 0 when it replayed kept ones
+    int graphs;           // 1: the steps replayed CUDA graphs (the default), 0: plain launches (AC_GPU_GRAPH=0,
+                          // AC_SYNC, AC_GPU_PROFILE, or a failed capture)
+    int graphs_captured;  // step graphs this call captured: 0 when it replayed kept ones
     int graph_fallback;   // 1: a capture failed (e.g. invalidated by another thread synchronising the device), so
                           // this call launched its steps plainly; later calls try again (backing off: gpu_decoder.cu)
     double enqueue_ms;    // host time spent issuing the steps (kernel or graph launches, not the waits): near

@@ -6,8 +6,9 @@
 //   end to end     ac_gpu_caption_clips: the same, plus statuses and texts (clips too short fail alike);
 //   batch          each clip alone and the batch reversed: bit-identical to its result in the batch;
 //   resident PCM   the batch packed on the device (ac_gpu_caption_resident, beam 3): bit-identical;
-//   CUDA graphs    the decoder with AC_GPU_GRAPH=1 (capture, then replay): bit-identical to plain launches; a
-//                  batch of other memory lengths replays the same graphs (none captured) with the same results;
+//   CUDA graphs    the decoder replaying graphs, the default (capture, then replay): bit-identical to plain
+//                  launches (AC_GPU_GRAPH=0); a batch of other memory lengths replays the same graphs (none
+//                  captured) with the same results;
 //                  a smaller batch captures its own and the full batch then replays its kept ones; with another
 //                  thread synchronising the device throughout (which invalidates captures on a GPU), every call
 //                  still succeeds with the plain launches' results, and graphs are captured again afterwards;
@@ -137,7 +138,7 @@ static void graph_shapes(ac_gpu_model *g, int k, const float *dmem, const int64_
     ac_caption *plain = calloc((size_t)k, sizeof *plain), *gr = calloc((size_t)k, sizeof *gr);
     ac_gpu_decode_stats st;
     // a smaller batch (a bulk run's last) captures its own graphs; the full batch then replays its kept ones
-    unsetenv("AC_GPU_GRAPH");
+    setenv("AC_GPU_GRAPH", "0", 1);  // plain launches
     CHECK_OK(ac_gpu_decode(g, k - 1, dmem, off, nf, ml, bos, bp, plain, &st));
     setenv("AC_GPU_GRAPH", "1", 1);
     CHECK_OK(ac_gpu_decode(g, k - 1, dmem, off, nf, ml, bos, bp, gr, &st));
@@ -163,7 +164,7 @@ static void graph_shapes(ac_gpu_model *g, int k, const float *dmem, const int64_
     // the CPU stand-in EMU_CAPTURE_INVALIDATE_AT makes each of these captures invalid midway, as the race would
     // (CUDA ignores it), so that the fallback runs every time there.
     ac_caption *ref[2] = {calloc(2, sizeof(ac_caption)), calloc(2, sizeof(ac_caption))};
-    unsetenv("AC_GPU_GRAPH");
+    setenv("AC_GPU_GRAPH", "0", 1);  // plain launches
     for (int j = 1; j <= 2; j++) CHECK_OK(ac_gpu_decode(g, j, dmem, off, nf, ml, bos, bp, ref[j - 1], &st));
     setenv("AC_GPU_GRAPH", "1", 1);
     racer r = {.calls = 0, .err = cudaSuccess};
@@ -245,6 +246,7 @@ static void decoder_only(const ac_model *m, ac_gpu_model *g, const clipset *cs, 
     for (int j = 0; j < k; j++) bos[j] = b0;
     ac_caption *got = calloc((size_t)(k ? k : 1), sizeof *got);
     ac_gpu_decode_stats st;
+    setenv("AC_GPU_GRAPH", "0", 1);  // the reference: plain launches (graphs are the default)
     CHECK_OK(ac_gpu_decode(g, k, dmem, off, nf, ml, bos, &bp, got, &st));
     for (int j = 0; j < k; j++) {
         const ac_caption *r = &ref[idx[j]];  // without text: tokens and scores
@@ -260,7 +262,8 @@ static void decoder_only(const ac_model *m, ac_gpu_model *g, const clipset *cs, 
         }
     }
     printf("  %s: decoder only, %d clips, %d steps, %.2f ms\n", label, k, st.steps, st.ms);
-    // CUDA graphs (AC_GPU_GRAPH=1): captured on the first call, replayed on the second; bit-identical results
+    // CUDA graphs (AC_GPU_GRAPH=1, the default): captured on the first call, replayed on the second; bit-identical
+    // results
     ac_caption *gr = calloc((size_t)(k ? k : 1), sizeof *gr);
     setenv("AC_GPU_GRAPH", "1", 1);
     for (int rep = 0; rep < 2; rep++) {
@@ -290,7 +293,7 @@ static void decoder_only(const ac_model *m, ac_gpu_model *g, const clipset *cs, 
     checks++;
     CHECK(k < 2 || shorter > 0, "%s: the clips all have one length, so the other-lengths batch is the same", label);
     ac_caption *plain = calloc((size_t)(k ? k : 1), sizeof *plain);
-    unsetenv("AC_GPU_GRAPH");
+    setenv("AC_GPU_GRAPH", "0", 1);  // plain launches
     CHECK_OK(ac_gpu_decode(g, k, dmem, off, nf2, ml2, bos, &bp, plain, &st));
     setenv("AC_GPU_GRAPH", "1", 1);
     CHECK_OK(ac_gpu_decode(g, k, dmem, off, nf2, ml2, bos, &bp, gr, &st));

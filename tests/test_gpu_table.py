@@ -62,10 +62,10 @@ class GpuTable(unittest.TestCase):
                        {"bench": "gpu_linear", "M": 768, "K": 256, "N": 256, "gelu": 0, "tile": "auto", "us": 12.0},
                        {"bench": "gpu_linear", "M": 768, "K": 256, "N": 256, "gelu": 0, "product": "bf16",
                         "tile": "auto", "us": 8.0},
-                       caption("gpu_caption", 0, "auto", 36.0), caption("gpu_caption", 1, "auto", 24.0),
-                       caption("gpu_caption_resident", 0, "auto", 30.0),
-                       caption("gpu_caption_resident", 0, "64", 33.0),
-                       dict(caption("gpu_caption_resident", 0, "auto", 27.0), linear_ln="two launches"),
+                       caption("gpu_caption", 1, "auto", 36.0), caption("gpu_caption", 0, "auto", 24.0),
+                       caption("gpu_caption_resident", 1, "auto", 30.0),
+                       caption("gpu_caption_resident", 1, "64", 33.0),
+                       dict(caption("gpu_caption_resident", 1, "auto", 27.0), linear_ln="two launches"),
                        {"bench": "gpu_linear_ln", "M": 768, "K": 2048, "N": 256, "path": "split-K", "default": True,
                         "us": 9.0},
                        {"bench": "gpu_linear_ln", "M": 768, "K": 2048, "N": 256, "path": "two launches",
@@ -89,7 +89,9 @@ class GpuTable(unittest.TestCase):
         self.assertTrue(line_with(lines, "linear M 768 K 256 N 256 (us)").endswith(": keep"))
         self.assertIn("split product costs 50 %", line_with(lines, "split product costs"))
         self.assertIn("bf16 auto 8.0", line_with(lines, "  M 768 K 256 N 256:"))
-        self.assertIn("flip to on (50 % better)", line_with(lines, "CUDA graphs, gpu_caption bf16"))
+        # graphs are the default (graph 1): plain launches 50 % faster is a flip to off
+        self.assertIn("default on 36.00, off 24.00: flip to off (50 % better)",
+                      line_with(lines, "CUDA graphs, gpu_caption bf16"))
         self.assertTrue(line_with(lines, "linear tile, gpu_caption_resident").endswith(": keep"))
         # the unfused run (27 ms) must not become the resident baseline (30 ms), and beats it by 11 %: flip
         self.assertIn("default fused/split-K 30.00, two launches 27.00: flip",
@@ -109,25 +111,27 @@ class GpuTable(unittest.TestCase):
 
     def test_workers_rows(self):
         # two workers on one GPU: a row of its own (not the resident "best"), no speed-up pair, and the verdict
-        # against one worker at batch 256; its graph 0 / tile auto run must not be taken as the graphs' baseline
-        two = dict(caption("gpu_caption_resident", 0, "auto", 40.0), workers=2, clips_per_s=1200.0)
-        one = dict(caption("gpu_caption_resident", 0, "auto", 30.0), workers=1)
-        lines = table([one, two, caption("gpu_caption_resident", 1, "auto", 20.0),
+        # against one worker at batch 256; its default (graphs) / tile auto run must not be taken as the graphs'
+        # one-worker baseline
+        two = dict(caption("gpu_caption_resident", 1, "auto", 40.0), workers=2, clips_per_s=1200.0, calls=10,
+                   graph_calls=9, graph_fallbacks=1)
+        one = dict(caption("gpu_caption_resident", 1, "auto", 30.0), workers=1)
+        lines = table([one, two, caption("gpu_caption_resident", 0, "auto", 20.0),
                        {"bench": "torch_caption", "precision": "bf16", "batch": 256, "clips_per_s": 100.0}])
         self.assertIn("1,200.0", line_with(lines, "audiocap captioning, 2 workers"))
         self.assertIn("800.0", line_with(lines, "audiocap captioning, PCM on GPU "))
         self.assertIn("= 8.00x", line_with(lines, "like for like) bf16"))
         # the CLI runs two workers per GPU by default: two ahead is a keep
         self.assertTrue(line_with(lines, "workers per GPU, resident").endswith(": keep"))
-        self.assertIn("default off 30.00, on 20.00", line_with(lines, "CUDA graphs, gpu_caption_resident bf16"))
-        # with graphs on two workers: its own verdict against two workers without, and the replay counts; it is
-        # not the baseline of the workers' verdict (the engine row shows the best run, labelled "graph 1")
-        two_g = dict(caption("gpu_caption_resident", 1, "auto", 25.0), workers=2, clips_per_s=1500.0, calls=10,
-                     graph_calls=9, graph_fallbacks=1)
-        lines = table([one, two_g, two, caption("gpu_caption_resident", 1, "auto", 20.0)])
+        self.assertIn("default on 30.00, off 20.00", line_with(lines, "CUDA graphs, gpu_caption_resident bf16"))
+        # two workers without graphs: their own verdict against two workers with them (the default), with the
+        # graphs' replay counts; not the baseline of the workers' verdict (the engine row shows the best run,
+        # labelled "graph 0")
+        two_off = dict(caption("gpu_caption_resident", 0, "auto", 25.0), workers=2, clips_per_s=1500.0)
+        lines = table([one, two_off, two, caption("gpu_caption_resident", 0, "auto", 20.0)])
         self.assertIn("default 2 1,200.00", line_with(lines, "workers per GPU, resident"))
         g = line_with(lines, "CUDA graphs with 2 workers")
-        self.assertIn("flip to on (25 % better)", g)
+        self.assertIn("default on 1,200.00, off 1,500.00: flip to off (25 % better)", g)
         # a flip names where its default is set, on the next line; a keep does not
         i = lines.index(g)
         self.assertTrue(lines[i + 1].strip().startswith("-> kernels/gpu_decoder.cu graphs_wanted"), lines[i + 1])

@@ -407,6 +407,7 @@ static cudaError_t check_copy(void *dst, const void *src, size_t n, enum cudaMem
 // the race itself is timing-dependent, this makes its consequence happen every time.
 struct emu_graph {
     std::vector<std::function<void()>> ops;
+    long kernels = 0;  // kernel launches among ops: each replay counts them as launches (EMU_DEVICE_FAIL)
 };
 struct emu_capture {
     emu_graph *g;
@@ -625,11 +626,15 @@ extern "C" cudaError_t cudaGraphInstantiate(cudaGraphExec_t *x, cudaGraph_t g, u
     return cudaSuccess;
 }
 extern "C" cudaError_t cudaGraphLaunch(cudaGraphExec_t x, cudaStream_t s) {
+    if (device_dead()) return set_err(cudaErrorLaunchFailure);
     if (recording(s)) {
         if (!capture_op()) return set_err(cudaErrorStreamCaptureInvalidated);
         t_capture->g->ops.insert(t_capture->g->ops.end(), x->ops.begin(), x->ops.end());
+        t_capture->g->kernels += x->kernels;
         return cudaSuccess;
     }
+    for (long i = 0; i < x->kernels; i++)  // the replayed kernels are launches of the device, as on a GPU
+        if (launch_kills_device()) return set_err(cudaErrorLaunchFailure);
     auto ops = std::make_shared<std::vector<std::function<void()>>>(x->ops);  // the exec may be destroyed first
     return enqueue(s, [ops] {
         for (auto &op : *ops) op();
@@ -877,7 +882,8 @@ static void run_launch(const char *name, dim3 grid, dim3 block, size_t smem, con
 }
 
 void emu_launch(const void *fn, const char *name, dim3 grid, dim3 block, size_t smem, cudaStream_t s, emu_bound b) {
-    if (launch_kills_device()) {
+    const bool rec = recording(s);  // a captured launch runs (and counts for EMU_DEVICE_FAIL) when its graph does
+    if (rec ? device_dead() : launch_kills_device()) {
         set_err(cudaErrorLaunchFailure);
         return;
     }
@@ -910,7 +916,9 @@ void emu_launch(const void *fn, const char *name, dim3 grid, dim3 block, size_t 
         }
     }
     std::string keep(name);
-    enqueue(s, [=] { run_launch(keep.c_str(), grid, block, smem, body); });  // refused: the last error says
+    // refused (an invalidated capture): the last error says
+    if (enqueue(s, [=] { run_launch(keep.c_str(), grid, block, smem, body); }) == cudaSuccess && rec)
+        t_capture->g->kernels++;
 }
 
 // ---- cp.async (same semantics as tests/emu/convnext_mlp_emu.cpp) -------------------------------------------
