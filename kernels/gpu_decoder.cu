@@ -64,8 +64,7 @@ struct graph_key {
 enum { GRAPH_SETS = 4, GRAPH_BACKOFF_MAX = 6 };
 struct graph_set {
     graph_key key;
-    cudaGraphExec_t *exec;  // maxT of them; NULL: an empty slot
-    int n;
+    cudaGraphExec_t *exec;  // key.maxT of them; NULL: an empty slot
     ac_gpu_beam *beam;
     uint64_t used;  // s->graph_clock at its last use
 };
@@ -379,7 +378,7 @@ int graphs_wanted(const dec_state *s) {
 }
 
 void drop_set(graph_set *g) {
-    for (int i = 0; i < g->n; i++)
+    for (int i = 0; g->exec && i < g->key.maxT; i++)
         if (g->exec[i]) cudaGraphExecDestroy(g->exec[i]);
     free(g->exec);
     ac_gpu_beam_free(g->beam);
@@ -391,30 +390,29 @@ void drop_graphs(dec_state *s) {
     for (int i = 0; i < GRAPH_SETS; i++) drop_set(&s->gsets[i]);
 }
 
-// Captures steps 0..maxT-1 into g with a search state of its own (kernel arguments, buffers and the beam state's
-// double-buffer parity are fixed per step, so a step's graph is valid for every call of the same shape). Leaves
-// the beam's host parity to be reset by ac_gpu_beam_init. On failure g is left empty and the stream no longer
-// captures.
-ac_status capture_set(dec_state *s, graph_set *g, const ac_gpu_beam_params &bp, int n, int R, int maxT, int max_len,
-                      cudaStream_t stream) {
+// Captures steps 0..k.maxT-1 of shape k into g with a search state of its own (kernel arguments, buffers and the
+// beam state's double-buffer parity are fixed per step, so a step's graph is valid for every call of the same
+// shape). Leaves the beam's host parity to be reset by ac_gpu_beam_init. On failure g is left empty and the stream
+// no longer captures.
+ac_status capture_set(dec_state *s, graph_set *g, const graph_key &k, cudaStream_t stream) {
     drop_set(g);
-    g->exec = (cudaGraphExec_t *)calloc((size_t)maxT, sizeof(cudaGraphExec_t));
+    g->exec = (cudaGraphExec_t *)calloc((size_t)k.maxT, sizeof(cudaGraphExec_t));
     if (!g->exec) return ac_fail(AC_ERR_NOMEM, "gpu decoder: out of memory");
-    g->n = maxT;
-    ac_status bst = ac_gpu_beam_create(&bp, stream, &g->beam);
+    g->key = k;
+    ac_status bst = ac_gpu_beam_create(&k.beam_p, stream, &g->beam);
     if (bst) {
         drop_set(g);
         return bst;
     }
     ac_gpu_beam *beam = g->beam;
-    for (int i = 0; i < maxT; i++) {
+    for (int i = 0; i < k.maxT; i++) {
         cudaGraph_t gr = NULL;
         cudaError_t e = cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed);
         if (e != cudaSuccess) {
             drop_set(g);
             return ac_fail(AC_ERR_CUDA, "gpu decoder: capturing step %d: %s", i, cudaGetErrorString(e));
         }
-        ac_status st = enqueue_step(s, beam, n, R, maxT, max_len, i, stream);
+        ac_status st = enqueue_step(s, beam, k.n, k.R, k.maxT, k.max_len, i, stream);
         e = cudaStreamEndCapture(stream, &gr);  // ends the capture whatever happened in it
         if (!st && e == cudaSuccess) e = cudaGraphInstantiate(&g->exec[i], gr, 0);
         if (gr) cudaGraphDestroy(gr);
@@ -432,8 +430,7 @@ ac_status capture_set(dec_state *s, graph_set *g, const ac_gpu_beam_params &bp, 
 // an error of the call: its steps run as plain launches, and a later call captures again. After f failures in a
 // row the next 2^f - 1 calls that would capture (at most 63) launch plainly without trying: a worker starting
 // beside another that is loading its weights tries a few times, not at every batch, and never gives up for good.
-const graph_set *step_graphs(dec_state *s, const graph_key &k, int n, int R, int maxT, int max_len, cudaStream_t stream,
-                             ac_gpu_decode_stats *stats) {
+const graph_set *step_graphs(dec_state *s, const graph_key &k, cudaStream_t stream, ac_gpu_decode_stats *stats) {
     graph_set *slot = &s->gsets[0];
     for (int i = 0; i < GRAPH_SETS; i++) {
         graph_set *g = &s->gsets[i];
@@ -447,7 +444,7 @@ const graph_set *step_graphs(dec_state *s, const graph_key &k, int n, int R, int
         s->graph_skip--;
         return NULL;
     }
-    if (capture_set(s, slot, k.beam_p, n, R, maxT, max_len, stream)) {
+    if (capture_set(s, slot, k, stream)) {
         cudaGetLastError();  // a refused launch's error is the capture's, not the next kernel's
         ac_clear_error();
         if (s->graph_fails < GRAPH_BACKOFF_MAX) s->graph_fails++;
@@ -456,9 +453,8 @@ const graph_set *step_graphs(dec_state *s, const graph_key &k, int n, int R, int
         return NULL;
     }
     s->graph_fails = 0;
-    slot->key = k;
     slot->used = ++s->graph_clock;
-    if (stats) stats->graphs_captured = maxT;
+    if (stats) stats->graphs_captured = k.maxT;
     return slot;
 }
 
@@ -579,7 +575,7 @@ extern "C" ac_status ac_gpu_decode(ac_gpu_model *g, int n, const float *memory, 
         const void *ptrs[13] = {s->x, s->qkv, s->att, s->part, s->ff, s->logits, s->cache, s->mem_kv, s->anc[0],
                                 s->anc[1], s->mem_off, s->mem_len, s};
         memcpy(k.ptr, ptrs, sizeof ptrs);
-        if (const graph_set *gs = step_graphs(s, k, n, R, maxT, max_len, stream, stats)) {
+        if (const graph_set *gs = step_graphs(s, k, stream, stats)) {
             graphs = gs->exec;
             beam = gs->beam;
         }
